@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install the Debian 12 packages that airpack's build, tests and demo need.
+# Idempotent; run as root, or as a user with sudo.
+#   scripts/setup.sh          build + test dependencies
+#   AIRPACK_SETUP_MIN=1 ...   only what building and the demo need
+set -eu
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "setup: not root and sudo is missing; install the packages listed in $0 by hand" >&2
+        exit 2
+    fi
+fi
+
+BUILD_PKGS="build-essential cmake pkg-config ninja-build \
+    libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev \
+    libzstd-dev liblzma-dev libbz2-dev libacl1-dev libxml2-dev liblz4-dev libnettle8 \
+    libcmocka-dev"
+TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
+    python3 python3-jsonschema chromium"
+
+PKGS="$BUILD_PKGS"
+[ "${AIRPACK_SETUP_MIN:-0}" = 1 ] || PKGS="$PKGS $TEST_PKGS"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "setup: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "setup: all packages present"
+fi

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Set up, build and run every test: the dev build (warnings are errors),
+# then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Extra stages run when their tools exist: valgrind memcheck, fuzz smoke.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+echo "== dev build and tests"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j"$JOBS"
+ctest --preset dev -j"$JOBS"
+
+echo "== sanitizer build (ASan + UBSan) and tests"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j"$JOBS"
+ctest --preset asan -j"$JOBS"
+
+if [ -x scripts/valgrind.sh ]; then
+    echo "== valgrind memcheck"
+    sh scripts/valgrind.sh
+fi
+if [ -x scripts/fuzz.sh ] && [ "${AIRPACK_SKIP_FUZZ:-0}" != 1 ]; then
+    echo "== fuzz smoke (${AIRPACK_FUZZ_SECONDS:-20}s per target)"
+    sh scripts/fuzz.sh "${AIRPACK_FUZZ_SECONDS:-20}"
+fi
+echo "all test stages passed"

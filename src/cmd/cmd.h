@@ -1,0 +1,30 @@
+/*
+ * cmd.h - the commands of the airpack CLI, one file each in src/cmd/.
+ *
+ * Each command exports `int cmd_NAME(int argc, char **argv)` (argv[0] is
+ * the command name; returns the exit code: 0 ok, 1 check failed, 2 bad
+ * usage or input) and `const char cmd_NAME_usage[]` (its --help text).
+ * main.c handles `--help`/`-h` before dispatching, so commands need not.
+ */
+#ifndef AIRPACK_CMD_H
+#define AIRPACK_CMD_H
+
+#define AP_CMD(name)                              \
+    int cmd_##name(int argc, char **argv);        \
+    extern const char cmd_##name##_usage[];
+
+AP_CMD(check)
+AP_CMD(plan)
+AP_CMD(pin)
+AP_CMD(model)
+AP_CMD(keygen)
+AP_CMD(build)
+AP_CMD(inspect)
+AP_CMD(verify)
+AP_CMD(install)
+AP_CMD(rollback)
+AP_CMD(list)
+AP_CMD(audit)
+AP_CMD(sbom)
+
+#endif

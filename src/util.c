@@ -1,0 +1,269 @@
+/*
+ * util.c - small shared helpers (see util.h).
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ap_read_file(const char *path, size_t max, char **buf, size_t *len, ap_error *err)
+{
+    int fd = -1, rc;
+    struct stat st;
+    char *b = NULL;
+    size_t n = 0;
+
+    *buf = NULL;
+    if (len)
+        *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open", path);
+    if (fstat(fd, &st) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot stat", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = ap_error_set_at(err, AP_ERR_INPUT, path, 0, 0, "not a regular file");
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        rc = ap_error_set_at(err, AP_ERR_INPUT, path, 0, 0,
+                             "file is %lld bytes, more than the limit of %zu",
+                             (long long)st.st_size, max);
+        goto out;
+    }
+    b = malloc(max < (size_t)st.st_size + 1 ? max + 1 : (size_t)st.st_size + 1);
+    if (!b) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory reading '%s'", path);
+        goto out;
+    }
+    /* Read up to max+1 so a file that grew after fstat is still capped. */
+    for (;;) {
+        size_t cap = (size_t)st.st_size;
+        ssize_t r;
+        if (n >= cap) {
+            char probe;
+            r = read(fd, &probe, 1);
+            if (r == 0)
+                break;
+            if (r < 0 && errno == EINTR)
+                continue;
+            rc = r < 0 ? ap_error_errno(err, AP_ERR_IO, errno, "cannot read", path)
+                       : ap_error_set_at(err, AP_ERR_INPUT, path, 0, 0, "file changed while being read");
+            goto out;
+        }
+        r = read(fd, b + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot read", path);
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    b[n] = '\0';
+    *buf = b;
+    b = NULL;
+    if (len)
+        *len = n;
+    rc = AP_OK;
+out:
+    free(b);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+char *ap_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int slash = la > 0 && a[la - 1] != '/';
+    char *p;
+    if (la == 0)
+        return strdup(b);
+    p = malloc(la + lb + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, a, la);
+    if (slash)
+        p[la++] = '/';
+    memcpy(p + la, b, lb + 1);
+    return p;
+}
+
+char *ap_path_dirname(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    char *d;
+    if (!s)
+        return strdup(".");
+    if (s == path)
+        return strdup("/");
+    d = strndup(path, (size_t)(s - path));
+    return d;
+}
+
+int ap_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+int ap_path_is_safe_relative(const char *p)
+{
+    size_t len = strlen(p);
+    const char *c = p;
+    if (len == 0 || len > 4096 || p[0] == '/')
+        return 0;
+    if (!ap_utf8_valid(p, len))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == 0x7F || ch == '\\')
+            return 0;
+    }
+    while (*c) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 0)
+            return 0; /* "a//b" */
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        if (!e)
+            break;
+        c = e + 1;
+        if (*c == '\0')
+            break; /* one trailing slash is fine (a folder) */
+    }
+    return 1;
+}
+
+unsigned ap_edit_distance(const char *a, const char *b)
+{
+    unsigned row[256];
+    size_t la = strnlen(a, 255), lb = strnlen(b, 255);
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned prev = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned cur = row[j];
+            unsigned cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            unsigned best = prev + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+const char *ap_suggest(const char *word, const char *const *candidates)
+{
+    const char *best = NULL;
+    unsigned bestd = ~0u;
+    size_t wl = strlen(word);
+    unsigned limit = wl <= 4 ? 1 : wl <= 8 ? 2 : 3;
+    for (size_t i = 0; candidates[i]; i++) {
+        unsigned d = ap_edit_distance(word, candidates[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = candidates[i];
+        }
+    }
+    return bestd <= limit ? best : NULL;
+}
+
+void ap_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[in[i] >> 4];
+        out[2 * i + 1] = hx[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ap_hex_decode(const char *hex, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int h = hexval(hex[2 * i]), l;
+        if (h < 0)
+            return 0;
+        l = hexval(hex[2 * i + 1]);
+        if (l < 0)
+            return 0;
+        out[i] = (uint8_t)(h << 4 | l);
+    }
+    return hex[2 * n] == '\0';
+}
+
+int ap_fsync_dir_of(const char *path, ap_error *err)
+{
+    char *d = ap_path_dirname(path);
+    int fd, rc = AP_OK;
+    if (!d)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot open folder", d);
+    } else {
+        if (fsync(fd) != 0 && errno != EINVAL)
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot fsync folder", d);
+        close(fd);
+    }
+    free(d);
+    return rc;
+}
