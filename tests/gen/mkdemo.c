@@ -1,0 +1,284 @@
+/*
+ * mkdemo.c - writes the files the demo manifest (manifests/demo.yaml)
+ * refers to, so that no binary blob is committed:
+ *
+ *   DIR/models/tiny-chat.gguf         a tiny but valid GGUF v3 llama model
+ *                                     (2 layers, grouped-query attention,
+ *                                     F32 weights, real tensor data)
+ *   DIR/models/tiny-chat.gguf.sha256  its pin (coreutils format)
+ *   DIR/runtimes/llama.cpp/...        the runtime's files (launcher, licence)
+ *   DIR/runtimes/llama.cpp.sha256     their pins
+ *   DIR/config/...                    site configuration and its pins
+ *
+ * Output is deterministic: the same bytes on every run.
+ * usage: mkdemo DIR
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "digest.h"
+#include "util.h"
+
+enum { GGUF_U32 = 4, GGUF_F32 = 6, GGUF_STRING = 8, GGUF_ARRAY = 9 };
+
+static void die(const char *what, const char *path)
+{
+    fprintf(stderr, "mkdemo: %s '%s': %s\n", what, path, strerror(errno));
+    exit(2);
+}
+
+static void put_u32(FILE *f, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    fwrite(b, 1, 4, f);
+}
+
+static void put_u64(FILE *f, uint64_t v)
+{
+    put_u32(f, (uint32_t)v);
+    put_u32(f, (uint32_t)(v >> 32));
+}
+
+static void put_str(FILE *f, const char *s)
+{
+    put_u64(f, strlen(s));
+    fwrite(s, 1, strlen(s), f);
+}
+
+static void kv_str(FILE *f, const char *k, const char *v)
+{
+    put_str(f, k);
+    put_u32(f, GGUF_STRING);
+    put_str(f, v);
+}
+
+static void kv_u32(FILE *f, const char *k, uint32_t v)
+{
+    put_str(f, k);
+    put_u32(f, GGUF_U32);
+    put_u32(f, v);
+}
+
+static void kv_f32(FILE *f, const char *k, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    put_str(f, k);
+    put_u32(f, GGUF_F32);
+    put_u32(f, u);
+}
+
+struct tensor {
+    char name[64];
+    uint64_t ne0, ne1; /* ne1 = 1 for vectors */
+};
+
+#define N_EMBD 64
+#define N_FF 128
+#define N_VOCAB 256
+#define N_LAYER 2
+#define N_HEAD 4
+#define N_HEAD_KV 2
+#define HEAD_DIM (N_EMBD / N_HEAD)
+
+static size_t tensors(struct tensor *t)
+{
+    size_t n = 0;
+#define T(nm, a, b) (snprintf(t[n].name, sizeof t[n].name, "%s", nm), t[n].ne0 = (a), t[n].ne1 = (b), n++)
+    T("token_embd.weight", N_EMBD, N_VOCAB);
+    for (int l = 0; l < N_LAYER; l++) {
+        char nm[64];
+#define L(suffix, a, b) (snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix), T(nm, a, b))
+        L("attn_norm.weight", N_EMBD, 1);
+        L("attn_q.weight", N_EMBD, N_EMBD);
+        L("attn_k.weight", N_EMBD, HEAD_DIM * N_HEAD_KV);
+        L("attn_v.weight", N_EMBD, HEAD_DIM * N_HEAD_KV);
+        L("attn_output.weight", N_EMBD, N_EMBD);
+        L("ffn_norm.weight", N_EMBD, 1);
+        L("ffn_gate.weight", N_EMBD, N_FF);
+        L("ffn_up.weight", N_EMBD, N_FF);
+        L("ffn_down.weight", N_FF, N_EMBD);
+#undef L
+    }
+    T("output_norm.weight", N_EMBD, 1);
+    T("output.weight", N_EMBD, N_VOCAB);
+#undef T
+    return n;
+}
+
+static void write_gguf(const char *path)
+{
+    struct tensor t[64];
+    size_t nt = tensors(t);
+    uint64_t off = 0, rng = 0x9E3779B97F4A7C15ull;
+    FILE *f = fopen(path, "wb");
+    long pos;
+    if (!f)
+        die("cannot create", path);
+    fwrite("GGUF", 1, 4, f);
+    put_u32(f, 3);
+    put_u64(f, nt);
+    put_u64(f, 14);
+    kv_str(f, "general.architecture", "llama");
+    kv_str(f, "general.name", "tiny-chat (airpack demo)");
+    kv_str(f, "general.license", "apache-2.0");
+    kv_u32(f, "general.file_type", 0); /* all F32 */
+    kv_u32(f, "general.alignment", 32);
+    kv_u32(f, "llama.block_count", N_LAYER);
+    kv_u32(f, "llama.context_length", 2048);
+    kv_u32(f, "llama.embedding_length", N_EMBD);
+    kv_u32(f, "llama.feed_forward_length", N_FF);
+    kv_u32(f, "llama.attention.head_count", N_HEAD);
+    kv_u32(f, "llama.attention.head_count_kv", N_HEAD_KV);
+    kv_u32(f, "llama.rope.dimension_count", HEAD_DIM);
+    kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    /* tokenizer.ggml.tokens: an array of strings */
+    put_str(f, "tokenizer.ggml.tokens");
+    put_u32(f, GGUF_ARRAY);
+    put_u32(f, GGUF_STRING);
+    put_u64(f, N_VOCAB);
+    for (int i = 0; i < N_VOCAB; i++) {
+        char tok[16];
+        snprintf(tok, sizeof tok, "<t%03d>", i);
+        put_str(f, tok);
+    }
+    for (size_t i = 0; i < nt; i++) {
+        int dims = t[i].ne1 == 1 ? 1 : 2;
+        put_str(f, t[i].name);
+        put_u32(f, (uint32_t)dims);
+        put_u64(f, t[i].ne0);
+        if (dims == 2)
+            put_u64(f, t[i].ne1);
+        put_u32(f, 0); /* GGML_TYPE_F32 */
+        put_u64(f, off);
+        off += t[i].ne0 * t[i].ne1 * 4;
+        off = (off + 31) & ~(uint64_t)31;
+    }
+    pos = ftell(f);
+    while (pos % 32) {
+        fputc(0, f);
+        pos++;
+    }
+    off = 0;
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t n = t[i].ne0 * t[i].ne1;
+        for (uint64_t k = 0; k < n; k++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            float v = (float)((int)(rng % 2001) - 1000) / 25000.0f;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            put_u32(f, u);
+        }
+        off += n * 4;
+        while (off % 32) {
+            fputc(0, f);
+            off++;
+        }
+    }
+    if (fclose(f) != 0)
+        die("cannot write", path);
+}
+
+static void write_text(const char *path, const char *text, int exec)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        die("cannot create", path);
+    fputs(text, f);
+    if (fclose(f) != 0)
+        die("cannot write", path);
+    if (chmod(path, exec ? 0755 : 0644) != 0)
+        die("cannot chmod", path);
+}
+
+static void mkdirs(const char *dir, const char *sub)
+{
+    char *p = ap_path_join(dir, sub);
+    char *q = p;
+    while ((q = strchr(q + 1, '/'))) {
+        *q = '\0';
+        mkdir(p, 0755);
+        *q = '/';
+    }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST)
+        die("cannot create folder", p);
+    free(p);
+}
+
+/* Write a pin file listing names (relative to base). */
+static void pin(const char *sums_path, const char *base, const char *const *names)
+{
+    FILE *f = fopen(sums_path, "wb");
+    if (!f)
+        die("cannot create", sums_path);
+    for (size_t i = 0; names[i]; i++) {
+        char hex[65];
+        ap_error err;
+        char *p = ap_path_join(base, names[i]);
+        if (ap_sha256_file_hex(p, 0, hex, NULL, &err) != AP_OK) {
+            fprintf(stderr, "mkdemo: %s\n", err.msg);
+            exit(2);
+        }
+        fprintf(f, "%s  %s\n", hex, names[i]);
+        free(p);
+    }
+    if (fclose(f) != 0)
+        die("cannot write", sums_path);
+}
+
+int main(int argc, char **argv)
+{
+    char path[4096];
+    const char *d;
+    if (argc != 2) {
+        fprintf(stderr, "usage: mkdemo DIR\n");
+        return 2;
+    }
+    d = argv[1];
+    mkdirs(d, "models");
+    mkdirs(d, "runtimes/llama.cpp/bin");
+    mkdirs(d, "config");
+
+    snprintf(path, sizeof path, "%s/models/tiny-chat.gguf", d);
+    write_gguf(path);
+    snprintf(path, sizeof path, "%s/models/tiny-chat.gguf.sha256", d);
+    {
+        char *base = ap_path_dirname(path);
+        pin(path, base, (const char *const[]){"tiny-chat.gguf", NULL});
+        free(base);
+    }
+
+    snprintf(path, sizeof path, "%s/runtimes/llama.cpp/bin/llama-server", d);
+    write_text(path,
+               "#!/bin/sh\n"
+               "# airpack demo: stands where the llama.cpp server binary goes.\n"
+               "echo 'llama-server (airpack demo runtime)'\n",
+               1);
+    snprintf(path, sizeof path, "%s/runtimes/llama.cpp/LICENSE", d);
+    write_text(path, "MIT License\n\nCopyright (c) 2023-2026 The ggml authors\n", 0);
+    snprintf(path, sizeof path, "%s/runtimes/llama.cpp.sha256", d);
+    {
+        char base[4096];
+        snprintf(base, sizeof base, "%s/runtimes/llama.cpp", d);
+        pin(path, base, (const char *const[]){"LICENSE", "bin/llama-server", NULL});
+    }
+
+    snprintf(path, sizeof path, "%s/config/server.env", d);
+    write_text(path, "LLAMA_ARG_HOST=127.0.0.1\nLLAMA_ARG_PORT=8080\nLLAMA_OFFLINE=1\n", 0);
+    snprintf(path, sizeof path, "%s/config/prompt.txt", d);
+    write_text(path, "You are the internal assistant of an air-gapped site.\n", 0);
+    snprintf(path, sizeof path, "%s/config.sha256", d);
+    {
+        char base[4096];
+        snprintf(base, sizeof base, "%s/config", d);
+        pin(path, base, (const char *const[]){"prompt.txt", "server.env", NULL});
+    }
+    printf("mkdemo: wrote the demo files under '%s'\n", d);
+    return 0;
+}
