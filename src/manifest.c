@@ -206,8 +206,10 @@ static int resolve_path(struct ctx *c, const ap_ynode *n, const char *key, char 
     }
     if (!*abs)
         return ap_error_set(c->err, AP_ERR_NOMEM, "out of memory");
-    /* Remove one trailing slash for display and stat. */
+    /* A trailing slash says "folder". Remove it for display and stat. */
     size_t al = strlen(*abs);
+    if (want_dir == -1 && (*raw)[strlen(*raw) - 1] == '/')
+        want_dir = 1;
     if (al > 1 && (*abs)[al - 1] == '/')
         (*abs)[al - 1] = '\0';
 
