@@ -7,7 +7,87 @@
 #include <string.h>
 #include <time.h>
 
+#include "data.h"
 #include "pins.h"
+#include "policy.h"
+#include "util.h"
+#include "waiver.h"
+
+/* A shipped pack name ("baseline") rather than a path. */
+static int is_pack_name(const char *s)
+{
+    if (!*s || strchr(s, '/') || strchr(s, '.'))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* Load a pack by shipped name (embedded in the binary) or by path. */
+static int load_pack(const char *ref, ap_policy **out, ap_error *err)
+{
+    if (is_pack_name(ref)) {
+        char name[128], disp[160];
+        size_t len;
+        const char *buf;
+        snprintf(name, sizeof name, "%s.yaml", ref);
+        snprintf(disp, sizeof disp, "policies/%s.yaml", ref);
+        buf = ap_data_get(name, &len);
+        if (!buf)
+            return ap_error_set(err, AP_ERR_INPUT,
+                                "unknown policy pack '%s' (shipped packs: baseline, "
+                                "offline-runtime, eu-sovereignty, nist-800-53; or give a path)",
+                                ref);
+        return ap_policy_parse(disp, buf, len, out, err);
+    }
+    return ap_policy_load(ref, out, err);
+}
+
+static int run_policies(const ap_manifest *m, const ap_analyze_opts *opts, json_t *analysis,
+                        json_t *policies, json_t *findings, ap_error *err)
+{
+    size_t total = m->n_policies + opts->n_policies;
+    const char **refs = calloc(total ? total : 1, sizeof *refs);
+    const char **seen = calloc(total ? total : 1, sizeof *seen);
+    size_t nseen = 0;
+    int rc = AP_OK;
+
+    if (!refs || !seen) {
+        free(refs);
+        free(seen);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < m->n_policies; i++)
+        refs[i] = m->policies[i];
+    for (size_t i = 0; i < opts->n_policies; i++)
+        refs[m->n_policies + i] = opts->policies[i];
+    for (size_t i = 0; i < total && !rc; i++) {
+        ap_policy *p = NULL;
+        int dup = 0;
+        if ((rc = load_pack(refs[i], &p, err)))
+            break;
+        for (size_t k = 0; k < nseen; k++)
+            dup |= !strcmp(seen[k], ap_policy_name(p));
+        if (dup) {
+            ap_policy_free(p);
+            continue;
+        }
+        if (opts->policy_params && (rc = ap_policy_set_params(p, opts->policy_params, err))) {
+            ap_policy_free(p);
+            break;
+        }
+        json_array_append_new(policies, ap_policy_to_json(p));
+        /* The name is kept by the analysis document, which outlives the pack. */
+        seen[nseen++] = json_string_value(
+            json_object_get(json_array_get(policies, json_array_size(policies) - 1), "name"));
+        rc = ap_policy_eval(p, analysis, findings, err);
+        ap_policy_free(p);
+    }
+    free(refs);
+    free(seen);
+    return rc;
+}
 
 static void locate_findings(const ap_manifest *m, json_t *findings)
 {
@@ -92,6 +172,19 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
     json_object_set_new(a, "plan", json_null());
     json_object_set(a, "policies", policies);
     json_object_set(a, "findings", findings);
+    if (!opts->skip_policies && (rc = run_policies(m, opts, a, policies, findings, err)))
+        goto fail;
+    if (opts->waivers) {
+        ap_waivers *w = NULL;
+        char today[11];
+        if ((rc = ap_waivers_load(opts->waivers, &w, err)))
+            goto fail;
+        ap_today_utc(today);
+        rc = ap_waivers_apply(w, findings, opts->today ? opts->today : today, err);
+        ap_waivers_free(w);
+        if (rc)
+            goto fail;
+    }
     locate_findings(m, findings);
     ap_analysis_summarize(a);
     *out = a;

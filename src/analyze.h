@@ -21,6 +21,7 @@ typedef struct ap_analyze_opts {
     const char *const *policies;   /* extra policy packs (paths or shipped names) */
     size_t n_policies;
     const char *waivers;           /* waivers file or NULL */
+    const char *policy_params;     /* site parameters for the packs (YAML) or NULL */
     const char *today;             /* YYYY-MM-DD for waiver expiry; NULL = today (UTC) */
     int skip_pins;                 /* do not hash the inputs (plan, sbom) */
     int skip_policies;             /* do not evaluate policies (plan) */

@@ -17,7 +17,7 @@
 #include "report_glue.h"
 
 const char cmd_check_usage[] =
-    "usage: airpack check MANIFEST [--policy P]... [--waivers F]\n"
+    "usage: airpack check MANIFEST [--policy P]... [--waivers F] [--policy-params F]\n"
     "                     [--format text|json|sarif|markdown|html] [--output F]\n"
     "                     [--allow-outside-paths]\n"
     "\n"
@@ -31,6 +31,7 @@ const char cmd_check_usage[] =
     "                         pack name: baseline, offline-runtime, eu-sovereignty,\n"
     "                         nist-800-53); may repeat\n"
     "  --waivers F            apply the waivers in F (expired waivers do not apply)\n"
+    "  --policy-params F      site parameters for the packs (allow-lists), YAML\n"
     "  --format FMT           text (default), json, sarif, markdown or html\n"
     "  --output F             write the result to F instead of standard output\n"
     "  --allow-outside-paths  allow absolute paths and paths outside the\n"
@@ -44,6 +45,7 @@ int cmd_check(int argc, char **argv)
     static const struct option opts[] = {
         {"policy", required_argument, NULL, 'p'},
         {"waivers", required_argument, NULL, 'w'},
+        {"policy-params", required_argument, NULL, 'P'},
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
         {"allow-outside-paths", no_argument, NULL, 'A'},
@@ -51,7 +53,7 @@ int cmd_check(int argc, char **argv)
     };
     const char **policies = NULL;
     size_t n_policies = 0;
-    const char *waivers = NULL, *output = NULL;
+    const char *waivers = NULL, *output = NULL, *params = NULL;
     enum cli_format fmt = CLI_FMT_TEXT;
     ap_manifest_opts mopts = {0};
     ap_analyze_opts aopts = {0};
@@ -72,6 +74,9 @@ int cmd_check(int argc, char **argv)
             break;
         case 'w':
             waivers = optarg;
+            break;
+        case 'P':
+            params = optarg;
             break;
         case 'f':
             if (cli_parse_format("check", optarg,
@@ -102,6 +107,7 @@ int cmd_check(int argc, char **argv)
     aopts.policies = policies;
     aopts.n_policies = n_policies;
     aopts.waivers = waivers;
+    aopts.policy_params = params;
     if (ap_analyze(m, &aopts, &analysis, &err) != AP_OK) {
         rc = cli_report(&err);
         goto out;
