@@ -4,10 +4,12 @@
 #include "analyze.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "data.h"
+#include "model/model.h"
 #include "pins.h"
 #include "policy.h"
 #include "util.h"
@@ -142,15 +144,35 @@ int ap_analysis_passed(const json_t *analysis)
     return json_is_true(json_object_get(json_object_get(analysis, "summary"), "passed"));
 }
 
+/* Read each model's facts from its files; facts[i] NULL when skipped. */
+static int read_facts(const ap_manifest *m, ap_model_facts **facts, json_t *manifest,
+                      ap_error *err)
+{
+    json_t *models = json_object_get(manifest, "models");
+    for (size_t i = 0; i < m->n_models; i++) {
+        int rc = ap_model_facts_load(m->models[i].src.abs, m->models[i].format, &facts[i], err);
+        if (rc)
+            return ap_error_prefix(err, "model '%s' (%s, line %u)", m->models[i].name, m->file,
+                                   m->models[i].loc.line);
+        json_object_set_new(json_array_get(models, i), "facts",
+                            ap_model_facts_to_json(facts[i]));
+    }
+    return AP_OK;
+}
+
 int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, ap_error *err)
 {
     static const ap_analyze_opts defaults = {0};
     json_t *a = NULL, *manifest = NULL, *pins = NULL, *findings = NULL, *policies = NULL;
+    ap_model_facts **facts = NULL;
     int rc = AP_OK;
 
     *out = NULL;
     if (!opts)
         opts = &defaults;
+    facts = calloc(m->n_models ? m->n_models : 1, sizeof *facts);
+    if (!facts)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     a = json_object();
     manifest = ap_manifest_to_json(m);
     pins = json_array();
@@ -165,6 +187,8 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
     json_object_set_new(a, "manifest_file", json_string(m->file));
 
     if (!opts->skip_pins && (rc = ap_pins_check(m, pins, findings, err)))
+        goto fail;
+    if (!opts->skip_facts && (rc = read_facts(m, facts, manifest, err)))
         goto fail;
 
     json_object_set(a, "manifest", manifest);
@@ -190,6 +214,9 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
     *out = a;
     a = NULL;
 fail:
+    for (size_t i = 0; i < m->n_models; i++)
+        ap_model_facts_free(facts[i]);
+    free(facts);
     json_decref(a);
     json_decref(manifest);
     json_decref(pins);

@@ -25,6 +25,7 @@ typedef struct ap_analyze_opts {
     const char *today;             /* YYYY-MM-DD for waiver expiry; NULL = today (UTC) */
     int skip_pins;                 /* do not hash the inputs (plan, sbom) */
     int skip_policies;             /* do not evaluate policies (plan) */
+    int skip_facts;                /* do not read model files (sbom of a manifest without models) */
 } ap_analyze_opts;
 
 /* On success *out is a new analysis document (the caller's). Errors are
