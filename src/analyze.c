@@ -144,12 +144,30 @@ int ap_analysis_passed(const json_t *analysis)
     return json_is_true(json_object_get(json_object_get(analysis, "summary"), "passed"));
 }
 
+/* True when the pin check of subject found its content changed: its facts
+ * would describe files that are not the pinned ones, so they are not read. */
+static int pin_failed(const json_t *pins, const char *subject)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(pins, i, p) {
+        const char *st = json_string_value(json_object_get(p, "status"));
+        if (!strcmp(json_string_value(json_object_get(p, "subject")), subject))
+            return st && strcmp(st, "ok") != 0 && strcmp(st, "unpinned") != 0;
+    }
+    return 0;
+}
+
 /* Read each model's facts from its files; facts[i] NULL when skipped. */
 static int read_facts(const ap_manifest *m, ap_model_facts **facts, json_t *manifest,
-                      ap_error *err)
+                      const json_t *pins, ap_error *err)
 {
     json_t *models = json_object_get(manifest, "models");
     for (size_t i = 0; i < m->n_models; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "models[%zu]", i);
+        if (pin_failed(pins, subject))
+            continue;
         int rc = ap_model_facts_load(m->models[i].src.abs, m->models[i].format, &facts[i], err);
         if (rc)
             return ap_error_prefix(err, "model '%s' (%s, line %u)", m->models[i].name, m->file,
@@ -188,7 +206,7 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
 
     if (!opts->skip_pins && (rc = ap_pins_check(m, pins, findings, err)))
         goto fail;
-    if (!opts->skip_facts && (rc = read_facts(m, facts, manifest, err)))
+    if (!opts->skip_facts && (rc = read_facts(m, facts, manifest, pins, err)))
         goto fail;
 
     json_object_set(a, "manifest", manifest);

@@ -40,12 +40,32 @@ expect_err "nope.yaml"
 
 # A pinned file whose content changed: exit 1, the file is named.
 cp "$T/demo/demo/models/tiny-chat.gguf" "$T/gguf.bak"
-printf 'X' | dd of="$T/demo/demo/models/tiny-chat.gguf" bs=1 seek=100 conv=notrunc 2>/dev/null
-run "$AIRPACK" check "$M"
-expect_rc 1
-expect_out "AP-PIN-MISMATCH"
-expect_out "demo/models/tiny-chat.gguf"
+# (a byte of tensor data, then a byte of the header: the pin is checked
+# before the file is parsed, so both exit 1)
+for off in 400000 100; do
+    cp "$T/gguf.bak" "$T/demo/demo/models/tiny-chat.gguf"
+    printf 'X' | dd of="$T/demo/demo/models/tiny-chat.gguf" bs=1 seek=$off conv=notrunc 2>/dev/null
+    run "$AIRPACK" check "$M"
+    expect_rc 1
+    expect_out "AP-PIN-MISMATCH"
+    expect_out "demo/models/tiny-chat.gguf"
+done
 cp "$T/gguf.bak" "$T/demo/demo/models/tiny-chat.gguf"
+
+# A malformed model file (pins aside) is invalid input: exit 2, file named.
+mkdir -p "$T/bad/m"
+printf 'GGUF\003\000\000\000\377\377\377\377\377\377\377\377' > "$T/bad/m/x.gguf"
+cat > "$T/bad/bad.yaml" <<'YAML'
+apiVersion: airpack/v1
+kind: Deployment
+metadata: { name: p, version: "1", sequence: 0 }
+target: { gpu: { memory_gib: 24, count: 1 } }
+models:
+  - { name: m, path: m/x.gguf }
+YAML
+run "$AIRPACK" check "$T/bad/bad.yaml"
+expect_rc 2
+expect_err "x.gguf"
 
 # A file added to a pinned folder, and a pinned file removed: exit 1.
 echo extra > "$T/demo/demo/config/extra.conf"
@@ -90,8 +110,8 @@ ls "$T" | grep -q 'out.json.tmp' && fail "temporary output left behind"
 
 # airpack pin: strip the pins, write them anew, add the lines, check passes.
 mkdir -p "$T/p/m"
-echo one > "$T/p/m/a.bin"
-echo two > "$T/p/m/b.bin"
+cp "$T/demo/demo/models/tiny-chat.gguf" "$T/p/m/model.gguf"
+echo two > "$T/p/m/b.txt"
 cat > "$T/p/p.yaml" <<'YAML'
 apiVersion: airpack/v1
 kind: Deployment
@@ -115,10 +135,10 @@ expect_err "exists already"
 printf '    sha256sums: m.sha256\n' >> "$T/p/p.yaml"
 run "$AIRPACK" check "$T/p/p.yaml"
 expect_rc 0
-echo changed > "$T/p/m/b.bin"
+echo changed > "$T/p/m/b.txt"
 run "$AIRPACK" check "$T/p/p.yaml"
 expect_rc 1
-expect_out "b.bin"
+expect_out "b.txt"
 
 # Paths outside the manifest's folder: refused, unless allowed.
 cat > "$T/p/out.yaml" <<YAML
@@ -128,7 +148,7 @@ metadata: { name: p, version: "1", sequence: 0 }
 target: { gpu: { memory_gib: 24, count: 1 } }
 models:
   - name: m
-    path: $T/p/m/a.bin
+    path: $T/p/m/model.gguf
 YAML
 run "$AIRPACK" check "$T/p/out.yaml"
 expect_rc 2
