@@ -13,9 +13,8 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
 fi
 
-BUILD_PKGS="build-essential cmake pkg-config ninja-build \
-    libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev \
-    libzstd-dev liblzma-dev libbz2-dev libacl1-dev libxml2-dev liblz4-dev libnettle8 \
+BUILD_PKGS="build-essential cmake pkg-config \
+    libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev libzstd-dev \
     libcmocka-dev"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
     python3 python3-jsonschema chromium"
