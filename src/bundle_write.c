@@ -1,0 +1,1204 @@
+/*
+ * bundle_write.c - the deterministic bundle writer (see bundle_write.h and
+ * docs/bundle-format.md): the plan of artifacts, pass one (parallel
+ * hashing, SHA256SUMS), the lock document, pass two (pax tar through
+ * libarchive into a temporary file, re-hashing on a second thread, rename
+ * into place), signal-safe cleanup, and reading a bundle's head for
+ * `airpack inspect`.
+ */
+#include "bundle_write.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sign.h"
+#include "util.h"
+#include "walk.h"
+
+#define BLOCK AP_DIGEST_BLOCK           /* bytes read per block */
+#define MAX_THREADS 8
+#define PAX_ALLOWANCE 2048u             /* tar header bytes per entry, pax records included */
+
+/* ---- the plan ---------------------------------------------------------- */
+
+void ap_bundle_plan_init(ap_bundle_plan *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+void ap_bundle_plan_release(ap_bundle_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->items[i].path);
+        free(p->items[i].src);
+        free(p->items[i].data);
+    }
+    free(p->items);
+    free(p->sums);
+    memset(p, 0, sizeof *p);
+}
+
+static int entry_name_ok(const char *entry, ap_error *err)
+{
+    size_t n = strlen(entry);
+    if (n == 0 || n > AP_LOCK_MAX_PATH || !ap_path_is_safe_relative(entry) || entry[n - 1] == '/')
+        return ap_error_set(err, AP_ERR_INPUT, "'%s' cannot be a bundle entry name: not a safe "
+                                               "relative path of at most %u bytes",
+                            entry, (unsigned)AP_LOCK_MAX_PATH);
+    return AP_OK;
+}
+
+static ap_bundle_item *plan_push(ap_bundle_plan *p, ap_error *err)
+{
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 64;
+        ap_bundle_item *ni;
+        if (nc > AP_LOCK_MAX_ARTIFACTS + 1)
+            nc = AP_LOCK_MAX_ARTIFACTS + 1;
+        if (p->n >= nc) {
+            ap_error_set(err, AP_ERR_INPUT, "more than %u artifacts in one bundle",
+                         (unsigned)AP_LOCK_MAX_ARTIFACTS - 1);
+            return NULL;
+        }
+        ni = realloc(p->items, nc * sizeof *ni);
+        if (!ni) {
+            ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+        p->items = ni;
+        p->cap = nc;
+    }
+    memset(&p->items[p->n], 0, sizeof p->items[p->n]);
+    return &p->items[p->n++];
+}
+
+int ap_bundle_plan_add_file(ap_bundle_plan *p, const char *entry, const char *src, int follow,
+                            ap_role role, ap_error *err)
+{
+    struct stat st;
+    ap_bundle_item *it;
+    int rc;
+
+    if ((rc = entry_name_ok(entry, err)))
+        return rc;
+    if ((follow ? stat(src, &st) : lstat(src, &st)) != 0)
+        return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot read", src);
+    if (!S_ISREG(st.st_mode))
+        return ap_error_set_at(err, AP_ERR_INPUT, src, 0, 0, "not a regular file");
+    if (!(it = plan_push(p, err)))
+        return err ? err->status : AP_ERR_NOMEM;
+    it->path = strdup(entry);
+    it->src = strdup(src);
+    if (!it->path || !it->src) {
+        free(it->path);
+        free(it->src);
+        p->n--;
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    it->follow = follow;
+    it->role = role;
+    it->mode = (st.st_mode & 0111) ? 0755 : 0644;
+    it->size = (uint64_t)st.st_size;
+    it->dev = (uint64_t)st.st_dev;
+    it->ino = (uint64_t)st.st_ino;
+    return AP_OK;
+}
+
+int ap_bundle_plan_add_memory(ap_bundle_plan *p, const char *entry, const void *data, size_t len,
+                              ap_role role, ap_error *err)
+{
+    ap_bundle_item *it;
+    int rc;
+    if ((rc = entry_name_ok(entry, err)))
+        return rc;
+    if (len > AP_BUNDLE_MAX_EXTRA_BYTES)
+        return ap_error_set(err, AP_ERR_INPUT, "artifact '%s' is too large (%zu bytes)", entry, len);
+    if (!(it = plan_push(p, err)))
+        return err ? err->status : AP_ERR_NOMEM;
+    it->path = strdup(entry);
+    it->data = malloc(len ? len : 1);
+    if (!it->path || !it->data) {
+        free(it->path);
+        free(it->data);
+        p->n--;
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    if (len)
+        memcpy(it->data, data, len);
+    it->role = role;
+    it->mode = 0644;
+    it->size = len;
+    return AP_OK;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+int ap_bundle_plan_add_path(ap_bundle_plan *p, const char *prefix, const char *src, ap_role role,
+                            ap_error *err)
+{
+    struct stat st;
+    ap_filelist fl = {0};
+    int rc = AP_OK;
+    char *entry = NULL, *abs = NULL;
+
+    if (stat(src, &st) != 0)
+        return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot read", src);
+    if (!S_ISDIR(st.st_mode)) {
+        /* A single file: PREFIX/<its name>; the manifest's own path may be a link. */
+        char tmp[PATH_MAX];
+        size_t l = strlen(src);
+        snprintf(tmp, sizeof tmp, "%s", src);
+        while (l > 1 && tmp[l - 1] == '/')
+            tmp[--l] = '\0';
+        if (!(entry = ap_path_join(prefix, base_name(tmp))))
+            return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        rc = ap_bundle_plan_add_file(p, entry, src, 1, role, err);
+        free(entry);
+        return rc;
+    }
+    if ((rc = ap_walk_files(src, &fl, err)))
+        return rc;
+    for (size_t i = 0; i < fl.n && rc == AP_OK; i++) {
+        entry = ap_path_join(prefix, fl.paths[i]);
+        abs = ap_path_join(src, fl.paths[i]);
+        if (!entry || !abs)
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        else
+            rc = ap_bundle_plan_add_file(p, entry, abs, 0, role, err);
+        free(entry);
+        free(abs);
+        entry = abs = NULL;
+    }
+    ap_filelist_release(&fl);
+    return rc;
+}
+
+/* "payload/files/" + target (or the path as written), without trailing
+ * slashes; for a single file whose target ends in '/', the file's name
+ * is appended. */
+static char *file_entry_prefix(const ap_mfile *f, int *is_full_name)
+{
+    const char *t = f->target ? f->target : f->src.path;
+    char buf[PATH_MAX];
+    size_t l;
+    int dir_target;
+    snprintf(buf, sizeof buf, "payload/files/%s", t);
+    l = strlen(buf);
+    dir_target = l > 0 && buf[l - 1] == '/';
+    while (l > 14 && buf[l - 1] == '/')
+        buf[--l] = '\0';
+    /* A single file with an explicit file target: that is the entry name. */
+    *is_full_name = !f->src.is_dir && !(dir_target && f->target);
+    return strdup(buf);
+}
+
+int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_error *err)
+{
+    char prefix[PATH_MAX];
+    int rc = AP_OK;
+    for (size_t i = 0; i < m->n_models && rc == AP_OK; i++) {
+        snprintf(prefix, sizeof prefix, "payload/models/%s", m->models[i].name);
+        rc = ap_bundle_plan_add_path(p, prefix, m->models[i].src.abs, AP_ROLE_MODEL, err);
+        if (rc)
+            ap_error_prefix(err, "model '%s'", m->models[i].name);
+    }
+    for (size_t i = 0; i < m->n_runtimes && rc == AP_OK; i++) {
+        if (!m->runtimes[i].src.path)
+            continue;
+        snprintf(prefix, sizeof prefix, "payload/runtimes/%s", m->runtimes[i].name);
+        rc = ap_bundle_plan_add_path(p, prefix, m->runtimes[i].src.abs, AP_ROLE_RUNTIME, err);
+        if (rc)
+            ap_error_prefix(err, "runtime '%s'", m->runtimes[i].name);
+    }
+    for (size_t i = 0; i < m->n_files && rc == AP_OK; i++) {
+        const ap_mfile *f = &m->files[i];
+        int full = 0;
+        char *pre = file_entry_prefix(f, &full);
+        if (!pre)
+            return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        if (full)
+            rc = ap_bundle_plan_add_file(p, pre, f->src.abs, 1, AP_ROLE_FILE, err);
+        else
+            rc = ap_bundle_plan_add_path(p, pre, f->src.abs, AP_ROLE_FILE, err);
+        free(pre);
+        if (rc)
+            ap_error_prefix(err, "files[%zu] '%s'", i, f->src.path);
+    }
+    return rc;
+}
+
+static uint64_t round512(uint64_t n)
+{
+    return (n + 511) & ~(uint64_t)511;
+}
+
+uint64_t ap_bundle_plan_estimate(const ap_bundle_plan *p, size_t lock_len, size_t sig_len)
+{
+    uint64_t t = 1024 + 3 * PAX_ALLOWANCE + round512(lock_len) + round512(sig_len);
+    size_t sums = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        t += PAX_ALLOWANCE + round512(p->items[i].size);
+        sums += AP_SHA256_HEX_LEN + 3 + strlen(p->items[i].path);
+    }
+    return t + round512(sums);
+}
+
+int ap_bundle_check_space(const char *output, uint64_t need, ap_error *err)
+{
+    struct statvfs sv;
+    char *dir = ap_path_dirname(output);
+    uint64_t avail;
+    int rc = AP_OK;
+    if (!dir)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if (statvfs(dir, &sv) != 0) {
+        rc = ap_error_errno(err, errno == ENOENT ? AP_ERR_INPUT : AP_ERR_IO, errno,
+                            "cannot check free space in", dir);
+    } else {
+        if (!ap_mul_u64((uint64_t)sv.f_bavail, (uint64_t)sv.f_frsize, &avail))
+            avail = UINT64_MAX;
+        if (avail < need)
+            rc = ap_error_set(err, AP_ERR_IO,
+                              "not enough free space in '%s': the bundle needs up to %llu bytes, "
+                              "%llu are free", dir, (unsigned long long)need,
+                              (unsigned long long)avail);
+    }
+    free(dir);
+    return rc;
+}
+
+/* ---- pass one: hashing ------------------------------------------------- */
+
+static int cmp_item(const void *a, const void *b)
+{
+    const ap_bundle_item *x = a, *y = b;
+    if (x->role != y->role)
+        return x->role < y->role ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+/* Open a source for reading and check it is the file of pass one. */
+static int open_source(const ap_bundle_item *it, int check_id, int *fdp, ap_error *err)
+{
+    struct stat st;
+    int fd = open(it->src, O_RDONLY | O_CLOEXEC | (it->follow ? 0 : O_NOFOLLOW));
+    *fdp = -1;
+    if (fd < 0)
+        return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open", it->src);
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ap_error_errno(err, AP_ERR_IO, e, "cannot stat", it->src);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0, "not a regular file");
+    }
+    if (check_id && ((uint64_t)st.st_dev != it->dev || (uint64_t)st.st_ino != it->ino ||
+                     (uint64_t)st.st_size != it->size)) {
+        close(fd);
+        return ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                               "file changed while building the bundle (replaced or resized)");
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    *fdp = fd;
+    return AP_OK;
+}
+
+/* Read up to len bytes (short only at end of file). */
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+struct hash_job {
+    ap_bundle_plan *p;
+    size_t next;                    /* next item index (atomic) */
+    uint64_t done;                  /* bytes hashed (atomic) */
+    int failed;                     /* set once (atomic) */
+    pthread_mutex_t mu;
+    ap_error err;                   /* first error */
+    ap_bundle_progress_fn progress;
+    void *progress_ctx;
+    uint64_t total;
+};
+
+static void job_fail(struct hash_job *j, const ap_error *e)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->failed) {
+        j->err = *e;
+        __atomic_store_n(&j->failed, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Hash one file item; its size must not change while it is read. */
+static int hash_item(struct hash_job *j, ap_bundle_item *it, uint8_t *buf, int main_thread,
+                     ap_error *err)
+{
+    ap_sha256 *h = NULL;
+    uint64_t left = it->size;
+    int fd = -1, rc;
+    ssize_t r;
+
+    if ((rc = open_source(it, 1, &fd, err)))
+        return rc;
+    if (!(h = ap_sha256_new())) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        if (__atomic_load_n(&j->failed, __ATOMIC_SEQ_CST)) {
+            rc = AP_ERR_INTERNAL; /* another thread failed: its error wins */
+            goto out;
+        }
+        r = read_full(fd, buf, BLOCK);
+        if (r < 0) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot read", it->src);
+            goto out;
+        }
+        if ((uint64_t)r > left) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                                 "file changed while building the bundle (it grew)");
+            goto out;
+        }
+        if (r == 0)
+            break;
+        if ((rc = ap_sha256_update(h, buf, (size_t)r))) {
+            ap_error_set(err, rc, "cannot hash '%s'", it->src);
+            goto out;
+        }
+        left -= (uint64_t)r;
+        uint64_t d = __atomic_add_fetch(&j->done, (uint64_t)r, __ATOMIC_SEQ_CST);
+        if (main_thread && j->progress)
+            j->progress(j->progress_ctx, 1, d, j->total);
+    }
+    if (left != 0) {
+        rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                             "file changed while building the bundle (it shrank)");
+        goto out;
+    }
+    if ((rc = ap_sha256_final(h, it->sha256)))
+        ap_error_set(err, rc, "cannot hash '%s'", it->src);
+out:
+    ap_sha256_free(h);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static void hash_loop(struct hash_job *j, int main_thread)
+{
+    uint8_t *buf = malloc(BLOCK);
+    ap_error e;
+    ap_error_clear(&e);
+    if (!buf) {
+        ap_error_set(&e, AP_ERR_NOMEM, "out of memory");
+        job_fail(j, &e);
+        return;
+    }
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_SEQ_CST);
+        if (i >= j->p->n || __atomic_load_n(&j->failed, __ATOMIC_SEQ_CST))
+            break;
+        ap_bundle_item *it = &j->p->items[i];
+        if (!it->src)
+            continue;
+        if (hash_item(j, it, buf, main_thread, &e) != AP_OK) {
+            if (e.status != AP_OK)
+                job_fail(j, &e);
+            break;
+        }
+    }
+    free(buf);
+}
+
+static void *hash_thread(void *arg)
+{
+    hash_loop(arg, 0);
+    return NULL;
+}
+
+static unsigned default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_fn progress,
+                        void *progress_ctx, ap_error *err)
+{
+    struct hash_job j;
+    pthread_t tid[MAX_THREADS];
+    unsigned nt = 0;
+    size_t sums_cap = 1, pos = 0;
+    int rc = AP_OK;
+
+    qsort(p->items, p->n, sizeof *p->items, cmp_item);
+    p->bytes = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (i > 0 && strcmp(p->items[i - 1].path, p->items[i].path) == 0)
+            return ap_error_set(err, AP_ERR_INPUT, "two inputs would both be bundle entry '%s'",
+                                p->items[i].path);
+        if (!ap_add_u64(p->bytes, p->items[i].size, &p->bytes))
+            return ap_error_set(err, AP_ERR_INPUT, "input sizes overflow");
+        sums_cap += AP_SHA256_HEX_LEN + 3 + strlen(p->items[i].path);
+    }
+    memset(&j, 0, sizeof j);
+    j.p = p;
+    j.progress = progress;
+    j.progress_ctx = progress_ctx;
+    j.total = p->bytes;
+    ap_error_clear(&j.err);
+    pthread_mutex_init(&j.mu, NULL);
+    for (size_t i = 0; i < p->n; i++) {
+        ap_bundle_item *it = &p->items[i];
+        if (!it->src) {
+            if ((rc = ap_sha256_buffer(it->data, (size_t)it->size, it->sha256))) {
+                ap_error_set(err, rc, "cannot hash '%s'", it->path);
+                goto out;
+            }
+            j.done += it->size;
+        }
+    }
+    if (threads == 0)
+        threads = default_threads();
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    for (unsigned t = 1; t < threads && t < p->n; t++) {
+        if (pthread_create(&tid[nt], NULL, hash_thread, &j) != 0)
+            break; /* fewer threads: still correct */
+        nt++;
+    }
+    hash_loop(&j, 1);
+    for (unsigned t = 0; t < nt; t++)
+        pthread_join(tid[t], NULL);
+    if (j.failed) {
+        rc = j.err.status ? j.err.status : AP_ERR_INTERNAL;
+        if (err)
+            *err = j.err;
+        goto out;
+    }
+    if (progress)
+        progress(progress_ctx, 1, p->bytes, p->bytes);
+
+    free(p->sums);
+    if (!(p->sums = malloc(sums_cap))) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        char hex[AP_SHA256_HEX_LEN + 1];
+        ap_hex_encode(p->items[i].sha256, AP_SHA256_LEN, hex);
+        pos += (size_t)snprintf(p->sums + pos, sums_cap - pos, "%s  %s\n", hex, p->items[i].path);
+    }
+    p->sums_len = pos;
+    if ((rc = ap_sha256_buffer(p->sums, p->sums_len, p->sums_sha256))) {
+        ap_error_set(err, rc, "cannot hash SHA256SUMS");
+        goto out;
+    }
+    p->hashed = 1;
+out:
+    pthread_mutex_destroy(&j.mu);
+    return rc;
+}
+
+/* ---- the lock ---------------------------------------------------------- */
+
+int ap_source_date_epoch(uint64_t *out, ap_error *err)
+{
+    const char *s = getenv("SOURCE_DATE_EPOCH");
+    char *end = NULL;
+    unsigned long long v;
+    *out = AP_DEFAULT_EPOCH;
+    if (!s || !*s)
+        return AP_OK;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    /* At most 9999-12-31T23:59:59Z. */
+    if (errno || *end || s[0] < '0' || s[0] > '9' || v > 253402300799ull)
+        return ap_error_set(err, AP_ERR_INPUT,
+                            "SOURCE_DATE_EPOCH '%s' is not a number of seconds since 1970", s);
+    *out = v;
+    return AP_OK;
+}
+
+static void utc_string(uint64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A manifest date or RFC 3339 time as "YYYY-MM-DDTHH:MM:SSZ". */
+static int expires_utc(const char *s, char out[32])
+{
+    struct tm tm;
+    const char *e;
+    long off = 0;
+    memset(&tm, 0, sizeof tm);
+    if (!(e = strptime(s, "%Y-%m-%d", &tm)))
+        return -1;
+    if (*e == 'T') {
+        if (!(e = strptime(e + 1, "%H:%M:%S", &tm)))
+            return -1;
+        if (*e == '.')
+            for (e++; *e >= '0' && *e <= '9'; e++)
+                ;
+        if (*e == 'Z') {
+            e++;
+        } else if ((*e == '+' || *e == '-') && strlen(e) == 6 && e[3] == ':') {
+            long hh = (e[1] - '0') * 10 + (e[2] - '0'), mm = (e[4] - '0') * 10 + (e[5] - '0');
+            off = (hh * 3600 + mm * 60) * (*e == '+' ? 1 : -1);
+            e += 6;
+        } else {
+            return -1;
+        }
+    }
+    if (*e)
+        return -1;
+    time_t t = timegm(&tm) - off;
+    if (t < 0)
+        return -1;
+    utc_string((uint64_t)t, out);
+    return 0;
+}
+
+static json_t *artifact_json(const char *path, uint64_t size, const uint8_t sha[AP_SHA256_LEN],
+                             unsigned mode, ap_role role)
+{
+    char hex[AP_SHA256_HEX_LEN + 1];
+    ap_hex_encode(sha, AP_SHA256_LEN, hex);
+    return json_pack("{s:s, s:I, s:s, s:s, s:s}", "path", path, "size", (json_int_t)size, "sha256",
+                     hex, "mode", mode == 0755 ? "0755" : "0644", "role", ap_role_name(role));
+}
+
+int ap_lock_build(const ap_manifest *m, json_t *analysis, const ap_bundle_plan *p, uint64_t epoch,
+                  json_t **out, ap_error *err)
+{
+    json_t *lock = NULL, *md = NULL, *arts = NULL, *target;
+    char created[32], expires[32];
+    uint64_t total;
+    int rc = AP_OK;
+
+    *out = NULL;
+    if (!p->hashed)
+        return ap_error_set(err, AP_ERR_INTERNAL, "the bundle plan is not hashed");
+    lock = json_object();
+    md = json_object();
+    arts = json_array();
+    if (!lock || !md || !arts)
+        goto nomem;
+    utc_string(epoch, created);
+    json_object_set_new(lock, "format", json_string(AP_LOCK_FORMAT));
+    json_object_set_new(md, "name", json_string(m->name));
+    json_object_set_new(md, "version", json_string(m->version));
+    json_object_set_new(md, "sequence", json_integer((json_int_t)m->sequence));
+    json_object_set_new(md, "created", json_string(created));
+    if (m->expires) {
+        if (expires_utc(m->expires, expires) != 0) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, m->file, 0, 0,
+                                 "metadata.expires: cannot read '%s' as a date or RFC 3339 time",
+                                 m->expires);
+            goto fail;
+        }
+        json_object_set_new(md, "expires", json_string(expires));
+    }
+    if (m->description)
+        json_object_set_new(md, "description", json_string(m->description));
+    if (m->owner)
+        json_object_set_new(md, "owner", json_string(m->owner));
+    json_object_set(lock, "metadata", md);
+    target = json_object_get(json_object_get(analysis, "manifest"), "target");
+    if (json_is_object(target))
+        json_object_set_new(lock, "target", json_deep_copy(target));
+    else
+        json_object_set_new(lock, "target", json_object());
+    json_object_set(lock, "analysis", analysis ? analysis : json_object());
+    if (json_array_append_new(arts, artifact_json(AP_SUMS_NAME, p->sums_len, p->sums_sha256, 0644,
+                                                  AP_ROLE_CHECKSUMS)))
+        goto nomem;
+    total = p->sums_len;
+    for (size_t i = 0; i < p->n; i++) {
+        const ap_bundle_item *it = &p->items[i];
+        if (json_array_append_new(arts, artifact_json(it->path, it->size, it->sha256, it->mode,
+                                                      it->role)))
+            goto nomem;
+        total += it->size;
+    }
+    json_object_set(lock, "artifacts", arts);
+    json_object_set_new(lock, "totals", json_pack("{s:I, s:I}", "artifacts",
+                                                  (json_int_t)json_array_size(arts), "bytes",
+                                                  (json_int_t)total));
+    if (!json_object_get(lock, "totals"))
+        goto nomem;
+    *out = lock;
+    lock = NULL;
+    goto fail; /* release the working references */
+nomem:
+    rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory building the lock");
+fail:
+    json_decref(lock);
+    json_decref(md);
+    json_decref(arts);
+    return rc;
+}
+
+int ap_lock_dump(const json_t *lock, char **buf, size_t *len, ap_error *err)
+{
+    char *s = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    size_t n;
+    char *b;
+    *buf = NULL;
+    *len = 0;
+    if (!s)
+        return ap_error_set(err, AP_ERR_NOMEM, "cannot serialise the lock");
+    n = strlen(s);
+    if (!(b = realloc(s, n + 2))) {
+        free(s);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    b[n] = '\n';
+    b[n + 1] = '\0';
+    if (n + 1 > AP_LOCK_MAX_BYTES) {
+        free(b);
+        return ap_error_set(err, AP_ERR_INPUT, "the lock would be %zu bytes, more than the limit "
+                                               "of %u", n + 1, (unsigned)AP_LOCK_MAX_BYTES);
+    }
+    *buf = b;
+    *len = n + 1;
+    return AP_OK;
+}
+
+int ap_lock_trusted_comment(const char *name, const char *version, uint64_t sequence, char *out,
+                            size_t outlen)
+{
+    int n = snprintf(out, outlen, "file:%s\tname:%s\tversion:%s\tsequence:%llu", AP_LOCK_NAME, name,
+                     version, (unsigned long long)sequence);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* ---- signal-safe cleanup ----------------------------------------------- */
+
+static char g_tmp_path[PATH_MAX];
+static volatile sig_atomic_t g_tmp_set;
+
+static void on_fatal_signal(int sig)
+{
+    if (g_tmp_set)
+        unlink(g_tmp_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void ap_bundle_cleanup_on_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < AP_ARRAY_LEN(sigs); i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < AP_ARRAY_LEN(sigs); i++)
+        sigaction(sigs[i], &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+static void tmp_register(const char *path)
+{
+    g_tmp_set = 0;
+    snprintf(g_tmp_path, sizeof g_tmp_path, "%s", path);
+    g_tmp_set = 1;
+}
+
+static void tmp_unregister(void)
+{
+    g_tmp_set = 0;
+}
+
+/* ---- pass two: writing ------------------------------------------------- */
+
+/* A helper thread that hashes the block the main thread is writing. */
+struct hasher {
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const void *buf;
+    size_t len;
+    int pending, stop, failed;
+    ap_sha256 *h;
+};
+
+static void *hasher_main(void *arg)
+{
+    struct hasher *hs = arg;
+    pthread_mutex_lock(&hs->mu);
+    for (;;) {
+        while (!hs->pending && !hs->stop)
+            pthread_cond_wait(&hs->cv, &hs->mu);
+        if (hs->stop && !hs->pending)
+            break;
+        const void *b = hs->buf;
+        size_t l = hs->len;
+        pthread_mutex_unlock(&hs->mu);
+        int r = ap_sha256_update(hs->h, b, l);
+        pthread_mutex_lock(&hs->mu);
+        if (r)
+            hs->failed = 1;
+        hs->pending = 0;
+        pthread_cond_broadcast(&hs->cv);
+    }
+    pthread_mutex_unlock(&hs->mu);
+    return NULL;
+}
+
+static void hasher_post(struct hasher *hs, const void *buf, size_t len)
+{
+    pthread_mutex_lock(&hs->mu);
+    hs->buf = buf;
+    hs->len = len;
+    hs->pending = 1;
+    pthread_cond_broadcast(&hs->cv);
+    pthread_mutex_unlock(&hs->mu);
+}
+
+static void hasher_wait(struct hasher *hs)
+{
+    pthread_mutex_lock(&hs->mu);
+    while (hs->pending)
+        pthread_cond_wait(&hs->cv, &hs->mu);
+    pthread_mutex_unlock(&hs->mu);
+}
+
+struct writer {
+    struct archive *a;
+    const char *tmp;                /* for messages */
+    const char *output;
+    uint64_t mtime;
+    struct hasher hs;
+    int hasher_running;
+    uint8_t *buf[2];
+    uint64_t done, total;
+    const ap_bundle_write_opts *opts;
+};
+
+static int archive_fail(struct writer *w, const char *what, const char *entry, ap_error *err)
+{
+    int e = archive_errno(w->a);
+    const char *s = archive_error_string(w->a);
+    return ap_error_set(err, AP_ERR_IO, "cannot write bundle '%s': %s '%s': %s", w->output, what,
+                        entry, s ? s : (e ? strerror(e) : "unknown error"));
+}
+
+static int write_header(struct writer *w, const char *path, uint64_t size, unsigned mode,
+                        ap_error *err)
+{
+    struct archive_entry *e = archive_entry_new();
+    int r;
+    if (!e)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    archive_entry_set_pathname_utf8(e, path);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, (mode_t)mode);
+    archive_entry_set_size(e, (la_int64_t)size);
+    archive_entry_set_mtime(e, (time_t)w->mtime, 0);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    r = archive_write_header(w->a, e);
+    archive_entry_free(e);
+    if (r != ARCHIVE_OK)
+        return archive_fail(w, "header of", path, err);
+    return AP_OK;
+}
+
+static int write_data(struct writer *w, const void *buf, size_t len, const char *path, ap_error *err)
+{
+    while (len > 0) {
+        la_ssize_t n = archive_write_data(w->a, buf, len);
+        if (n <= 0)
+            return archive_fail(w, "data of", path, err);
+        buf = (const char *)buf + n;
+        len -= (size_t)n;
+    }
+    return AP_OK;
+}
+
+static int write_memory(struct writer *w, const char *path, const void *data, size_t len,
+                        ap_error *err)
+{
+    int rc = write_header(w, path, len, 0644, err);
+    if (rc == AP_OK)
+        rc = write_data(w, data, len, path, err);
+    return rc;
+}
+
+static void progress2(struct writer *w)
+{
+    if (w->opts->progress)
+        w->opts->progress(w->opts->progress_ctx, 2, w->done, w->total);
+}
+
+/* Copy one source file into the archive, hashing it again on the helper
+ * thread; it must match pass one exactly. */
+static int write_file(struct writer *w, const ap_bundle_item *it, ap_error *err)
+{
+    uint64_t left = it->size;
+    uint8_t got[AP_SHA256_LEN];
+    int fd = -1, rc, cur = 0, posted = 0;
+    ssize_t r;
+
+    if ((rc = open_source(it, 1, &fd, err)))
+        return rc;
+    if ((rc = write_header(w, it->path, it->size, it->mode, err)))
+        goto out;
+    if ((rc = ap_sha256_reset(w->hs.h))) {
+        ap_error_set(err, rc, "cannot hash '%s'", it->src);
+        goto out;
+    }
+    for (;;) {
+        size_t want = left < BLOCK ? (size_t)left + 1 : BLOCK; /* +1: notice growth */
+        r = read_full(fd, w->buf[cur], want);
+        if (r < 0) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot read", it->src);
+            goto out;
+        }
+        if ((uint64_t)r > left) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                                 "file changed while building the bundle (it grew)");
+            goto out;
+        }
+        if (posted) {
+            hasher_wait(&w->hs);
+            posted = 0;
+        }
+        if (r == 0)
+            break;
+        hasher_post(&w->hs, w->buf[cur], (size_t)r);
+        posted = 1;
+        if ((rc = write_data(w, w->buf[cur], (size_t)r, it->path, err)))
+            goto out;
+        left -= (uint64_t)r;
+        w->done += (uint64_t)r;
+        progress2(w);
+        cur ^= 1;
+    }
+    if (left != 0) {
+        rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                             "file changed while building the bundle (it shrank)");
+        goto out;
+    }
+    if (w->hs.failed || ap_sha256_final(w->hs.h, got) != AP_OK) {
+        rc = ap_error_set(err, AP_ERR_INTERNAL, "cannot hash '%s'", it->src);
+        goto out;
+    }
+    if (memcmp(got, it->sha256, AP_SHA256_LEN) != 0) {
+        rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                             "file changed while building the bundle (its sha-256 differs "
+                             "between the two passes)");
+        goto out;
+    }
+    rc = AP_OK;
+out:
+    if (posted)
+        hasher_wait(&w->hs);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *lock, size_t lock_len,
+                    const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
+                    ap_error *err)
+{
+    static const ap_bundle_write_opts defaults = {0, AP_DEFAULT_EPOCH, NULL, NULL};
+    struct writer w;
+    char *dir = NULL, *tmp = NULL;
+    const char *base;
+    int fd = -1, rc, renamed = 0;
+
+    if (!opts)
+        opts = &defaults;
+    memset(&w, 0, sizeof w);
+    w.opts = opts;
+    w.output = output;
+    w.mtime = opts->mtime;
+    w.total = p->bytes;
+    if (!p->hashed)
+        return ap_error_set(err, AP_ERR_INTERNAL, "the bundle plan is not hashed");
+    if (opts->zstd_level < 0 || opts->zstd_level > 19)
+        return ap_error_set(err, AP_ERR_INPUT, "zstd level %d is out of range (1 to 19)",
+                            opts->zstd_level);
+    if (!(dir = ap_path_dirname(output)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if ((rc = ap_bundle_check_space(output, ap_bundle_plan_estimate(p, lock_len, sig_len), err)))
+        goto out;
+    base = base_name(output);
+    if (!*base || asprintf(&tmp, "%s/.%s.XXXXXX.tmp", dir, base) < 0) {
+        tmp = NULL;
+        rc = *base ? ap_error_set(err, AP_ERR_NOMEM, "out of memory")
+                   : ap_error_set(err, AP_ERR_INPUT, "'%s' is not a file name", output);
+        goto out;
+    }
+    fd = mkostemps(tmp, 4, O_CLOEXEC);
+    if (fd < 0) {
+        rc = ap_error_errno(err, errno == ENOENT ? AP_ERR_INPUT : AP_ERR_IO, errno,
+                            "cannot create a temporary file in", dir);
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    tmp_register(tmp);
+    w.tmp = tmp;
+    if (fchmod(fd, 0644) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot set the mode of", tmp);
+        goto out;
+    }
+
+    /* The re-hashing helper and the two block buffers. */
+    w.buf[0] = malloc(BLOCK);
+    w.buf[1] = malloc(BLOCK);
+    w.hs.h = ap_sha256_new();
+    if (!w.buf[0] || !w.buf[1] || !w.hs.h) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&w.hs.mu, NULL);
+    pthread_cond_init(&w.hs.cv, NULL);
+    if (pthread_create(&w.hs.tid, NULL, hasher_main, &w.hs) != 0) {
+        pthread_mutex_destroy(&w.hs.mu);
+        pthread_cond_destroy(&w.hs.cv);
+        rc = ap_error_set(err, AP_ERR_INTERNAL, "cannot start a hashing thread");
+        goto out;
+    }
+    w.hasher_running = 1;
+
+    if (!(w.a = archive_write_new())) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(w.a, (int)BLOCK) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(w.a, 1) != ARCHIVE_OK) {
+        rc = archive_fail(&w, "format of", output, err);
+        goto out;
+    }
+    if (opts->zstd_level > 0) {
+        char lvl[16];
+        snprintf(lvl, sizeof lvl, "%d", opts->zstd_level);
+        if (archive_write_add_filter_zstd(w.a) != ARCHIVE_OK ||
+            archive_write_set_filter_option(w.a, "zstd", "compression-level", lvl) != ARCHIVE_OK) {
+            rc = archive_fail(&w, "zstd filter for", output, err);
+            goto out;
+        }
+    }
+    if (archive_write_open_fd(w.a, fd) != ARCHIVE_OK) {
+        rc = archive_fail(&w, "open", tmp, err);
+        goto out;
+    }
+    if ((rc = write_memory(&w, AP_LOCK_NAME, lock, lock_len, err)) ||
+        (rc = write_memory(&w, AP_LOCK_SIG_NAME, sig, sig_len, err)) ||
+        (rc = write_memory(&w, AP_SUMS_NAME, p->sums, p->sums_len, err)))
+        goto out;
+    for (size_t i = 0; i < p->n; i++) {
+        const ap_bundle_item *it = &p->items[i];
+        if (it->src) {
+            rc = write_file(&w, it, err);
+        } else {
+            rc = write_memory(&w, it->path, it->data, (size_t)it->size, err);
+            w.done += it->size;
+        }
+        if (rc)
+            goto out;
+    }
+    if (archive_write_close(w.a) != ARCHIVE_OK) {
+        rc = archive_fail(&w, "end of", output, err);
+        goto out;
+    }
+    progress2(&w);
+    if (fsync(fd) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", tmp);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", tmp);
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, output) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot rename the bundle to", output);
+        goto out;
+    }
+    renamed = 1;
+    tmp_unregister();
+    rc = ap_fsync_dir_of(output, err);
+out:
+    if (w.a) {
+        if (rc != AP_OK)
+            archive_write_fail(w.a);
+        archive_write_free(w.a);
+    }
+    if (w.hasher_running) {
+        pthread_mutex_lock(&w.hs.mu);
+        w.hs.stop = 1;
+        pthread_cond_broadcast(&w.hs.cv);
+        pthread_mutex_unlock(&w.hs.mu);
+        pthread_join(w.hs.tid, NULL);
+        pthread_mutex_destroy(&w.hs.mu);
+        pthread_cond_destroy(&w.hs.cv);
+    }
+    ap_sha256_free(w.hs.h);
+    free(w.buf[0]);
+    free(w.buf[1]);
+    if (fd >= 0)
+        close(fd);
+    if (tmp && !renamed) {
+        unlink(tmp);
+        tmp_unregister();
+    }
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+/* ---- reading a bundle's head (inspect) --------------------------------- */
+
+static int read_entry(struct archive *a, size_t max, char **out, size_t *len, const char *path,
+                      const char *what, ap_error *err)
+{
+    size_t cap = 0, n = 0;
+    char *b = NULL;
+    *out = NULL;
+    *len = 0;
+    for (;;) {
+        char tmp[65536];
+        la_ssize_t r = archive_read_data(a, tmp, sizeof tmp);
+        if (r < 0) {
+            free(b);
+            return ap_error_set_at(err, AP_ERR_CHECK, path, 0, 0, "cannot read %s: %s", what,
+                                   archive_error_string(a) ? archive_error_string(a) : "error");
+        }
+        if (r == 0)
+            break;
+        if (n + (size_t)r > max) {
+            free(b);
+            return ap_error_set_at(err, AP_ERR_CHECK, path, 0, 0, "%s is larger than %zu bytes",
+                                   what, max);
+        }
+        if (n + (size_t)r + 1 > cap) {
+            size_t nc = cap ? cap * 2 : 65536;
+            while (nc < n + (size_t)r + 1)
+                nc *= 2;
+            char *nb = realloc(b, nc);
+            if (!nb) {
+                free(b);
+                return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            }
+            b = nb;
+            cap = nc;
+        }
+        memcpy(b + n, tmp, (size_t)r);
+        n += (size_t)r;
+    }
+    if (!b && !(b = malloc(1)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    b[n] = '\0';
+    *out = b;
+    *len = n;
+    return AP_OK;
+}
+
+int ap_bundle_read_head(const char *path, char **lock, size_t *lock_len, char **sig,
+                        size_t *sig_len, ap_error *err)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    int fd = -1, rc, r;
+
+    *lock = *sig = NULL;
+    *lock_len = *sig_len = 0;
+    if (!a)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    archive_read_support_format_tar(a);
+    archive_read_support_filter_zstd(a);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open bundle", path);
+        goto out;
+    }
+    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+        rc = ap_error_set_at(err, AP_ERR_CHECK, path, 0, 0, "not a bundle: %s",
+                             archive_error_string(a) ? archive_error_string(a) : "unreadable");
+        goto out;
+    }
+    r = archive_read_next_header(a, &e);
+    if (r != ARCHIVE_OK || !archive_entry_pathname(e) ||
+        strcmp(archive_entry_pathname(e), AP_LOCK_NAME) != 0 ||
+        archive_entry_filetype(e) != AE_IFREG) {
+        rc = ap_error_set_at(err, AP_ERR_CHECK, path, 0, 0,
+                             "not a bundle: the first entry is not a regular file '%s'",
+                             AP_LOCK_NAME);
+        goto out;
+    }
+    if (archive_entry_size(e) > (la_int64_t)AP_LOCK_MAX_BYTES) {
+        rc = ap_error_set_at(err, AP_ERR_CHECK, path, 0, 0, "the lock is larger than %u bytes",
+                             (unsigned)AP_LOCK_MAX_BYTES);
+        goto out;
+    }
+    if ((rc = read_entry(a, AP_LOCK_MAX_BYTES, lock, lock_len, path, "the lock", err)))
+        goto out;
+    r = archive_read_next_header(a, &e);
+    if (r == ARCHIVE_OK && archive_entry_pathname(e) &&
+        strcmp(archive_entry_pathname(e), AP_LOCK_SIG_NAME) == 0 &&
+        archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) <= AP_KEYFILE_MAX) {
+        if ((rc = read_entry(a, AP_KEYFILE_MAX, sig, sig_len, path, "the signature", err)))
+            goto out;
+    }
+    rc = AP_OK;
+out:
+    if (rc != AP_OK) {
+        free(*lock);
+        *lock = NULL;
+        *lock_len = 0;
+    }
+    archive_read_free(a);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
