@@ -1002,9 +1002,9 @@ static void walk_from(walk *W, const json_t *cur, size_t i)
         memcpy(subj_save, W->subject, sizeof(subj_save));
         for (size_t k = lo; k < hi && !W->E->oom; k++) {
             const json_t *item = json_array_get(cur, k);
-            W->cur.b[W->cur.n].tpl = W->path->text;
-            W->cur.b[W->cur.n].tpl_len = s->end;
-            W->cur.b[W->cur.n].idx = k;
+            W->cur.b[nsave].tpl = W->path->text;
+            W->cur.b[nsave].tpl_len = s->end;
+            W->cur.b[nsave].idx = k;
             W->cur.n = nsave + 1;
             W->concrete[save_len] = '\0';
             if (appendf(W->concrete, sizeof(W->concrete), "[%zu]", k) != 0)
@@ -1129,6 +1129,18 @@ static int test_scalar(evalctx *E, const clause *c, const char *what, const json
         vd->ok = 0;
         return AP_OK;
     }
+    if (vref_set(&c->deny) && (op = vref_get(E, &c->deny))) {
+        size_t i;
+        json_t *it;
+        json_array_foreach(op, i, it) {
+            if (fnmatch(json_string_value(it), sv, FNM_CASEFOLD) == 0) {
+                snprintf(vd->msg, sizeof(vd->msg), "%s is '%s', which is denied ('%s')", what,
+                         sv, json_string_value(it));
+                vd->ok = 0;
+                return AP_OK;
+            }
+        }
+    }
     if (vref_set(&c->allow) && (op = vref_get(E, &c->allow))) {
         size_t i;
         json_t *it;
@@ -1142,18 +1154,6 @@ static int test_scalar(evalctx *E, const clause *c, const char *what, const json
                      sv, lt);
             vd->ok = 0;
             return AP_OK;
-        }
-    }
-    if (vref_set(&c->deny) && (op = vref_get(E, &c->deny))) {
-        size_t i;
-        json_t *it;
-        json_array_foreach(op, i, it) {
-            if (fnmatch(json_string_value(it), sv, FNM_CASEFOLD) == 0) {
-                snprintf(vd->msg, sizeof(vd->msg), "%s is '%s', which is denied ('%s')", what,
-                         sv, json_string_value(it));
-                vd->ok = 0;
-                return AP_OK;
-            }
         }
     }
     if (vref_set(&c->equals) && (op = vref_get(E, &c->equals)) &&
