@@ -280,8 +280,11 @@ int ap_lock_parse(const char *name, const void *buf, size_t len, ap_lock **out, 
                                (unsigned)AP_LOCK_MAX_BYTES);
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        int dupkey = json_error_code(&jerr) == json_error_duplicate_key;
-        return ap_error_set_at(err, dupkey ? AP_ERR_CHECK : AP_ERR_INPUT, name,
+        /* Valid JSON that the format forbids (repeated keys, NUL) is hostile. */
+        enum json_error_code code = json_error_code(&jerr);
+        int hostile = code == json_error_duplicate_key || code == json_error_null_character ||
+                      code == json_error_null_byte_in_key;
+        return ap_error_set_at(err, hostile ? AP_ERR_CHECK : AP_ERR_INPUT, name,
                                (unsigned)(jerr.line > 0 ? jerr.line : 0),
                                (unsigned)(jerr.column > 0 ? jerr.column : 0), "%s", jerr.text);
     }

@@ -1,19 +1,200 @@
 /*
- * inspect.c - `airpack inspect` (not built yet).
+ * inspect.c - `airpack inspect`: what a bundle holds, read WITHOUT
+ * trusting it. Only the first two entries are read (the lock and its
+ * signature); the lock goes through the strict parser (lock.h), but the
+ * signature is not checked and no payload is hashed, and the output says
+ * so. `airpack verify` is the command that establishes trust.
  */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "bundle_write.h"
 #include "cmd.h"
+#include "common.h"
+#include "lock.h"
+#include "sign.h"
+#include "util.h"
 
 const char cmd_inspect_usage[] =
 "usage: airpack inspect BUNDLE [--format text|json]\n"
     "\n"
-    "Show what a bundle holds, read without trusting it.\n";
+    "Show what a bundle holds, read without trusting it: the lock's metadata\n"
+    "and artifacts and the signature's key id and trusted comment. Nothing is\n"
+    "verified; use 'airpack verify' for that.\n"
+    "\n"
+    "  --format text|json  output format (default text)\n"
+    "exit status: 0 shown, 1 not a well-formed bundle, 2 bad usage or unreadable file\n";
+
+#define UNTRUSTED_NOTE "not verified: the signature and the hashes were not checked " \
+                       "(use 'airpack verify')"
+
+static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *sig, int has_sig)
+{
+    json_t *o = json_object(), *md = json_object(), *arts = json_array(), *s;
+    const json_t *src_md = json_object_get(l->json, "metadata");
+    const char *k;
+    json_t *v;
+    json_object_set_new(o, "bundle", json_string(path));
+    json_object_set_new(o, "verified", json_false());
+    json_object_set_new(o, "note", json_string(UNTRUSTED_NOTE));
+    json_object_set_new(o, "format", json_string(AP_LOCK_FORMAT));
+    json_object_foreach((json_t *)src_md, k, v)
+        json_object_set(md, k, v);
+    json_object_set_new(o, "metadata", md);
+    json_object_set(o, "target", json_object_get(l->json, "target"));
+    if (has_sig) {
+        char hex[17];
+        ap_keyid_hex(sig->keyid, hex);
+        s = json_pack("{s:s, s:s, s:s}", "algorithm", sig->alg, "key_id", hex, "trusted_comment",
+                      sig->trusted_comment);
+    } else {
+        s = json_null();
+    }
+    json_object_set_new(o, "signature", s);
+    for (size_t i = 0; i < l->n_artifacts; i++) {
+        const ap_artifact *a = &l->artifacts[i];
+        char hex[AP_SHA256_HEX_LEN + 1];
+        ap_hex_encode(a->sha256, AP_SHA256_LEN, hex);
+        json_array_append_new(arts, json_pack("{s:s, s:I, s:s, s:s, s:s}", "path", a->path, "size",
+                                              (json_int_t)a->size, "sha256", hex, "mode",
+                                              a->mode == 0755 ? "0755" : "0644", "role",
+                                              ap_role_name(a->role)));
+    }
+    json_object_set_new(o, "artifacts", arts);
+    json_object_set_new(o, "totals", json_pack("{s:I, s:I}", "artifacts",
+                                               (json_int_t)l->n_artifacts, "bytes",
+                                               (json_int_t)l->total_bytes));
+    const json_t *summary = json_object_get(json_object_get(l->json, "analysis"), "summary");
+    if (summary)
+        json_object_set(o, "analysis_summary", (json_t *)summary);
+    return o;
+}
+
+static void human(uint64_t b, char *out, size_t n)
+{
+    static const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double d = (double)b;
+    int i = 0;
+    while (d >= 1024 && i < 4) {
+        d /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(out, n, "%llu B", (unsigned long long)b);
+    else
+        snprintf(out, n, "%.1f %s", d, u[i]);
+}
+
+static void print_text(const char *path, const ap_lock *l, const ap_signature *sig, int has_sig)
+{
+    const json_t *md = json_object_get(l->json, "metadata");
+    const json_t *t = json_object_get(l->json, "target");
+    const json_t *summary = json_object_get(json_object_get(l->json, "analysis"), "summary");
+    char hb[32];
+    printf("bundle:      %s\n", path);
+    printf("WARNING:     %s\n", UNTRUSTED_NOTE);
+    printf("format:      %s\n", AP_LOCK_FORMAT);
+    printf("name:        %s\n", l->name);
+    printf("version:     %s\n", l->version);
+    printf("sequence:    %llu\n", (unsigned long long)l->sequence);
+    printf("created:     %s\n", l->created);
+    if (l->expires)
+        printf("expires:     %s\n", l->expires);
+    if (json_string_value(json_object_get(md, "description")))
+        printf("description: %s\n", json_string_value(json_object_get(md, "description")));
+    if (json_string_value(json_object_get(md, "owner")))
+        printf("owner:       %s\n", json_string_value(json_object_get(md, "owner")));
+    if (json_string_value(json_object_get(t, "site")) || json_string_value(json_object_get(t, "region")))
+        printf("target:      site %s, region %s\n",
+               json_string_value(json_object_get(t, "site")) ? json_string_value(json_object_get(t, "site")) : "-",
+               json_string_value(json_object_get(t, "region")) ? json_string_value(json_object_get(t, "region")) : "-");
+    if (has_sig) {
+        char hex[17];
+        ap_keyid_hex(sig->keyid, hex);
+        printf("signature:   key id %s, algorithm %s (not checked)\n", hex, sig->alg);
+        printf("             trusted comment: %s\n", sig->trusted_comment);
+    } else {
+        printf("signature:   missing or unreadable\n");
+    }
+    if (summary)
+        printf("analysis:    %lld errors, %lld warnings, %lld notes, %lld waived (as recorded)\n",
+               json_integer_value(json_object_get(summary, "errors")),
+               json_integer_value(json_object_get(summary, "warnings")),
+               json_integer_value(json_object_get(summary, "notes")),
+               json_integer_value(json_object_get(summary, "waived")));
+    human(l->total_bytes, hb, sizeof hb);
+    printf("artifacts:   %zu, %llu bytes (%s)\n\n", l->n_artifacts,
+           (unsigned long long)l->total_bytes, hb);
+    printf("  %-4s  %-9s  %14s  %-16s  %s\n", "mode", "role", "size", "sha256", "path");
+    for (size_t i = 0; i < l->n_artifacts; i++) {
+        const ap_artifact *a = &l->artifacts[i];
+        char hex[AP_SHA256_HEX_LEN + 1];
+        ap_hex_encode(a->sha256, AP_SHA256_LEN, hex);
+        hex[16] = '\0';
+        printf("  %04o  %-9s  %14llu  %-16s  %s\n", a->mode, ap_role_name(a->role),
+               (unsigned long long)a->size, hex, a->path);
+    }
+}
 
 int cmd_inspect(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "error: 'airpack inspect' is not implemented yet\n");
-    return 2;
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    enum cli_format fmt = CLI_FMT_TEXT;
+    const char *path;
+    char *lock_buf = NULL, *sig_buf = NULL;
+    size_t lock_len = 0, sig_len = 0;
+    ap_lock *l = NULL;
+    ap_signature sig;
+    int has_sig = 0, c, rc;
+    ap_error err, serr;
+
+    ap_error_clear(&err);
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if ((rc = cli_parse_format("inspect", optarg, CLI_FMT_TEXT | CLI_FMT_JSON, &fmt)))
+                return rc;
+            break;
+        case ':':
+            return cli_usage_error("inspect", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("inspect", "missing BUNDLE");
+    path = argv[optind++];
+    if (optind < argc)
+        return cli_usage_error("inspect", "unexpected argument '%s'", argv[optind]);
+
+    if (ap_bundle_read_head(path, &lock_buf, &lock_len, &sig_buf, &sig_len, &err) != AP_OK)
+        return cli_report(&err);
+    if (ap_lock_parse(AP_LOCK_NAME, lock_buf, lock_len, &l, &err) != AP_OK) {
+        ap_error_prefix(&err, "bundle '%s'", path);
+        err.status = AP_ERR_CHECK; /* a lock that does not parse: not a well-formed bundle */
+        rc = cli_report(&err);
+        goto out;
+    }
+    if (sig_buf && ap_signature_parse(AP_LOCK_SIG_NAME, sig_buf, sig_len, &sig, &serr) == AP_OK)
+        has_sig = 1;
+    if (fmt == CLI_FMT_JSON) {
+        json_t *o = to_json(path, l, &sig, has_sig);
+        rc = o ? cli_print_json(stdout, o) : 2;
+        json_decref(o);
+    } else {
+        print_text(path, l, &sig, has_sig);
+        rc = 0;
+    }
+out:
+    ap_lock_free(l);
+    free(lock_buf);
+    free(sig_buf);
+    return rc;
 }
