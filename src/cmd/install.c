@@ -1,19 +1,127 @@
 /*
- * install.c - `airpack install` (not built yet).
+ * install.c - `airpack install`: verify a bundle while installing it
+ * atomically under a prefix (src/install.h does the work).
  */
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd.h"
+#include "common.h"
+#include "install.h"
+#include "sign.h"
 
 const char cmd_install_usage[] =
-"usage: airpack install BUNDLE --public-key F --prefix DIR [--allow-downgrade]\n"
+"usage: airpack install BUNDLE|- --public-key F [--public-key F]... --prefix DIR\n"
+    "                       [--allow-downgrade] [--quiet]\n"
     "\n"
-    "Verify and install a bundle atomically.\n";
+    "Verify and install a bundle atomically, in one streaming pass:\n"
+    "  DIR/releases/<name>/<version>+<sequence>/   the release's files\n"
+    "  DIR/current/<name>                          link to the active release\n"
+    "  DIR/.airpack/receipts/<name>/<release>/     the signed lock and install record\n"
+    "  DIR/.airpack/state.json                     highest sequence per deployment\n"
+    "The bundle is written into a fresh staging folder and switched into place\n"
+    "only after every hash matched; a hostile bundle leaves DIR unchanged, and an\n"
+    "install killed at any moment leaves the previous release active.\n"
+    "\n"
+    "options:\n"
+    "  -k, --public-key F     a trusted minisign public key, or a folder of *.pub\n"
+    "                         files; may be repeated\n"
+    "  -p, --prefix DIR       the install root (created when missing)\n"
+    "      --allow-downgrade  accept a sequence not above the installed one\n"
+    "  -q, --quiet            no progress meter\n"
+    "      --threads N        1: hash on one thread (default: two where possible)\n"
+    "\n"
+    "exit status: 0 installed, 1 refused (hostile bundle, bad signature, downgrade),\n"
+    "2 bad usage, unreadable input, disk full or other I/O error\n";
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    cli_progress *p = ctx;
+    p->total = total;
+    cli_progress_update(p, done);
+}
 
 int cmd_install(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "error: 'airpack install' is not implemented yet\n");
-    return 2;
+    static const struct option opts[] = {
+        {"public-key", required_argument, NULL, 'k'},
+        {"prefix", required_argument, NULL, 'p'},
+        {"allow-downgrade", no_argument, NULL, 'D'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"threads", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0},
+    };
+    ap_keyring kr = {0};
+    ap_install_opts o;
+    ap_install_result res;
+    ap_error err;
+    cli_progress prog;
+    int c, quiet = 0, rc, nkeys = 0;
+
+    memset(&o, 0, sizeof o);
+    memset(&res, 0, sizeof res);
+    ap_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "k:p:q", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            if (ap_keyring_add(&kr, optarg, &err) != AP_OK) {
+                rc = cli_report(&err);
+                goto out;
+            }
+            nkeys++;
+            break;
+        case 'p':
+            o.prefix = optarg;
+            break;
+        case 'D':
+            o.allow_downgrade = 1;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'T':
+            o.threads = strcmp(optarg, "1") == 0 ? 1 : 0;
+            break;
+        default:
+            rc = cli_usage_error("install", "invalid option");
+            goto out;
+        }
+    }
+    if (optind != argc - 1) {
+        rc = cli_usage_error("install", optind >= argc ? "no bundle given" : "more than one bundle given");
+        goto out;
+    }
+    if (!o.prefix) {
+        rc = cli_usage_error("install", "no --prefix given");
+        goto out;
+    }
+    if (nkeys == 0 || kr.n == 0) {
+        rc = cli_usage_error("install", nkeys ? "no public key found in the given folders"
+                                              : "no trusted key: give --public-key");
+        goto out;
+    }
+    o.keys = &kr;
+    cli_progress_start(&prog, "installing", 0, quiet);
+    o.progress = on_progress;
+    o.progress_ctx = &prog;
+    rc = ap_install(argv[optind], &o, &res, &err);
+    if (rc == AP_OK)
+        cli_progress_end(&prog);
+    else if (prog.enabled)
+        fputc('\n', stderr);
+    if (rc != AP_OK) {
+        rc = cli_report(&err);
+        goto out;
+    }
+    printf("installed %s %s into '%s'", res.name, res.release, o.prefix);
+    if (res.previous[0])
+        printf(" (was %s)", res.previous);
+    printf("\n");
+    rc = 0;
+out:
+    ap_install_result_release(&res);
+    ap_keyring_release(&kr);
+    return rc;
 }

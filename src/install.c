@@ -1,0 +1,1124 @@
+/*
+ * install.c - atomic install, list, rollback and cleanup (see install.h).
+ *
+ * The order of the durable steps is what makes a kill -9 harmless:
+ *   1. stream + verify into releases/<name>/.staging-XXXXXX (0700), each
+ *      file fsynced when its hash matched;
+ *   2. fsync every staged folder; write the receipt into
+ *      .airpack/receipts/<name>/.staging-XXXXXX and fsync it;
+ *   3. rename the receipt, then the release, into place (fsync parents);
+ *   4. point current/<name> at the release: symlink a temporary name,
+ *      rename it over current/<name>, fsync current/;
+ *   5. replace state.json (temporary file, fsync, rename, fsync).
+ * Before 4 the old release is active; after 4 the new one is, and its
+ * receipt's sequence counts for rollback protection even when 5 never
+ * happened. Leftovers of 1-3 are dot-names the next run removes.
+ */
+#include "install.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "util.h"
+
+#define STATE_MAX (4u << 20)      /* bytes of state.json / install.json read back */
+#define NAME_MAX_BYTES 200
+
+/* ---- small helpers ---- */
+
+static int pathf(char *out, size_t n, ap_error *err, const char *fmt, ...) AP_PRINTF(4, 5);
+static int pathf(char *out, size_t n, ap_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+    va_start(ap, fmt);
+    k = vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= n)
+        return ap_error_set(err, AP_ERR_INPUT, "path too long: '%.200s...'", out);
+    return AP_OK;
+}
+
+static int mkdir_p(const char *path, mode_t mode, ap_error *err)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf)
+        return ap_error_set(err, AP_ERR_INPUT, "invalid path '%.200s'", path);
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return ap_error_errno(err, AP_ERR_IO, errno, "cannot create folder", buf);
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot create folder", buf);
+    return AP_OK;
+}
+
+static int fsync_path(const char *path, int dir, ap_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (dir ? O_DIRECTORY : 0));
+    if (fd < 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot open", path);
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return ap_error_errno(err, AP_ERR_IO, e, "cannot fsync", path);
+    }
+    close(fd);
+    return AP_OK;
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -rf, never following links. */
+static int remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    /* a staging folder is 0700: make sure we can descend */
+    return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int fsync_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    if (flag != FTW_D && flag != FTW_DP)
+        return 0;
+    return fsync_path(p, 1, NULL) == AP_OK ? 0 : -1;
+}
+
+static int write_file_sync(const char *path, const void *data, size_t len, mode_t mode,
+                           ap_error *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    const char *p = data;
+    if (fd < 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot create", path);
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            return ap_error_errno(err, AP_ERR_IO, e, "cannot write", path);
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        return ap_error_errno(err, AP_ERR_IO, e, "cannot fsync", path);
+    }
+    if (close(fd) != 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot close", path);
+    return AP_OK;
+}
+
+static void now_rfc3339(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Crash-test hook (install.h). */
+static long crash_at = -1;
+static long crash_count;
+
+static void checkpoint_init(void)
+{
+    const char *s = getenv("AIRPACK_TEST_CRASH_AT");
+    crash_count = 0;
+    crash_at = s && *s ? strtol(s, NULL, 10) : -1;
+}
+
+static void checkpoint(void)
+{
+    if (crash_at > 0 && __atomic_add_fetch(&crash_count, 1, __ATOMIC_SEQ_CST) == crash_at)
+        raise(SIGKILL);
+}
+
+/* Read a small JSON file; *out NULL when it does not exist. */
+static int read_json(const char *path, json_t **out, ap_error *err)
+{
+    char *buf = NULL;
+    size_t len;
+    json_error_t je;
+    int rc;
+    *out = NULL;
+    rc = ap_read_file(path, STATE_MAX, &buf, &len, err);
+    if (rc != AP_OK) {
+        if (access(path, F_OK) != 0 && errno == ENOENT) {
+            ap_error_clear(err);
+            return AP_OK;
+        }
+        return rc;
+    }
+    *out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    free(buf);
+    if (!*out || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return ap_error_set_at(err, AP_ERR_INPUT, path, (unsigned)(je.line > 0 ? je.line : 0),
+                               (unsigned)(je.column > 0 ? je.column : 0), "invalid JSON: %s",
+                               je.text);
+    }
+    return AP_OK;
+}
+
+/* Write JSON to path atomically (temporary file, fsync, rename, fsync). */
+static int write_json_atomic(const char *path, const json_t *j, ap_error *err)
+{
+    char tmp[PATH_MAX];
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc;
+    if (!s)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if ((rc = pathf(tmp, sizeof tmp, err, "%s.tmp-%ld", path, (long)getpid())) != AP_OK)
+        goto out;
+    unlink(tmp);
+    size_t n = strlen(s);
+    s[n] = '\n';
+    rc = write_file_sync(tmp, s, n + 1, 0644, err);
+    s[n] = '\0';
+    if (rc != AP_OK)
+        goto out;
+    if (rename(tmp, path) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot rename", tmp);
+        unlink(tmp);
+        goto out;
+    }
+    rc = ap_fsync_dir_of(path, err);
+out:
+    free(s);
+    return rc;
+}
+
+/* "<version>+<sequence>" of current/<name>, "" when none. */
+static int current_release(const char *prefix, const char *name, char out[AP_RELEASE_MAX],
+                           ap_error *err)
+{
+    char link[PATH_MAX], target[PATH_MAX];
+    ssize_t n;
+    const char *base;
+    int rc;
+    out[0] = '\0';
+    if ((rc = pathf(link, sizeof link, err, "%s/current/%s", prefix, name)) != AP_OK)
+        return rc;
+    n = readlink(link, target, sizeof target - 1);
+    if (n < 0)
+        return errno == ENOENT ? AP_OK
+                               : ap_error_errno(err, AP_ERR_IO, errno, "cannot read link", link);
+    target[n] = '\0';
+    base = strrchr(target, '/');
+    base = base ? base + 1 : target;
+    if (strlen(base) >= AP_RELEASE_MAX || !ap_path_is_safe_relative(base))
+        return ap_error_set_at(err, AP_ERR_INPUT, link, 0, 0, "unexpected link target '%.200s'",
+                               target);
+    snprintf(out, AP_RELEASE_MAX, "%s", base);
+    return AP_OK;
+}
+
+/* Sequence of a release name "<version>+<sequence>"; 0 when unreadable. */
+static uint64_t release_seq(const char *rel)
+{
+    const char *plus = strrchr(rel, '+');
+    char *end;
+    unsigned long long v;
+    if (!plus || !plus[1])
+        return 0;
+    errno = 0;
+    v = strtoull(plus + 1, &end, 10);
+    return errno || *end ? 0 : (uint64_t)v;
+}
+
+static int is_dot(const char *n)
+{
+    return n[0] == '.';
+}
+
+/* Take the prefix's writer lock; *fd is closed by the caller. */
+static int lock_prefix(const char *prefix, int *fd, ap_error *err)
+{
+    char p[PATH_MAX];
+    int rc;
+    *fd = -1;
+    if ((rc = pathf(p, sizeof p, err, "%s/.airpack", prefix)) != AP_OK ||
+        (rc = mkdir_p(p, 0755, err)) != AP_OK ||
+        (rc = pathf(p, sizeof p, err, "%s/.airpack/lock", prefix)) != AP_OK)
+        return rc;
+    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (*fd < 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot open", p);
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        if (e == EWOULDBLOCK)
+            return ap_error_set(err, AP_ERR_IO, "prefix '%s' is in use by another airpack", prefix);
+        return ap_error_errno(err, AP_ERR_IO, e, "cannot lock", p);
+    }
+    return AP_OK;
+}
+
+/* Remove dot-named leftovers in dir whose names start with one of pfx. */
+static void sweep(const char *dir, const char *const *pfx)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[PATH_MAX];
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        for (size_t i = 0; pfx[i]; i++) {
+            if (strncmp(e->d_name, pfx[i], strlen(pfx[i])) == 0 &&
+                snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) {
+                remove_tree(p);
+                break;
+            }
+        }
+    }
+    closedir(d);
+}
+
+/* With the lock held: leftovers of killed installs. */
+static int cleanup_locked(const char *prefix, ap_error *err)
+{
+    static const char *const staged[] = {".staging-", ".old-", NULL};
+    static const char *const links[] = {".tmp-", NULL};
+    char p[PATH_MAX], q[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    int rc;
+
+    for (int pass = 0; pass < 2; pass++) {
+        if ((rc = pathf(p, sizeof p, err, pass ? "%s/.airpack/receipts" : "%s/releases", prefix)))
+            return rc;
+        if (!(d = opendir(p)))
+            continue;
+        while ((e = readdir(d))) {
+            if (is_dot(e->d_name))
+                continue;
+            if (snprintf(q, sizeof q, "%s/%s", p, e->d_name) >= (int)sizeof q)
+                continue;
+            sweep(q, staged);
+        }
+        closedir(d);
+    }
+    if ((rc = pathf(p, sizeof p, err, "%s/current", prefix)))
+        return rc;
+    sweep(p, links);
+    if ((rc = pathf(p, sizeof p, err, "%s/.airpack", prefix)))
+        return rc;
+    {
+        static const char *const st[] = {"state.json.tmp-", NULL};
+        sweep(p, st);
+    }
+    /* receipts whose release never made it into place */
+    if ((rc = pathf(p, sizeof p, err, "%s/.airpack/receipts", prefix)))
+        return rc;
+    if ((d = opendir(p))) {
+        while ((e = readdir(d))) {
+            DIR *d2;
+            struct dirent *e2;
+            if (is_dot(e->d_name) || snprintf(q, sizeof q, "%s/%s", p, e->d_name) >= (int)sizeof q)
+                continue;
+            if (!(d2 = opendir(q)))
+                continue;
+            while ((e2 = readdir(d2))) {
+                char rel[PATH_MAX], rec[PATH_MAX];
+                struct stat st;
+                if (is_dot(e2->d_name))
+                    continue;
+                if (snprintf(rel, sizeof rel, "%s/releases/%s/%s", prefix, e->d_name, e2->d_name) >=
+                        (int)sizeof rel ||
+                    snprintf(rec, sizeof rec, "%s/%s", q, e2->d_name) >= (int)sizeof rec)
+                    continue;
+                if (lstat(rel, &st) != 0 && errno == ENOENT)
+                    remove_tree(rec);
+            }
+            closedir(d2);
+        }
+        closedir(d);
+    }
+    return AP_OK;
+}
+
+int ap_install_cleanup(const char *prefix, ap_error *err)
+{
+    int fd, rc = lock_prefix(prefix, &fd, err);
+    if (rc != AP_OK)
+        return rc;
+    rc = cleanup_locked(prefix, err);
+    close(fd);
+    return rc;
+}
+
+/* ---- the staging sink ---- */
+
+struct inst {
+    const ap_install_opts *o;
+    const char *bundle;
+    char name[NAME_MAX_BYTES + 1];
+    char rel[AP_RELEASE_MAX];
+    char prev[AP_RELEASE_MAX];
+    char rel_parent[PATH_MAX];    /* PREFIX/releases/<name> */
+    char staging[PATH_MAX];       /* its .staging-XXXXXX, "" until made */
+    int created_parent;           /* rel_parent was made by us */
+    int stage_fd;                 /* staging folder fd */
+    /* kept for the receipt */
+    char *lock_buf, *sig_buf;
+    size_t lock_len, sig_len;
+    ap_pubkey signer;
+    int have_signer;
+    uint64_t sequence;
+};
+
+struct ent {
+    int fd;
+    unsigned mode;
+    char path[AP_LOCK_MAX_PATH + 1];
+};
+
+static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size_t lock_len,
+                      const void *sig_buf, size_t sig_len, const ap_pubkey *signer, ap_error *err)
+{
+    struct inst *in = ctx;
+    const char *prefix = in->o->prefix;
+    char statep[PATH_MAX];
+    json_t *state = NULL;
+    uint64_t highest = 0, need;
+    struct statvfs vfs;
+    int rc;
+
+    checkpoint();
+    if (strlen(lock->name) > NAME_MAX_BYTES)
+        return ap_error_set(err, AP_ERR_CHECK, "deployment name too long");
+    snprintf(in->name, sizeof in->name, "%s", lock->name);
+    if (snprintf(in->rel, sizeof in->rel, "%s+%llu", lock->version,
+                 (unsigned long long)lock->sequence) >= (int)sizeof in->rel)
+        return ap_error_set(err, AP_ERR_CHECK, "release name too long");
+    in->sequence = lock->sequence;
+
+    /* rollback protection: the highest sequence ever seen, and the active one */
+    if ((rc = pathf(statep, sizeof statep, err, "%s/.airpack/state.json", prefix)) ||
+        (rc = read_json(statep, &state, err)))
+        return rc;
+    if (state) {
+        json_t *d = json_object_get(json_object_get(state, "deployments"), in->name);
+        json_t *h = json_object_get(d, "highest_sequence");
+        if (json_is_integer(h) && json_integer_value(h) > 0)
+            highest = (uint64_t)json_integer_value(h);
+        json_decref(state);
+    }
+    if ((rc = current_release(prefix, in->name, in->prev, err)) != AP_OK)
+        return rc;
+    if (in->prev[0] && release_seq(in->prev) > highest)
+        highest = release_seq(in->prev);
+    if ((in->prev[0] || highest) && lock->sequence <= highest && !in->o->allow_downgrade)
+        return ap_error_set(err, AP_ERR_CHECK,
+                            "bundle '%s': sequence %llu of '%s' is not above the installed "
+                            "sequence %llu (rollback protection; --allow-downgrade overrides)",
+                            in->bundle, (unsigned long long)lock->sequence, in->name,
+                            (unsigned long long)highest);
+    if (in->prev[0] && strcmp(in->prev, in->rel) == 0)
+        return ap_error_set(err, AP_ERR_CHECK, "release '%s' of '%s' is already installed and active",
+                            in->rel, in->name);
+
+    if ((rc = pathf(in->rel_parent, sizeof in->rel_parent, err, "%s/releases/%s", prefix,
+                    in->name)))
+        return rc;
+    if (access(in->rel_parent, F_OK) != 0) {
+        if ((rc = mkdir_p(in->rel_parent, 0755, err)) != AP_OK)
+            return rc;
+        in->created_parent = 1;
+    }
+    /* free space: the artifacts, plus a block per file, plus the receipt */
+    if (statvfs(in->rel_parent, &vfs) == 0) {
+        uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+        if (!ap_mul_u64((uint64_t)lock->n_artifacts + 8, 4096, &need) ||
+            !ap_add_u64(need, lock->total_bytes, &need) ||
+            !ap_add_u64(need, (uint64_t)lock_len * 2 + sig_len, &need))
+            need = UINT64_MAX;
+        if (need > avail)
+            return ap_error_set(err, AP_ERR_IO,
+                                "not enough free space in '%s': %llu bytes needed, %llu available",
+                                in->rel_parent, (unsigned long long)need,
+                                (unsigned long long)avail);
+    }
+    if ((rc = pathf(in->staging, sizeof in->staging, err, "%s/.staging-XXXXXX", in->rel_parent)))
+        return rc;
+    if (!mkdtemp(in->staging)) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot create staging folder", in->staging);
+        in->staging[0] = '\0';
+        return rc;
+    }
+    in->stage_fd = open(in->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (in->stage_fd < 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot open", in->staging);
+    in->lock_buf = malloc(lock_len + 1);
+    in->sig_buf = malloc(sig_len + 1);
+    if (!in->lock_buf || !in->sig_buf)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    memcpy(in->lock_buf, lock_buf, lock_len);
+    memcpy(in->sig_buf, sig_buf, sig_len);
+    in->lock_len = lock_len;
+    in->sig_len = sig_len;
+    if (signer) {
+        in->signer = *signer;
+        in->have_signer = 1;
+    }
+    checkpoint();
+    return AP_OK;
+}
+
+/* Open the parent folders of rel under the staging fd, creating them. */
+static int open_parent(struct inst *in, const char *rel, int *dirfd, const char **base,
+                       ap_error *err)
+{
+    char comp[AP_LOCK_MAX_PATH + 1];
+    const char *p = rel, *slash;
+    int fd = dup(in->stage_fd);
+    if (fd < 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot open", in->staging);
+    while ((slash = strchr(p, '/'))) {
+        size_t n = (size_t)(slash - p);
+        int nfd;
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        if (mkdirat(fd, comp, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            close(fd);
+            return ap_error_errno(err, AP_ERR_IO, e, "cannot create folder", rel);
+        }
+        nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        if (nfd < 0)
+            return ap_error_errno(err, AP_ERR_IO, errno, "cannot open folder", rel);
+        fd = nfd;
+        p = slash + 1;
+    }
+    *dirfd = fd;
+    *base = p;
+    return AP_OK;
+}
+
+static int inst_open(void *ctx, size_t index, const ap_artifact *a, void **entry, ap_error *err)
+{
+    struct inst *in = ctx;
+    struct ent *e;
+    const char *base;
+    int dfd, rc;
+    (void)index;
+    if (!ap_path_is_safe_relative(a->path))
+        return ap_error_set(err, AP_ERR_CHECK, "unsafe path '%s'", a->path);
+    if (!(e = calloc(1, sizeof *e)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    snprintf(e->path, sizeof e->path, "%s", a->path);
+    e->mode = a->mode;
+    if ((rc = open_parent(in, a->path, &dfd, &base, err)) != AP_OK) {
+        free(e);
+        return rc;
+    }
+    e->fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    close(dfd);
+    if (e->fd < 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot create", a->path);
+        free(e);
+        return rc;
+    }
+    *entry = e;
+    return AP_OK;
+}
+
+static int inst_write(void *ctx, void *entry, const void *buf, size_t len, ap_error *err)
+{
+    struct ent *e = entry;
+    const char *p = buf;
+    (void)ctx;
+    while (len > 0) {
+        ssize_t w = write(e->fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return ap_error_errno(err, AP_ERR_IO, w < 0 ? errno : EIO, "cannot write", e->path);
+        p += w;
+        len -= (size_t)w;
+    }
+    return AP_OK;
+}
+
+static int inst_close(void *ctx, void *entry, int ok, ap_error *err)
+{
+    struct ent *e = entry;
+    int rc = AP_OK;
+    (void)ctx;
+    if (ok) {
+        if (fchmod(e->fd, e->mode) != 0)
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot set mode of", e->path);
+        else if (fsync(e->fd) != 0)
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot fsync", e->path);
+    }
+    if (close(e->fd) != 0 && ok && rc == AP_OK)
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot close", e->path);
+    free(e);
+    if (ok)
+        checkpoint();
+    return rc;
+}
+
+/* ---- commit ---- */
+
+static int write_receipt(struct inst *in, const ap_bundle_result *vr, const char *dir,
+                         ap_error *err)
+{
+    char p[PATH_MAX], when[32], hex[AP_SHA256_HEX_LEN + 1];
+    json_t *rec, *sig;
+    char *s;
+    int rc;
+
+    if ((rc = pathf(p, sizeof p, err, "%s/%s", dir, AP_LOCK_NAME)) ||
+        (rc = write_file_sync(p, in->lock_buf, in->lock_len, 0644, err)) ||
+        (rc = pathf(p, sizeof p, err, "%s/%s", dir, AP_LOCK_SIG_NAME)) ||
+        (rc = write_file_sync(p, in->sig_buf, in->sig_len, 0644, err)))
+        return rc;
+    checkpoint();
+    now_rfc3339(when);
+    ap_hex_encode(vr->lock_sha256, AP_SHA256_LEN, hex);
+    {
+        char kid[17], b64[128];
+        uint8_t raw[2 + AP_KEYID_LEN + AP_PK_LEN];
+        ap_keyid_hex(vr->sig.keyid, kid);
+        memcpy(raw, "Ed", 2);
+        memcpy(raw + 2, in->signer.keyid, AP_KEYID_LEN);
+        memcpy(raw + 2 + AP_KEYID_LEN, in->signer.pk, AP_PK_LEN);
+        sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+        sig = json_pack("{s:s,s:s,s:s,s:s,s:s}", "algorithm", vr->sig.alg, "key_id", kid,
+                        "key_file", in->signer.source, "public_key", b64, "trusted_comment",
+                        vr->sig.trusted_comment);
+    }
+    rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:{s:s,s:s}}", "format",
+                    AP_INSTALL_RECORD_FORMAT, "name", in->name, "version", vr->lock->version,
+                    "sequence", (json_int_t)vr->lock->sequence, "release", in->rel,
+                    "installed_at", when, "bundle", in->bundle, "lock_sha256", hex, "signature",
+                    sig ? sig : json_null(), "artifacts", (json_int_t)vr->lock->n_artifacts,
+                    "bytes", (json_int_t)vr->lock->total_bytes, "tool", "name", "airpack",
+                    "version", AIRPACK_VERSION);
+    if (!rec)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    json_object_set_new(rec, "previous_release", in->prev[0] ? json_string(in->prev) : json_null());
+    s = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(rec);
+    if (!s)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if ((rc = pathf(p, sizeof p, err, "%s/%s", dir, AP_INSTALL_RECORD)) == AP_OK)
+        rc = write_file_sync(p, s, strlen(s), 0644, err);
+    free(s);
+    if (rc == AP_OK)
+        rc = fsync_path(dir, 1, err);
+    return rc;
+}
+
+/* Point current/<name> at releases/<name>/<rel>, atomically. */
+static int switch_current(const char *prefix, const char *name, const char *rel, ap_error *err)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX], link[PATH_MAX], target[PATH_MAX];
+    int rc;
+    if ((rc = pathf(dir, sizeof dir, err, "%s/current", prefix)) ||
+        (rc = mkdir_p(dir, 0755, err)) ||
+        (rc = pathf(tmp, sizeof tmp, err, "%s/.tmp-%s-%ld", dir, name, (long)getpid())) ||
+        (rc = pathf(link, sizeof link, err, "%s/%s", dir, name)) ||
+        (rc = pathf(target, sizeof target, err, "../releases/%s/%s", name, rel)))
+        return rc;
+    unlink(tmp);
+    if (symlink(target, tmp) != 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot create link", tmp);
+    checkpoint();
+    if (rename(tmp, link) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot rename", tmp);
+        unlink(tmp);
+        return rc;
+    }
+    return fsync_path(dir, 1, err);
+}
+
+static int update_state(const char *prefix, const char *name, uint64_t seq, const char *rel,
+                        const char *prev, int raise_highest, ap_error *err)
+{
+    char p[PATH_MAX], when[32];
+    json_t *state = NULL, *deps, *d;
+    int rc;
+    if ((rc = pathf(p, sizeof p, err, "%s/.airpack/state.json", prefix)) ||
+        (rc = read_json(p, &state, err)))
+        return rc;
+    if (!state)
+        state = json_pack("{s:s,s:{}}", "format", AP_INSTALL_STATE_FORMAT, "deployments");
+    if (!state)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    deps = json_object_get(state, "deployments");
+    if (!json_is_object(deps)) {
+        deps = json_object();
+        json_object_set_new(state, "deployments", deps);
+    }
+    d = json_object_get(deps, name);
+    if (!json_is_object(d)) {
+        d = json_object();
+        json_object_set_new(deps, name, d);
+    }
+    {
+        json_t *h = json_object_get(d, "highest_sequence");
+        uint64_t cur = json_is_integer(h) && json_integer_value(h) > 0
+                           ? (uint64_t)json_integer_value(h) : 0;
+        if (raise_highest && seq > cur)
+            cur = seq;
+        json_object_set_new(d, "highest_sequence", json_integer((json_int_t)cur));
+    }
+    now_rfc3339(when);
+    json_object_set_new(d, "current", json_string(rel));
+    json_object_set_new(d, "previous", prev && *prev ? json_string(prev) : json_null());
+    json_object_set_new(d, "updated", json_string(when));
+    rc = write_json_atomic(p, state, err);
+    json_decref(state);
+    return rc;
+}
+
+static int commit(struct inst *in, const ap_bundle_result *vr, ap_error *err)
+{
+    const char *prefix = in->o->prefix;
+    char rec_parent[PATH_MAX], rec_stage[PATH_MAX], rec_final[PATH_MAX], rel_final[PATH_MAX],
+        old[PATH_MAX];
+    int rc;
+
+    checkpoint();
+    /* every staged folder durable, then readable by others */
+    if (nftw(in->staging, fsync_cb, 16, FTW_PHYS) != 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot fsync", in->staging);
+    if (chmod(in->staging, 0755) != 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot set mode of", in->staging);
+    checkpoint();
+
+    if ((rc = pathf(rec_parent, sizeof rec_parent, err, "%s/.airpack/receipts/%s", prefix,
+                    in->name)) ||
+        (rc = mkdir_p(rec_parent, 0755, err)) ||
+        (rc = pathf(rec_stage, sizeof rec_stage, err, "%s/.staging-XXXXXX", rec_parent)))
+        return rc;
+    if (!mkdtemp(rec_stage))
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot create staging folder", rec_stage);
+    if ((rc = write_receipt(in, vr, rec_stage, err)) != AP_OK)
+        goto fail_receipt;
+    if (chmod(rec_stage, 0755) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot set mode of", rec_stage);
+        goto fail_receipt;
+    }
+    checkpoint();
+
+    /* an inactive copy of the same release (a killed or older install) goes */
+    if ((rc = pathf(rel_final, sizeof rel_final, err, "%s/%s", in->rel_parent, in->rel)) ||
+        (rc = pathf(rec_final, sizeof rec_final, err, "%s/%s", rec_parent, in->rel)))
+        goto fail_receipt;
+    if (access(rel_final, F_OK) == 0) {
+        if ((rc = pathf(old, sizeof old, err, "%s/.old-%s", in->rel_parent, in->rel)))
+            goto fail_receipt;
+        remove_tree(old);
+        if (rename(rel_final, old) != 0) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot move aside", rel_final);
+            goto fail_receipt;
+        }
+        remove_tree(old);
+    }
+    if (access(rec_final, F_OK) == 0) {
+        if ((rc = pathf(old, sizeof old, err, "%s/.old-%s", rec_parent, in->rel)))
+            goto fail_receipt;
+        remove_tree(old);
+        if (rename(rec_final, old) != 0) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot move aside", rec_final);
+            goto fail_receipt;
+        }
+        remove_tree(old);
+    }
+    if (rename(rec_stage, rec_final) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot rename", rec_stage);
+        goto fail_receipt;
+    }
+    if ((rc = fsync_path(rec_parent, 1, err)) != AP_OK)
+        return rc;
+    checkpoint();
+    if (rename(in->staging, rel_final) != 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot rename", in->staging);
+    in->staging[0] = '\0';
+    if ((rc = fsync_path(in->rel_parent, 1, err)) != AP_OK)
+        return rc;
+    checkpoint();
+    if ((rc = switch_current(prefix, in->name, in->rel, err)) != AP_OK)
+        return rc;
+    checkpoint();
+    if ((rc = update_state(prefix, in->name, in->sequence, in->rel, in->prev, 1, err)) != AP_OK)
+        return rc;
+    checkpoint();
+    return AP_OK;
+fail_receipt:
+    remove_tree(rec_stage);
+    return rc;
+}
+
+int ap_install(const char *path, const ap_install_opts *o, ap_install_result *res, ap_error *err)
+{
+    struct inst in;
+    ap_bundle_sink sink = {0};
+    ap_bundle_opts bo;
+    int lockfd = -1, rc;
+    char p[PATH_MAX];
+
+    memset(res, 0, sizeof *res);
+    memset(&in, 0, sizeof in);
+    in.stage_fd = -1;
+    in.o = o;
+    in.bundle = path;
+    checkpoint_init();
+    if (!o->prefix || !*o->prefix)
+        return ap_error_set(err, AP_ERR_INPUT, "no prefix given");
+    if (strcmp(path, "-") != 0 && access(path, R_OK) != 0)
+        return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open bundle", path);
+    if ((rc = mkdir_p(o->prefix, 0755, err)) != AP_OK)
+        return rc;
+    if ((rc = lock_prefix(o->prefix, &lockfd, err)) != AP_OK)
+        return rc;
+    if ((rc = cleanup_locked(o->prefix, err)) != AP_OK)
+        goto out;
+    if ((rc = pathf(p, sizeof p, err, "%s/releases", o->prefix)) || (rc = mkdir_p(p, 0755, err)))
+        goto out;
+    sink.ctx = &in;
+    sink.begin = inst_begin;
+    sink.open = inst_open;
+    sink.write = inst_write;
+    sink.close = inst_close;
+    memset(&bo, 0, sizeof bo);
+    bo.keys = o->keys;
+    bo.threads = o->threads;
+    bo.sink = &sink;
+    bo.progress = o->progress;
+    bo.progress_ctx = o->progress_ctx;
+    rc = ap_bundle_verify(path, &bo, &res->verify, err);
+    if (rc == AP_OK)
+        rc = commit(&in, &res->verify, err);
+    if (rc == AP_OK) {
+        snprintf(res->name, sizeof res->name, "%s", in.name);
+        snprintf(res->release, sizeof res->release, "%s", in.rel);
+        snprintf(res->previous, sizeof res->previous, "%s", in.prev);
+    }
+out:
+    if (in.stage_fd >= 0)
+        close(in.stage_fd);
+    if (in.staging[0])
+        remove_tree(in.staging);
+    if (rc != AP_OK && in.created_parent)
+        rmdir(in.rel_parent);
+    free(in.lock_buf);
+    free(in.sig_buf);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}
+
+void ap_install_result_release(ap_install_result *res)
+{
+    if (res)
+        ap_bundle_result_release(&res->verify);
+}
+
+/* ---- list, rollback ---- */
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ap_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The non-dot entries of a folder (sorted); an absent folder is empty. */
+static int list_dir(const char *dir, char ***out, ap_error *err)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    if (!d) {
+        if (errno != ENOENT)
+            return ap_error_errno(err, AP_ERR_IO, errno, "cannot read folder", dir);
+        if (!(v = calloc(1, sizeof *v)))
+            return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        *out = v;
+        return AP_OK;
+    }
+    while ((e = readdir(d))) {
+        if (is_dot(e->d_name))
+            continue;
+        if (n + 2 > cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **nv = realloc(v, nc * sizeof *nv);
+            if (!nv)
+                goto oom;
+            v = nv;
+            cap = nc;
+        }
+        if (!(v[n] = strdup(e->d_name)))
+            goto oom;
+        v[++n] = NULL;
+    }
+    closedir(d);
+    if (!v && !(v = calloc(1, sizeof *v)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    qsort(v, n, sizeof *v, cmp_strp);
+    *out = v;
+    return AP_OK;
+oom:
+    closedir(d);
+    ap_strv_free(v);
+    return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+}
+
+int ap_install_names(const char *prefix, char ***names, ap_error *err)
+{
+    char p[PATH_MAX];
+    int rc = pathf(p, sizeof p, err, "%s/releases", prefix);
+    if (rc != AP_OK)
+        return rc;
+    return list_dir(p, names, err);
+}
+
+/* The release's install record, or NULL. */
+static json_t *load_record(const char *prefix, const char *name, const char *rel)
+{
+    char p[PATH_MAX];
+    json_t *j = NULL;
+    ap_error e;
+    if (snprintf(p, sizeof p, "%s/.airpack/receipts/%s/%s/%s", prefix, name, rel,
+                 AP_INSTALL_RECORD) >= (int)sizeof p)
+        return NULL;
+    if (read_json(p, &j, &e) != AP_OK)
+        return NULL;
+    return j;
+}
+
+static int cmp_rel(const void *a, const void *b)
+{
+    uint64_t x = release_seq(*(char *const *)a), y = release_seq(*(char *const *)b);
+    return x < y ? -1 : x > y ? 1 : strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ap_install_list(const char *prefix, json_t **out, ap_error *err)
+{
+    char **names = NULL, p[PATH_MAX], statep[PATH_MAX];
+    json_t *doc, *deps, *state = NULL;
+    int rc;
+    struct stat st;
+
+    *out = NULL;
+    if (stat(prefix, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ap_error_errno(err, AP_ERR_INPUT, errno ? errno : ENOTDIR, "cannot open prefix", prefix);
+    if ((rc = ap_install_names(prefix, &names, err)) != AP_OK)
+        return rc;
+    if ((rc = pathf(statep, sizeof statep, err, "%s/.airpack/state.json", prefix)) ||
+        (rc = read_json(statep, &state, err))) {
+        ap_strv_free(names);
+        return rc;
+    }
+    doc = json_pack("{s:s,s:[]}", "prefix", prefix, "deployments");
+    deps = json_object_get(doc, "deployments");
+    for (size_t i = 0; doc && names[i]; i++) {
+        char cur[AP_RELEASE_MAX], **rels = NULL;
+        json_t *d, *arr, *h;
+        ap_error e2;
+        if (current_release(prefix, names[i], cur, &e2) != AP_OK)
+            cur[0] = '\0';
+        h = json_object_get(json_object_get(json_object_get(state, "deployments"), names[i]),
+                            "highest_sequence");
+        d = json_pack("{s:s,s:o,s:I,s:[]}", "name", names[i], "current",
+                      cur[0] ? json_string(cur) : json_null(), "highest_sequence",
+                      (json_int_t)(json_is_integer(h) ? json_integer_value(h) : 0), "releases");
+        if (!d)
+            break;
+        json_array_append_new(deps, d);
+        arr = json_object_get(d, "releases");
+        if (snprintf(p, sizeof p, "%s/releases/%s", prefix, names[i]) >= (int)sizeof p ||
+            list_dir(p, &rels, &e2) != AP_OK)
+            continue;
+        size_t n = 0;
+        while (rels[n])
+            n++;
+        qsort(rels, n, sizeof *rels, cmp_rel);
+        for (size_t k = 0; k < n; k++) {
+            json_t *rec = load_record(prefix, names[i], rels[k]);
+            json_t *r = json_pack("{s:s,s:I,s:b}", "release", rels[k], "sequence",
+                                  (json_int_t)release_seq(rels[k]), "active",
+                                  strcmp(rels[k], cur) == 0);
+            if (!r) {
+                json_decref(rec);
+                continue;
+            }
+            if (rec) {
+                json_object_set(r, "version", json_object_get(rec, "version"));
+                json_object_set(r, "installed_at", json_object_get(rec, "installed_at"));
+                json_object_set(r, "key_id",
+                                json_object_get(json_object_get(rec, "signature"), "key_id"));
+                json_object_set(r, "artifacts", json_object_get(rec, "artifacts"));
+                json_object_set(r, "bytes", json_object_get(rec, "bytes"));
+            } else {
+                json_object_set_new(r, "receipt", json_false());
+            }
+            json_array_append_new(arr, r);
+            json_decref(rec);
+        }
+        ap_strv_free(rels);
+    }
+    json_decref(state);
+    ap_strv_free(names);
+    if (!doc)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    *out = doc;
+    return AP_OK;
+}
+
+static int pick_name(const char *prefix, const char *name, char out[NAME_MAX_BYTES + 1],
+                     ap_error *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc;
+    if (name) {
+        if (strlen(name) > NAME_MAX_BYTES || !ap_path_is_safe_relative(name) || strchr(name, '/'))
+            return ap_error_set(err, AP_ERR_INPUT, "invalid deployment name '%.200s'", name);
+        snprintf(out, NAME_MAX_BYTES + 1, "%s", name);
+        return AP_OK;
+    }
+    if ((rc = ap_install_names(prefix, &names, err)) != AP_OK)
+        return rc;
+    while (names[n])
+        n++;
+    if (n == 1)
+        snprintf(out, NAME_MAX_BYTES + 1, "%s", names[0]);
+    else
+        rc = ap_error_set(err, AP_ERR_INPUT,
+                          n ? "prefix '%s' holds several deployments: name one"
+                            : "prefix '%s' holds no installed deployment", prefix);
+    ap_strv_free(names);
+    return rc;
+}
+
+int ap_install_current(const char *prefix, const char *name, char **release_dir,
+                       char **receipt_dir, char release[AP_RELEASE_MAX], ap_error *err)
+{
+    char nm[NAME_MAX_BYTES + 1], p[PATH_MAX];
+    int rc;
+    *release_dir = *receipt_dir = NULL;
+    if ((rc = pick_name(prefix, name, nm, err)) ||
+        (rc = current_release(prefix, nm, release, err)))
+        return rc;
+    if (!release[0])
+        return ap_error_set(err, AP_ERR_INPUT, "deployment '%s' has no active release in '%s'", nm,
+                            prefix);
+    if ((rc = pathf(p, sizeof p, err, "%s/releases/%s/%s", prefix, nm, release)))
+        return rc;
+    *release_dir = strdup(p);
+    if ((rc = pathf(p, sizeof p, err, "%s/.airpack/receipts/%s/%s", prefix, nm, release)))
+        return rc;
+    *receipt_dir = strdup(p);
+    if (!*release_dir || !*receipt_dir) {
+        free(*release_dir);
+        free(*receipt_dir);
+        *release_dir = *receipt_dir = NULL;
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    return AP_OK;
+}
+
+int ap_rollback(const char *prefix, const char *name, char *from, char *to, ap_error *err)
+{
+    char nm[NAME_MAX_BYTES + 1], cur[AP_RELEASE_MAX], p[PATH_MAX], **rels = NULL;
+    const char *best = NULL;
+    uint64_t cs, bs = 0;
+    int lockfd = -1, rc;
+
+    from[0] = to[0] = '\0';
+    if ((rc = lock_prefix(prefix, &lockfd, err)) != AP_OK)
+        return rc;
+    if ((rc = cleanup_locked(prefix, err)) || (rc = pick_name(prefix, name, nm, err)) ||
+        (rc = current_release(prefix, nm, cur, err)))
+        goto out;
+    if (!cur[0]) {
+        rc = ap_error_set(err, AP_ERR_CHECK, "deployment '%s' has no active release", nm);
+        goto out;
+    }
+    cs = release_seq(cur);
+    if ((rc = pathf(p, sizeof p, err, "%s/releases/%s", prefix, nm)) ||
+        (rc = list_dir(p, &rels, err)))
+        goto out;
+    for (size_t i = 0; rels[i]; i++) {
+        uint64_t s = release_seq(rels[i]);
+        char rec[PATH_MAX];
+        if (s >= cs || (best && s <= bs))
+            continue;
+        if (snprintf(rec, sizeof rec, "%s/.airpack/receipts/%s/%s/%s", prefix, nm, rels[i],
+                     AP_INSTALL_RECORD) >= (int)sizeof rec || access(rec, F_OK) != 0)
+            continue; /* not a complete install */
+        best = rels[i];
+        bs = s;
+    }
+    if (!best) {
+        rc = ap_error_set(err, AP_ERR_CHECK,
+                          "deployment '%s': no installed release older than '%s' to roll back to",
+                          nm, cur);
+        goto out;
+    }
+    snprintf(from, AP_RELEASE_MAX, "%s", cur);
+    snprintf(to, AP_RELEASE_MAX, "%s", best);
+    if ((rc = switch_current(prefix, nm, best, err)) != AP_OK)
+        goto out;
+    rc = update_state(prefix, nm, bs, best, cur, 0, err);
+out:
+    ap_strv_free(rels);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}
