@@ -477,6 +477,7 @@ json_t *ap_model_facts_to_json(const ap_model_facts *f)
     bad |= put_fact(o, src, "kv_lora_rank", &f->kv_lora_rank);
     bad |= put_fact(o, src, "qk_rope_head_dim", &f->qk_rope_head_dim);
     bad |= put_fact(o, src, "vocab_size", &f->vocab);
+    bad |= put_fact(o, src, "ffn_size", &f->ffn);
     if (f->kv_heads_layer && f->layers.src) {
         json_t *a = json_array();
         for (uint64_t i = 0; a && i < f->layers.v; i++)

@@ -289,7 +289,7 @@ static int rd_value(rd *r, uint32_t t, const char *key, gval *keep, unsigned dep
 enum {
     K_ARCH, K_NAME, K_LICENSE, K_FILE_TYPE, K_ALIGNMENT, K_SPLIT_COUNT, K_TOKENS,
     K_BLOCK_COUNT, K_CONTEXT, K_EMBED, K_HEADS, K_KV_HEADS, K_KEY_LEN, K_VALUE_LEN, K_KV_LORA,
-    K_ROPE_DIM, K_SWA, K_SWA_PATTERN, K_EXPERTS, K_EXPERTS_USED, K_VOCAB, K_COUNT
+    K_ROPE_DIM, K_SWA, K_SWA_PATTERN, K_EXPERTS, K_EXPERTS_USED, K_VOCAB, K_FFN, K_EXPERT_FFN, K_COUNT
 };
 static const char *const general_keys[] = {
     [K_ARCH] = "general.architecture", [K_NAME] = "general.name",
@@ -305,6 +305,7 @@ static const char *const arch_suffixes[] = {
     [K_ROPE_DIM] = "rope.dimension_count", [K_SWA] = "attention.sliding_window",
     [K_SWA_PATTERN] = "attention.sliding_window_pattern", [K_EXPERTS] = "expert_count",
     [K_EXPERTS_USED] = "expert_used_count", [K_VOCAB] = "vocab_size",
+    [K_FFN] = "feed_forward_length", [K_EXPERT_FFN] = "expert_feed_forward_length",
 };
 
 typedef struct kept {
@@ -369,6 +370,8 @@ static int apply_kept(rd *r, kept *kp, ap_model_facts *f, uint64_t *alignment)
         {K_EXPERTS, offsetof(ap_model_facts, experts)},
         {K_EXPERTS_USED, offsetof(ap_model_facts, experts_used)},
         {K_VOCAB, offsetof(ap_model_facts, vocab)},
+        {K_EXPERT_FFN, offsetof(ap_model_facts, ffn)},
+        {K_FFN, offsetof(ap_model_facts, ffn)},
     };
 
     if (kp->v[K_ALIGNMENT].present) {

@@ -102,7 +102,8 @@ int ap_hfconfig_read(const char *path, ap_model_facts *f, ap_error *err)
         (rc = take_u64(path, lm, KEYS("num_experts_per_tok", "moe_top_k", "num_experts_per_token"), &f->experts_used, err)) ||
         (rc = take_u64(path, lm, KEYS("kv_lora_rank"), &f->kv_lora_rank, err)) ||
         (rc = take_u64(path, lm, KEYS("qk_rope_head_dim"), &f->qk_rope_head_dim, err)) ||
-        (rc = take_u64(path, lm, KEYS("vocab_size", "padded_vocab_size"), &f->vocab, err)))
+        (rc = take_u64(path, lm, KEYS("vocab_size", "padded_vocab_size"), &f->vocab, err)) ||
+        (rc = take_u64(path, lm, KEYS("moe_intermediate_size", "intermediate_size", "ffn_hidden_size", "n_inner"), &f->ffn, err)))
         goto out;
 
     /* MLA: the query/key head is the no-RoPE part plus the RoPE part */

@@ -97,6 +97,7 @@ typedef struct ap_model_facts {
     ap_fact kv_lora_rank;           /* MLA latent size, elements; 0 = no MLA */
     ap_fact qk_rope_head_dim;       /* MLA decoupled RoPE key size, elements */
     ap_fact vocab;                  /* vocabulary size, tokens */
+    ap_fact ffn;                    /* feed-forward (per-expert for MoE) size, elements */
     ap_fact quant_bits;             /* config.json quantization_config bits */
 
     uint32_t *kv_heads_layer;       /* layers.v entries, or NULL when uniform; 0 = no attention */
