@@ -412,6 +412,7 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
             if (!p->gpus[k].fits)
                 ok = 0;
         }
+        pm->others_bytes = others;
         fixed = sat_add(sat_add(sat_add(pm->weights_per_gpu, pm->activation_bytes), pm->overhead_bytes), others);
         pm->kv_budget_bytes = fixed > p->budget_bytes
             ? -(int64_t)((fixed - p->budget_bytes) > INT64_MAX ? INT64_MAX : fixed - p->budget_bytes)
@@ -483,6 +484,8 @@ static json_t *model_json(const ap_plan_model *pm)
     bad |= json_object_set_new(o, "overhead_bytes", json_integer((json_int_t)pm->overhead_bytes));
     bad |= json_object_set_new(o, "overhead_source", json_string(pm->overhead_src));
     bad |= json_object_set_new(o, "total_per_gpu_bytes", json_integer((json_int_t)pm->total_per_gpu));
+    bad |= json_object_set_new(o, "other_models_bytes", json_integer((json_int_t)pm->others_bytes));
+    bad |= json_object_set_new(o, "headroom_bytes", json_integer(pm->planned ? (json_int_t)pm->kv_budget_bytes - (json_int_t)pm->kv_bytes : 0));
     bad |= json_object_set_new(o, "kv_budget_bytes", json_integer((json_int_t)pm->kv_budget_bytes));
     bad |= json_object_set_new(o, "fits", json_boolean(pm->fits));
     bad |= json_object_set_new(o, "max_context", json_integer((json_int_t)pm->max_context));
@@ -709,16 +712,22 @@ int ap_plan_findings(const ap_plan *p, const ap_manifest *m, ap_model_facts *con
             continue;
         }
         if (!pm->fits) {
-            uint64_t others = (uint64_t)((int64_t)p->budget_bytes - pm->kv_budget_bytes) -
-                              pm->weights_per_gpu - pm->activation_bytes - pm->overhead_bytes;
+            char c[32];
             snprintf(path, sizeof path, "models[%zu].serve", i);
-            if (add_finding(findings, "AP-PLAN-FIT", "error", "the deployment fits the GPU memory", subj, path,
-                            "model '%s' needs %s per GPU%s%s, %s usable; largest context that fits: %" PRIu64
-                            ", largest concurrency: %" PRIu64,
-                            mm->name, human(pm->total_per_gpu, a, sizeof a),
-                            others ? " plus the models sharing its GPUs" : "", "",
-                            human(p->budget_bytes, b, sizeof b), pm->max_context, pm->max_concurrency))
+            if (pm->others_bytes) {
+                if (add_finding(findings, "AP-PLAN-FIT", "error", "the deployment fits the GPU memory", subj, path,
+                                "model '%s' needs %s per GPU and the models sharing its GPUs %s more, %s usable; "
+                                "largest context that fits: %" PRIu64 ", largest concurrency: %" PRIu64,
+                                mm->name, human(pm->total_per_gpu, a, sizeof a), human(pm->others_bytes, c, sizeof c),
+                                human(p->budget_bytes, b, sizeof b), pm->max_context, pm->max_concurrency))
+                    return -1;
+            } else if (add_finding(findings, "AP-PLAN-FIT", "error", "the deployment fits the GPU memory", subj, path,
+                                   "model '%s' needs %s per GPU, %s usable; largest context that fits: %" PRIu64
+                                   ", largest concurrency: %" PRIu64,
+                                   mm->name, human(pm->total_per_gpu, a, sizeof a), human(p->budget_bytes, b, sizeof b),
+                                   pm->max_context, pm->max_concurrency)) {
                 return -1;
+            }
         }
         {
             ap_runtime_kind k = pm->kind;

@@ -56,6 +56,7 @@ typedef struct ap_plan_model {
     uint64_t overhead_bytes;        /* per GPU, bytes */
     const char *overhead_src;       /* "runtime profile" or "manifest" */
     uint64_t total_per_gpu;         /* weights + kv + activation + overhead, bytes */
+    uint64_t others_bytes;          /* what other models use on its most loaded GPU, bytes */
     int64_t kv_budget_bytes;        /* per GPU: memory left for the KV cache after weights,
                                        overheads and the other models on the same GPUs; may be < 0 */
     int fits;                       /* planned and every GPU it uses fits */
