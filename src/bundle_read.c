@@ -1187,7 +1187,7 @@ json_t *ap_bundle_result_json(const char *bundle, const ap_bundle_result *res, c
     if (!o)
         return NULL;
     json_object_set_new(o, "bundle", jstr(bundle));
-    json_object_set_new(o, "verified", json_boolean(ok));
+    json_object_set_new(o, "verified", json_boolean(ok && res->signature_checked));
     if (res->lock) {
         const ap_lock *l = res->lock;
         json_object_set_new(o, "name", json_string(l->name));

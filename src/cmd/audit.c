@@ -1,20 +1,240 @@
 /*
- * audit.c - `airpack audit` (not built yet).
+ * audit.c - `airpack audit`: the auditor's report on an installed prefix
+ * (drift detection: re-verify each receipt, re-hash every installed file)
+ * or on a bundle (src/audit.h builds the report document).
+ *
+ * Rendering: the report is one JSON document; each output format is a
+ * renderer over it (the `renderers` table below). SARIF, Markdown and HTML
+ * renderers of the same document are meant to be added to that table from
+ * the report module; until then those formats are refused as usage errors.
  */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "audit.h"
 #include "cmd.h"
+#include "common.h"
+#include "sign.h"
 
 const char cmd_audit_usage[] =
-"usage: airpack audit (BUNDLE | --installed DIR) [--policy P]...\n"
-    "                     [--format text|json|sarif|markdown|html] [--output F]\n"
+"usage: airpack audit (BUNDLE | --installed DIR) [--name NAME] [--public-key F]...\n"
+    "                     [--format text|json] [--output F]\n"
     "\n"
-    "The auditor's report on a bundle or an installed prefix.\n";
+    "The auditor's report.\n"
+    "  --installed DIR: for each deployment under DIR (or --name), re-verify the\n"
+    "  receipt's signature and re-hash every file of the active release, like\n"
+    "  debsums or rpm -V; list modified, missing and unexpected files.\n"
+    "  BUNDLE: verify every artifact of a bundle without installing it, going on\n"
+    "  past mismatches, and show its metadata and build-time policy summary.\n"
+    "\n"
+    "options:\n"
+    "  -i, --installed DIR   audit the releases installed under DIR\n"
+    "  -n, --name NAME       only this deployment (with --installed)\n"
+    "  -k, --public-key F    a trusted key or folder of *.pub files; may repeat.\n"
+    "                        Without it, an installed receipt is checked against\n"
+    "                        the key recorded at install time (the report says so)\n"
+    "                        and a bundle's signature is reported as not checked\n"
+    "  -f, --format FMT      text (default) or json (docs/install.md)\n"
+    "  -o, --output F        write the report to F instead of standard output\n"
+    "\n"
+    "exit status: 0 intact, 1 drift, failed or unchecked signature, failed\n"
+    "artifact, 2 bad usage or unreadable input\n";
+
+static void print_list(FILE *f, const char *label, const json_t *arr, int with_reason)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *x = json_array_get(arr, i);
+        if (with_reason)
+            fprintf(f, "  %s: %s (%s)\n", label, json_string_value(json_object_get(x, "path")),
+                    json_string_value(json_object_get(x, "reason")));
+        else
+            fprintf(f, "  %s: %s\n", label, json_string_value(x));
+    }
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "?";
+}
+
+static int render_text_installed(FILE *f, const json_t *doc)
+{
+    const json_t *deps = json_object_get(doc, "deployments"), *sum = json_object_get(doc, "summary");
+    fprintf(f, "audit of '%s'\n", str(doc, "prefix"));
+    if (json_array_size(deps) == 0)
+        fprintf(f, "  no deployment installed\n");
+    for (size_t i = 0; i < json_array_size(deps); i++) {
+        const json_t *d = json_array_get(deps, i), *sig = json_object_get(d, "signature");
+        const json_t *files = json_object_get(d, "files");
+        fprintf(f, "%s %s: ", str(d, "name"), str(d, "release"));
+        if (json_object_get(d, "error") && !json_is_true(json_object_get(sig, "valid")))
+            fprintf(f, "%s\n", str(d, "error"));
+        else if (json_is_true(json_object_get(sig, "valid")))
+            fprintf(f, "receipt signature valid (key %s, from the %s)\n", str(sig, "key_id"),
+                    str(sig, "key_source"));
+        else
+            fprintf(f, "receipt signature INVALID: %s\n", str(sig, "message"));
+        if (files)
+            fprintf(f, "  files: %lld checked, %lld intact\n",
+                    (long long)json_integer_value(json_object_get(files, "checked")),
+                    (long long)json_integer_value(json_object_get(files, "ok")));
+        print_list(f, "modified", json_object_get(d, "modified"), 1);
+        print_list(f, "missing", json_object_get(d, "missing"), 0);
+        print_list(f, "unexpected", json_object_get(d, "unexpected"), 0);
+    }
+    fprintf(f, "result: %s (%lld modified, %lld missing, %lld unexpected, %lld signature failures)\n",
+            json_is_true(json_object_get(sum, "passed")) ? "intact" : "FAILED",
+            (long long)json_integer_value(json_object_get(sum, "modified")),
+            (long long)json_integer_value(json_object_get(sum, "missing")),
+            (long long)json_integer_value(json_object_get(sum, "unexpected")),
+            (long long)json_integer_value(json_object_get(sum, "signature_failures")));
+    return 0;
+}
+
+static int render_text_bundle(FILE *f, const json_t *doc)
+{
+    const json_t *v = json_object_get(doc, "verify"), *sig = json_object_get(v, "signature");
+    const json_t *arts = json_object_get(doc, "artifacts"), *sum = json_object_get(doc, "summary");
+    const json_t *an = json_object_get(doc, "analysis"), *e = json_object_get(v, "error");
+    fprintf(f, "audit of bundle '%s'\n", str(doc, "bundle"));
+    if (json_object_get(v, "name"))
+        fprintf(f, "  %s %s (sequence %lld), created %s\n", str(v, "name"), str(v, "version"),
+                (long long)json_integer_value(json_object_get(v, "sequence")), str(v, "created"));
+    if (json_is_object(sig))
+        fprintf(f, "  signature: %s key %s%s\n",
+                json_is_true(json_object_get(sig, "checked")) ? "valid, trusted" : "NOT CHECKED,",
+                str(sig, "key_id"),
+                json_is_true(json_object_get(sig, "checked")) ? "" : " (no --public-key given)");
+    for (size_t i = 0; i < json_array_size(arts); i++) {
+        const json_t *a = json_array_get(arts, i);
+        fprintf(f, "  %-16s %-8s %s\n", str(a, "status"), str(a, "role"), str(a, "path"));
+    }
+    if (json_is_object(an))
+        fprintf(f, "  build-time policy summary: %lld errors, %lld warnings, %s\n",
+                (long long)json_integer_value(json_object_get(an, "errors")),
+                (long long)json_integer_value(json_object_get(an, "warnings")),
+                json_is_true(json_object_get(an, "passed")) ? "passed" : "not passed");
+    if (json_is_object(e))
+        fprintf(f, "  error: %s\n", str(e, "message"));
+    fprintf(f, "result: %s (%lld of %lld artifacts failed)\n",
+            json_is_true(json_object_get(sum, "passed"))              ? "intact"
+            : !json_is_true(json_object_get(sum, "signature_checked")) &&
+                    !json_is_object(e)                                ? "UNVERIFIED: signature not checked"
+                                                                      : "FAILED",
+            (long long)json_integer_value(json_object_get(sum, "failed")),
+            (long long)json_integer_value(json_object_get(sum, "artifacts")));
+    return 0;
+}
+
+static int render_text(FILE *f, const json_t *doc)
+{
+    return strcmp(str(doc, "kind"), "bundle") == 0 ? render_text_bundle(f, doc)
+                                                   : render_text_installed(f, doc);
+}
+
+static int render_json(FILE *f, const json_t *doc)
+{
+    return cli_print_json(f, doc);
+}
+
+/* The renderers of the report document. SARIF, Markdown and HTML come
+ * from the report module: add {CLI_FMT_SARIF, fn} etc. here. */
+static const struct {
+    enum cli_format fmt;
+    int (*render)(FILE *f, const json_t *doc);
+} renderers[] = {
+    {CLI_FMT_TEXT, render_text},
+    {CLI_FMT_JSON, render_json},
+};
 
 int cmd_audit(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "error: 'airpack audit' is not implemented yet\n");
-    return 2;
+    static const struct option opts[] = {
+        {"installed", required_argument, NULL, 'i'},
+        {"name", required_argument, NULL, 'n'},
+        {"public-key", required_argument, NULL, 'k'},
+        {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *installed = NULL, *name = NULL, *output = NULL, *bundle = NULL;
+    enum cli_format fmt = CLI_FMT_TEXT;
+    unsigned accepted = 0;
+    ap_keyring kr = {0};
+    ap_error err;
+    json_t *doc = NULL;
+    FILE *out = stdout;
+    int c, rc;
+
+    for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
+        accepted |= renderers[i].fmt;
+    ap_error_clear(&err);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:n:k:f:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            installed = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'k':
+            if (ap_keyring_add(&kr, optarg, &err) != AP_OK) {
+                rc = cli_report(&err);
+                goto out;
+            }
+            break;
+        case 'f':
+            if ((rc = cli_parse_format("audit", optarg, accepted, &fmt)))
+                goto out;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        default:
+            rc = cli_usage_error("audit", "invalid option");
+            goto out;
+        }
+    }
+    if (optind < argc)
+        bundle = argv[optind++];
+    if (optind != argc || (bundle && installed) || (!bundle && !installed)) {
+        rc = cli_usage_error("audit", "give either a BUNDLE or --installed DIR");
+        goto out;
+    }
+    if (name && !installed) {
+        rc = cli_usage_error("audit", "--name goes with --installed");
+        goto out;
+    }
+    rc = installed ? ap_audit_installed(installed, name, &kr, &doc, &err)
+                   : ap_audit_bundle(bundle, &kr, &doc, &err);
+    if (rc != AP_OK) {
+        rc = cli_report(&err);
+        goto out;
+    }
+    if (output && !(out = fopen(output, "w"))) {
+        cli_error("cannot write '%s': %s", output, strerror(errno));
+        rc = 2;
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
+        if (renderers[i].fmt == fmt && (rc = renderers[i].render(out, doc)) != 0)
+            goto out;
+    if (out != stdout && fclose(out) != 0) {
+        out = stdout;
+        cli_error("cannot write '%s'", output);
+        rc = 2;
+        goto out;
+    }
+    out = stdout;
+    rc = json_is_true(json_object_get(json_object_get(doc, "summary"), "passed")) ? 0 : 1;
+out:
+    if (out != stdout)
+        fclose(out);
+    json_decref(doc);
+    ap_keyring_release(&kr);
+    return rc;
 }

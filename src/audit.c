@@ -1,0 +1,424 @@
+/*
+ * audit.c - drift audit of installed releases and report on a bundle
+ * (see audit.h).
+ */
+#include "audit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle_read.h"
+#include "digest.h"
+#include "install.h"
+#include "lock.h"
+#include "util.h"
+
+static json_t *tool_json(void)
+{
+    return json_pack("{s:s,s:s}", "name", "airpack", "version", AIRPACK_VERSION);
+}
+
+/* The build-time analysis summary carried in the lock, or null. */
+static json_t *analysis_summary(const ap_lock *l)
+{
+    json_t *s = l ? json_object_get(json_object_get(l->json, "analysis"), "summary") : NULL;
+    return s ? json_incref(s) : json_null();
+}
+
+static int cmp_art(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct walk {
+    const char *root;            /* release folder */
+    char **sorted;               /* artifact paths, sorted */
+    size_t n;
+    json_t *unexpected;          /* array of paths */
+};
+
+/* Every non-folder entry (and symlink) under dir that the lock does not list. */
+static void walk_dir(struct walk *w, const char *rel, int depth)
+{
+    char path[PATH_MAX], sub[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    if (snprintf(path, sizeof path, "%s%s%s", w->root, *rel ? "/" : "", rel) >= (int)sizeof path)
+        return;
+    if (depth > AP_AUDIT_MAX_DEPTH) {
+        json_array_append_new(w->unexpected, json_string(rel));
+        return;
+    }
+    if (!(d = opendir(path)))
+        return;
+    while ((e = readdir(d))) {
+        struct stat st;
+        char full[PATH_MAX];
+        char *key = sub;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name) >= (int)sizeof sub ||
+            snprintf(full, sizeof full, "%s/%s", w->root, sub) >= (int)sizeof full)
+            continue;
+        if (lstat(full, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            walk_dir(w, sub, depth + 1);
+            continue;
+        }
+        if (!bsearch(&key, w->sorted, w->n, sizeof *w->sorted, cmp_art) &&
+            json_array_size(w->unexpected) < AP_AUDIT_MAX_LISTED) {
+            json_t *s = json_string(sub);
+            json_array_append_new(w->unexpected, s ? s : json_string("(name not UTF-8)"));
+        }
+    }
+    closedir(d);
+}
+
+static void add_modified(json_t *arr, const char *path, const char *reason)
+{
+    if (json_array_size(arr) < AP_AUDIT_MAX_LISTED)
+        json_array_append_new(arr, json_pack("{s:s,s:s}", "path", path, "reason", reason));
+}
+
+/* Check one file of a release against its artifact. */
+static void check_file(const char *root, const ap_artifact *a, json_t *modified, json_t *missing,
+                       size_t *ok)
+{
+    char path[PATH_MAX], reason[160];
+    struct stat st;
+    uint8_t d[AP_SHA256_LEN];
+    uint64_t size = 0;
+    ap_error e;
+
+    if (snprintf(path, sizeof path, "%s/%s", root, a->path) >= (int)sizeof path) {
+        add_modified(modified, a->path, "path too long");
+        return;
+    }
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            json_array_append_new(missing, json_string(a->path));
+        else
+            add_modified(modified, a->path, strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        add_modified(modified, a->path, S_ISLNK(st.st_mode) ? "replaced by a symlink"
+                                                            : "not a regular file");
+        return;
+    }
+    if ((unsigned)(st.st_mode & 07777) != a->mode) {
+        snprintf(reason, sizeof reason, "mode %04o, the lock says %04o",
+                 (unsigned)(st.st_mode & 07777), a->mode);
+        add_modified(modified, a->path, reason);
+        return;
+    }
+    if ((uint64_t)st.st_size != a->size) {
+        snprintf(reason, sizeof reason, "size %llu, the lock says %llu",
+                 (unsigned long long)st.st_size, (unsigned long long)a->size);
+        add_modified(modified, a->path, reason);
+        return;
+    }
+    if (ap_sha256_file(path, 0, d, &size, &e) != AP_OK) {
+        add_modified(modified, a->path, e.msg);
+        return;
+    }
+    if (size != a->size || memcmp(d, a->sha256, AP_SHA256_LEN) != 0) {
+        add_modified(modified, a->path, "sha256 differs from the lock");
+        return;
+    }
+    (*ok)++;
+}
+
+/* Verify a receipt's signature; fills sig_json. Returns 1 when valid. */
+static int check_receipt_signature(const char *receipt, const ap_keyring *keys, const json_t *rec,
+                                   const char *lock_buf, size_t lock_len, json_t *sig_json)
+{
+    char p[PATH_MAX], *sig_buf = NULL, kid[17];
+    size_t sig_len;
+    ap_signature sig;
+    ap_keyring own = {0};
+    const ap_keyring *kr = keys;
+    const ap_pubkey *signer = NULL;
+    ap_error e;
+    int valid = 0;
+
+    json_object_set_new(sig_json, "key_source",
+                        json_string(keys && keys->n ? "trusted keys" : "install record"));
+    if (snprintf(p, sizeof p, "%s/%s", receipt, AP_LOCK_SIG_NAME) >= (int)sizeof p ||
+        ap_read_file(p, AP_KEYFILE_MAX, &sig_buf, &sig_len, &e) != AP_OK) {
+        json_object_set_new(sig_json, "message", json_string("cannot read the receipt's signature"));
+        goto out;
+    }
+    if (ap_signature_parse(p, sig_buf, sig_len, &sig, &e) != AP_OK) {
+        json_object_set_new(sig_json, "message", json_string(e.msg));
+        goto out;
+    }
+    ap_keyid_hex(sig.keyid, kid);
+    json_object_set_new(sig_json, "key_id", json_string(kid));
+    json_object_set_new(sig_json, "algorithm", json_string(sig.alg));
+    if (!kr || kr->n == 0) {
+        const char *b64 = json_string_value(
+            json_object_get(json_object_get(rec, "signature"), "public_key"));
+        own.keys = calloc(1, sizeof *own.keys);
+        if (!b64 || !own.keys ||
+            ap_pubkey_parse("install record", b64, strlen(b64), &own.keys[0], &e) != AP_OK) {
+            json_object_set_new(sig_json, "message",
+                                json_string("no trusted key given and no key in the install record"));
+            goto out;
+        }
+        snprintf(own.keys[0].source, sizeof own.keys[0].source, "install record");
+        own.n = 1;
+        kr = &own;
+    }
+    if (ap_signature_verify(&sig, kr, lock_buf, lock_len, &signer, &e) != AP_OK) {
+        json_object_set_new(sig_json, "message", json_string(e.msg));
+        goto out;
+    }
+    json_object_set_new(sig_json, "key_file", json_string(signer ? signer->source : ""));
+    valid = 1;
+out:
+    json_object_set_new(sig_json, "valid", json_boolean(valid));
+    free(sig_buf);
+    ap_keyring_release(&own);
+    return valid;
+}
+
+static json_t *audit_one(const char *prefix, const char *name, const ap_keyring *keys,
+                         size_t *n_mod, size_t *n_miss, size_t *n_unexp, size_t *n_sigfail)
+{
+    char *release_dir = NULL, *receipt = NULL, rel[AP_RELEASE_MAX], p[PATH_MAX];
+    char *lock_buf = NULL, *rec_buf = NULL, hex[AP_SHA256_HEX_LEN + 1];
+    size_t lock_len = 0, rec_len = 0, ok = 0;
+    json_t *d = json_pack("{s:s}", "name", name), *rec = NULL, *sig = json_object();
+    json_t *modified = json_array(), *missing = json_array(), *unexpected = json_array();
+    ap_lock *lock = NULL;
+    ap_error e;
+    uint8_t lh[AP_SHA256_LEN];
+    int sig_ok = 0, problems = 0;
+
+    if (!d || !sig || !modified || !missing || !unexpected)
+        goto out;
+    if (ap_install_current(prefix, name, &release_dir, &receipt, rel, &e) != AP_OK) {
+        json_object_set_new(d, "error", json_string(e.msg));
+        problems = 1;
+        goto out;
+    }
+    json_object_set_new(d, "release", json_string(rel));
+    json_object_set_new(d, "release_dir", json_string(release_dir));
+    if (snprintf(p, sizeof p, "%s/%s", receipt, AP_INSTALL_RECORD) < (int)sizeof p &&
+        ap_read_file(p, 1u << 20, &rec_buf, &rec_len, &e) == AP_OK)
+        rec = json_loadb(rec_buf, rec_len, 0, NULL);
+    if (snprintf(p, sizeof p, "%s/%s", receipt, AP_LOCK_NAME) >= (int)sizeof p ||
+        ap_read_file(p, AP_LOCK_MAX_BYTES, &lock_buf, &lock_len, &e) != AP_OK) {
+        json_object_set_new(d, "error", json_string("the receipt's lock is missing or unreadable"));
+        problems = 1;
+        (*n_sigfail)++;
+        goto out;
+    }
+    if (rec) {
+        json_object_set(d, "installed_at", json_object_get(rec, "installed_at"));
+        json_object_set(d, "bundle", json_object_get(rec, "bundle"));
+    }
+    /* the signature before the lock is trusted */
+    sig_ok = check_receipt_signature(receipt, keys, rec, lock_buf, lock_len, sig);
+    json_object_set(d, "signature", sig);
+    if (!sig_ok) {
+        (*n_sigfail)++;
+        problems = 1;
+        goto out;
+    }
+    if (ap_sha256_buffer(lock_buf, lock_len, lh) != AP_OK)
+        goto out;
+    ap_hex_encode(lh, sizeof lh, hex);
+    json_object_set_new(d, "lock_sha256", json_string(hex));
+    if (rec && json_string_value(json_object_get(rec, "lock_sha256")) &&
+        strcmp(json_string_value(json_object_get(rec, "lock_sha256")), hex) != 0) {
+        json_object_set_new(d, "record_mismatch", json_true());
+        problems = 1;
+    }
+    if (ap_lock_parse(AP_LOCK_NAME, lock_buf, lock_len, &lock, &e) != AP_OK) {
+        json_object_set_new(d, "error", json_string(e.msg));
+        problems = 1;
+        goto out;
+    }
+    json_object_set_new(d, "version", json_string(lock->version));
+    json_object_set_new(d, "sequence", json_integer((json_int_t)lock->sequence));
+    json_object_set_new(d, "analysis", analysis_summary(lock));
+    {
+        struct walk w = {.root = release_dir, .n = lock->n_artifacts, .unexpected = unexpected};
+        w.sorted = malloc((lock->n_artifacts ? lock->n_artifacts : 1) * sizeof *w.sorted);
+        if (!w.sorted)
+            goto out;
+        for (size_t i = 0; i < lock->n_artifacts; i++) {
+            check_file(release_dir, &lock->artifacts[i], modified, missing, &ok);
+            w.sorted[i] = lock->artifacts[i].path;
+        }
+        qsort(w.sorted, w.n, sizeof *w.sorted, cmp_art);
+        walk_dir(&w, "", 0);
+        free(w.sorted);
+    }
+    json_object_set_new(d, "files", json_pack("{s:I,s:I}", "checked",
+                                              (json_int_t)lock->n_artifacts, "ok", (json_int_t)ok));
+out:
+    if (d) {
+        size_t m = json_array_size(modified), mi = json_array_size(missing),
+               u = json_array_size(unexpected);
+        json_object_set(d, "modified", modified);
+        json_object_set(d, "missing", missing);
+        json_object_set(d, "unexpected", unexpected);
+        *n_mod += m;
+        *n_miss += mi;
+        *n_unexp += u;
+        json_object_set_new(d, "drift", json_boolean(m + mi + u > 0));
+        json_object_set_new(d, "passed", json_boolean(!problems && m + mi + u == 0));
+        if (!json_object_get(d, "signature"))
+            json_object_set(d, "signature", sig);
+    }
+    json_decref(sig);
+    json_decref(modified);
+    json_decref(missing);
+    json_decref(unexpected);
+    json_decref(rec);
+    ap_lock_free(lock);
+    free(lock_buf);
+    free(rec_buf);
+    free(release_dir);
+    free(receipt);
+    return d;
+}
+
+int ap_audit_installed(const char *prefix, const char *name, const ap_keyring *keys,
+                       json_t **report, ap_error *err)
+{
+    char **names = NULL, *one[2] = {NULL, NULL};
+    char **list;
+    json_t *doc, *deps;
+    size_t n_mod = 0, n_miss = 0, n_unexp = 0, n_sig = 0, n = 0, failed = 0;
+    struct stat st;
+    int rc;
+
+    *report = NULL;
+    if (stat(prefix, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ap_error_errno(err, AP_ERR_INPUT, errno ? errno : ENOTDIR, "cannot open prefix",
+                              prefix);
+    if (name) {
+        one[0] = (char *)name;
+        list = one;
+    } else {
+        if ((rc = ap_install_names(prefix, &names, err)) != AP_OK)
+            return rc;
+        list = names;
+    }
+    doc = json_pack("{s:o,s:s,s:s,s:[]}", "tool", tool_json(), "kind", "installed", "prefix",
+                    prefix, "deployments");
+    deps = json_object_get(doc, "deployments");
+    for (size_t i = 0; doc && list[i]; i++, n++) {
+        json_t *d = audit_one(prefix, list[i], keys, &n_mod, &n_miss, &n_unexp, &n_sig);
+        if (!d)
+            continue;
+        if (!json_is_true(json_object_get(d, "passed")))
+            failed++;
+        json_array_append_new(deps, d);
+    }
+    ap_strv_free(names);
+    if (!doc)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if (n == 0)
+        failed++; /* nothing installed: nothing proven */
+    json_object_set_new(doc, "summary",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "deployments", (json_int_t)n,
+                                  "modified", (json_int_t)n_mod, "missing", (json_int_t)n_miss,
+                                  "unexpected", (json_int_t)n_unexp, "signature_failures",
+                                  (json_int_t)n_sig, "passed", failed == 0));
+    *report = doc;
+    return AP_OK;
+}
+
+struct bundle_audit {
+    json_t *arts;
+};
+
+static void on_artifact(void *ctx, size_t index, const ap_artifact *a, ap_bundle_fault f,
+                        const char *msg)
+{
+    struct bundle_audit *b = ctx;
+    char hex[AP_SHA256_HEX_LEN + 1];
+    json_t *o;
+    (void)index;
+    ap_hex_encode(a->sha256, AP_SHA256_LEN, hex);
+    o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "path", a->path, "role", ap_role_name(a->role), "size",
+                  (json_int_t)a->size, "sha256", hex, "status",
+                  f == AP_FAULT_NONE ? "ok" : ap_bundle_fault_name(f));
+    if (o && f != AP_FAULT_NONE && msg) {
+        json_t *m = json_string(msg);
+        json_object_set_new(o, "message", m ? m : json_string("(message not UTF-8)"));
+    }
+    if (o)
+        json_array_append_new(b->arts, o);
+}
+
+int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report, ap_error *err)
+{
+    ap_bundle_opts o;
+    ap_bundle_result res;
+    struct bundle_audit b;
+    ap_error verr;
+    json_t *doc, *v;
+    int rc, passed;
+
+    *report = NULL;
+    if (strcmp(path, "-") != 0 && access(path, R_OK) != 0)
+        return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open bundle", path);
+    memset(&o, 0, sizeof o);
+    b.arts = json_array();
+    if (!b.arts)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    o.keys = keys;
+    o.allow_unsigned = !keys || keys->n == 0;
+    o.keep_going = 1;
+    o.threads = 1;
+    o.artifact_done = on_artifact;
+    o.artifact_ctx = &b;
+    ap_error_clear(&verr);
+    rc = ap_bundle_verify(path, &o, &res, &verr);
+    if (rc != AP_OK && rc != AP_ERR_CHECK) {
+        *err = verr;
+        json_decref(b.arts);
+        ap_bundle_result_release(&res);
+        return rc;
+    }
+    v = ap_bundle_result_json(path, &res, rc == AP_OK ? NULL : &verr);
+    passed = rc == AP_OK && res.signature_checked;
+    doc = json_pack("{s:o,s:s,s:s,s:o,s:o,s:o,s:o}", "tool", tool_json(), "kind", "bundle",
+                    "bundle", path, "verify", v ? v : json_null(), "artifacts", b.arts,
+                    "target",
+                    res.lock && json_object_get(res.lock->json, "target")
+                        ? json_incref(json_object_get(res.lock->json, "target"))
+                        : json_null(),
+                    "analysis", analysis_summary(res.lock));
+    if (doc) {
+        size_t bad = 0;
+        for (size_t i = 0; i < json_array_size(b.arts); i++)
+            if (strcmp(json_string_value(json_object_get(json_array_get(b.arts, i), "status")),
+                       "ok") != 0)
+                bad++;
+        json_object_set_new(doc, "summary",
+                            json_pack("{s:I,s:I,s:b,s:b}", "artifacts",
+                                      (json_int_t)json_array_size(b.arts), "failed",
+                                      (json_int_t)bad, "signature_checked",
+                                      res.signature_checked, "passed", passed));
+    }
+    ap_bundle_result_release(&res);
+    if (!doc)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    *report = doc;
+    return AP_OK;
+}

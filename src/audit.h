@@ -1,0 +1,43 @@
+/*
+ * audit.h - the auditor's view: drift detection of installed releases
+ * (like debsums or rpm -V) and a report on a bundle without installing it.
+ *
+ * Both produce a JSON report document (docs/install.md, "audit"); the CLI
+ * renders it as text or JSON, and further renderers (SARIF, Markdown,
+ * HTML) take the same document. Nothing here prints.
+ *
+ * Installed: for each deployment (or the one named), the active release's
+ * receipt is re-verified (the minisign signature over the stored lock,
+ * against the given trusted keys, or else against the public key recorded
+ * at install time, which the report says), the lock is parsed, and every
+ * file of the release is re-hashed: "modified" (content, size, mode or
+ * type differ), "missing" and "unexpected" (in the release folder but not
+ * in the lock; symlinks always count) files are listed. Symlinks are never
+ * followed. Bundle: a keep-going verify of every artifact.
+ */
+#ifndef AIRPACK_AUDIT_H
+#define AIRPACK_AUDIT_H
+
+#include <jansson.h>
+
+#include "error.h"
+#include "sign.h"
+
+#define AP_AUDIT_MAX_DEPTH 64        /* folder depth walked in a release */
+#define AP_AUDIT_MAX_LISTED 10000    /* entries listed per category */
+
+/* Audit the active release of name (NULL: every deployment) under prefix.
+ * keys may be NULL or empty (then the recorded key is used). On AP_OK
+ * *report is a new document whose "summary.passed" says whether the
+ * installation is intact; errors are for an unreadable prefix only. */
+int ap_audit_installed(const char *prefix, const char *name, const ap_keyring *keys,
+                       json_t **report, ap_error *err) AP_WUR;
+
+/* Report on a bundle (verify every artifact, going on past mismatches).
+ * keys may be NULL or empty: the signature is then reported as not
+ * checked and the report does not pass. On AP_OK *report is new; an
+ * unreadable bundle is an error. */
+int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report,
+                    ap_error *err) AP_WUR;
+
+#endif
