@@ -1,0 +1,105 @@
+#!/bin/sh
+# mkseeds.sh - regenerate the committed seed corpora in tests/fuzz/seeds/
+# from the fixture generators (docs/fuzzing.md has the recipe).
+#
+# usage: sh tests/fuzz/mkseeds.sh GEN_DIR FUZZ_BUILD
+#   GEN_DIR     folder of the tests/gen executables (a test build: BUILD/tests)
+#   FUZZ_BUILD  the fuzz build folder (holds tests/fuzz/mkfuzzseeds)
+# Seeds stay small (a few KiB): model files are cut to their headers
+# (fuzz_gguf pads its input with a sparse hole, see targets.c), bundles use
+# 512-byte tar blocks and tiny payloads.
+set -eu
+GEN=$1
+FB=$2
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+S=$SRC/tests/fuzz/seeds
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT INT TERM
+
+for d in manifest policy waivers gguf safetensors hfconfig minisign lock bundle; do
+    rm -rf "${S:?}/$d"
+    mkdir -p "$S/$d"
+done
+
+# manifest: the example manifests and the policy test manifest
+for f in "$SRC"/manifests/*.yaml; do cp "$f" "$S/manifest/ok-$(basename "$f")"; done
+cp "$SRC/tests/policy/compliant.yaml" "$S/manifest/ok-compliant.yaml"
+
+# policy: the shipped packs
+for f in "$SRC"/policies/*.yaml; do cp "$f" "$S/policy/ok-$(basename "$f")"; done
+
+# waivers
+cat >"$S/waivers/ok-waivers.yaml" <<'W'
+apiVersion: airpack/v1
+kind: Waivers
+waivers:
+  - rule: EU-MODEL-JURISDICTION
+    subject: models[0]
+    justification: reviewed by legal, ticket LEG-42
+    approver: dpo@example.eu
+    expires: 2027-03-31
+  - rule: AP-PLAN-FIT
+    subject: qwen
+    justification: capacity accepted
+    approver: ops@example.eu
+    expires: 2024-02-29
+W
+
+# gguf: mkgguf presets, cut after the header (the data section is zeros)
+cut_zeros() { "$PY" -c 'import sys; d=open(sys.argv[1],"rb").read(1<<20).rstrip(b"\0"); open(sys.argv[2],"wb").write(d)' "$1" "$2"; }
+n=0
+for args in "--preset tiny --type F32" "--preset tiny --type Q4_K_M --version 2" \
+            "--preset tiny --type BF16 --kv-array --rope-freqs --int-type u16" \
+            "--preset tiny --type Q8_0 --alignment 64 --int-type u64 --license MIT" \
+            "--preset tiny --type Q4_0 --int-type i32 --context 4096" "--preset tiny --type F16 --version 2 --int-type u32"; do
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    "$GEN/mkgguf" $args "$T/m$n.gguf" >/dev/null
+    cut_zeros "$T/m$n.gguf" "$S/gguf/ok-header-$n.gguf"
+done
+
+# safetensors: small real files (a few tensors, real data) written here,
+# plus the tiny preset's header from mksafetensors
+"$PY" - "$S/safetensors" <<'P'
+import json, struct, sys
+out = sys.argv[1]
+def write(name, tensors, meta=None, extra=b""):
+    hdr, data = {}, b""
+    if meta is not None:
+        hdr["__metadata__"] = meta
+    for tname, dtype, shape, size in tensors:
+        hdr[tname] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + size]}
+        data += bytes((i * 7) & 0xff for i in range(size))
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    open(out + "/" + name, "wb").write(struct.pack("<Q", len(h)) + h + data + extra)
+write("ok-small.safetensors", [("model.embed_tokens.weight", "BF16", [4, 2], 16),
+      ("model.layers.0.self_attn.q_proj.weight", "F16", [2, 2], 8),
+      ("model.layers.0.mlp.down_proj.weight", "F32", [2, 1], 8),
+      ("model.norm.weight", "F8_E4M3", [3], 3),
+      ("lm_head.weight", "I64", [1], 8)], {"format": "pt"})
+write("ok-empty.safetensors", [], {})
+write("ok-scalar.safetensors", [("s", "F32", [], 4), ("z", "BF16", [0, 3], 0),
+      ("rotary_emb.inv_freq", "F32", [2], 8), ("u", "U8", [2, 2], 4), ("b", "BOOL", [1], 1)])
+P
+"$GEN/mksafetensors" --preset tiny "$T/st" >/dev/null
+"$PY" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(1<<20); n=struct.unpack("<Q",d[:8])[0]; open(sys.argv[2],"wb").write(d[:8+n])' \
+    "$T/st/model.safetensors" "$S/safetensors/header-tiny.safetensors"
+
+# hfconfig: config.json of every preset
+for p in tiny llama-3.1-8b qwen2.5-7b mixtral-8x7b mistral-7b-v0.1; do
+    "$GEN/mksafetensors" --preset "$p" --config-only "$T/c-$p" >/dev/null
+    cp "$T/c-$p/config.json" "$S/hfconfig/ok-$p.json"
+done
+
+# minisign: the fuzz key pair, a signature and an encrypted key
+cp "$SRC/tests/fuzz/fuzz-test.pub" "$S/minisign/ok-fuzz-test.pub"
+cp "$SRC/tests/fuzz/fuzz-test.key" "$S/minisign/ok-fuzz-test.key"
+"$FB/tests/fuzz/mkfuzzseeds" "$SRC/tests/fuzz/fuzz-test.key" "$S/bundle"
+tar -xOf "$S/bundle/ok-good.tar" airpack.lock.json.minisig >"$S/minisign/ok-lock.minisig"
+tar -xOf "$S/bundle/ok-good.tar" airpack.lock.json >"$S/lock/ok-fuzz.lock.json"
+tar -xOf "$S/bundle/traversal-lock.tar" airpack.lock.json >"$S/lock/traversal.lock.json"
+printf 'untrusted comment: minisign encrypted secret key\nRWRTY0IyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n' \
+    >"$S/minisign/encrypted.key"
+ls -l "$S"/*/ | awk '$5 > 16384 { print "mkseeds: large seed: " $0; bad = 1 } END { exit bad }'

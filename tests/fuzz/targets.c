@@ -1,0 +1,356 @@
+/*
+ * targets.c - the bodies of the libFuzzer targets, shared by the fuzzers
+ * (tests/fuzz/fuzz_*.c) and the regression replay test
+ * (tests/unit/test_fuzz_regressions.c, which includes this file).
+ *
+ * Readers that only take a path (model files, secret keys, bundles by fd)
+ * get the input through one private memfd per process, rewritten for each
+ * input, named by its /proc/self/fd path: nothing is written to disk.
+ */
+#include "targets.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bundle_read.h"
+#include "error.h"
+#include "lock.h"
+#include "manifest.h"
+#include "model/model.h"
+#include "policy.h"
+#include "sign.h"
+#include "waiver.h"
+
+/* The key fuzz_bundle trusts; its secret half (tests/fuzz/fuzz-test.key,
+ * unencrypted, for tests only) signs the bundle seeds (mkfuzzseeds). */
+const char ap_fuzz_trusted_pub[] =
+    "untrusted comment: minisign public key F3CC6C05EBDA0FB7\n"
+    "RWS3D9rrBWzM8z8WEO4QTci49VdEm1HFo8xiQkJjdqhGIYrbohJbRKTt\n";
+
+/* A small analysis document the policy target evaluates packs over. */
+static const char fuzz_analysis[] =
+    "{\"tool\":{\"name\":\"airpack\",\"version\":\"0.1.0\"},"
+    "\"manifest_file\":\"m.yaml\","
+    "\"manifest\":{\"apiVersion\":\"airpack/v1\",\"kind\":\"Deployment\","
+    " \"metadata\":{\"name\":\"chat\",\"version\":\"1.0.0\",\"sequence\":5,\"owner\":\"ops@example.eu\"},"
+    " \"target\":{\"site\":\"fra-1\",\"region\":\"eu-central\",\"gpu\":{\"model\":\"L40S\",\"count\":2}},"
+    " \"models\":[{\"name\":\"llama\",\"path\":\"models/llama.gguf\",\"sha256\":\"" 
+    "0000000000000000000000000000000000000000000000000000000000000000\","
+    "  \"license\":\"Apache-2.0\",\"origin\":{\"publisher\":\"Meta\",\"jurisdiction\":\"US\"},"
+    "  \"serve\":{\"runtime\":\"vllm\",\"context\":8192,\"concurrency\":4},"
+    "  \"facts\":{\"format\":\"gguf\",\"parameters\":8030261248,\"architecture\":\"llama\",\"layers\":32}},"
+    "  {\"name\":\"qwen\",\"path\":\"models/qwen\",\"license\":null,\"origin\":{\"jurisdiction\":\"CN\"}}],"
+    " \"runtimes\":[{\"name\":\"vllm\",\"kind\":\"vllm\",\"version\":\"0.6.3\",\"license\":\"Apache-2.0\","
+    "  \"env\":{\"HF_HUB_OFFLINE\":\"1\"},\"listen\":\"127.0.0.1:8000\",\"args\":[\"--x\"]}],"
+    " \"files\":[{\"path\":\"config/a.yaml\",\"target\":\"etc/a.yaml\"}],\"policies\":[]},"
+    "\"pins\":[{\"subject\":\"models[0]\",\"path\":\"models/llama.gguf\",\"status\":\"ok\"},"
+    " {\"subject\":\"models[1]\",\"path\":\"models/qwen\",\"status\":\"unpinned\"}],"
+    "\"plan\":{\"fits\":false,\"gpus\":[{\"index\":0,\"used_gib\":50.5,\"usable_gib\":43.2}]},"
+    "\"policies\":[],\"findings\":[],"
+    "\"summary\":{\"errors\":0,\"warnings\":0,\"notes\":0,\"waived\":0,\"passed\":true}}";
+
+static const char fuzz_findings[] =
+    "[{\"rule\":\"EU-MODEL-JURISDICTION\",\"level\":\"error\",\"message\":\"m\","
+    "\"subject\":\"models[0]\",\"subject_name\":\"llama\",\"path\":\"models[0].origin\","
+    "\"controls\":[],\"pack\":\"eu\",\"title\":\"t\",\"waived\":false},"
+    "{\"rule\":\"AP-PLAN-FIT\",\"level\":\"warning\",\"message\":\"m\",\"subject\":\"models[1]\","
+    "\"controls\":[\"SI-7\"],\"pack\":\"airpack\",\"title\":\"t\",\"waived\":false}]";
+
+/* libsodium must be initialised before any sign.c call (main.c does it
+ * for the CLI); sodium_init() is cheap once done. */
+static int fuzz_init(void)
+{
+    static int done;
+    if (!done && sodium_init() < 0)
+        return -1;
+    done = 1;
+    return 0;
+}
+
+/* ---- the memfd for path-only readers ---- */
+
+static int fuzz_fd = -1;
+static char fuzz_path[64];
+
+/* Put data into the private memfd; returns its path or NULL. */
+static const char *fuzz_file(const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    if (fuzz_fd < 0) {
+        fuzz_fd = memfd_create("airpack-fuzz", MFD_CLOEXEC);
+        if (fuzz_fd < 0)
+            return NULL;
+        snprintf(fuzz_path, sizeof fuzz_path, "/proc/self/fd/%d", fuzz_fd);
+    }
+    if (ftruncate(fuzz_fd, 0) != 0)
+        return NULL;
+    while (off < len) {
+        ssize_t w = pwrite(fuzz_fd, data + off, len - off, (off_t)off);
+        if (w <= 0)
+            return NULL;
+        off += (size_t)w;
+    }
+    if (lseek(fuzz_fd, 0, SEEK_SET) != 0)
+        return NULL;
+    return fuzz_path;
+}
+
+/* ---- targets ---- */
+
+int ap_fuzz_manifest(const uint8_t *data, size_t len)
+{
+    ap_manifest_opts opts = {.allow_outside_paths = 0, .skip_exists = 1};
+    ap_manifest *m = NULL;
+    ap_error err;
+    json_t *j;
+    ap_loc loc;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_manifest_parse("fuzz.yaml", "/nonexistent-airpack-fuzz", data, len, &opts, &m, &err);
+    if (rc == AP_OK) {
+        j = ap_manifest_to_json(m);
+        json_decref(j);
+        (void)ap_manifest_locate(m, "models[0].serve.context", &loc);
+        (void)ap_manifest_locate(m, "runtimes[3].env", &loc);
+        for (size_t i = 0; i < m->n_models; i++)
+            (void)ap_manifest_model_runtime(m, &m->models[i]);
+    }
+    ap_manifest_free(m);
+    return rc;
+}
+
+int ap_fuzz_policy(const uint8_t *data, size_t len)
+{
+    ap_policy *p = NULL;
+    ap_error err;
+    json_t *analysis = NULL, *findings = NULL, *j;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_policy_parse("fuzz-policy.yaml", data, len, &p, &err);
+    if (rc != AP_OK)
+        goto out;
+    j = ap_policy_to_json(p);
+    json_decref(j);
+    analysis = json_loads(fuzz_analysis, 0, NULL);
+    findings = json_array();
+    if (analysis && findings && ap_policy_eval(p, analysis, findings, &err) == AP_OK) {
+        j = ap_findings_summary(findings);
+        json_decref(j);
+    }
+out:
+    json_decref(analysis);
+    json_decref(findings);
+    ap_policy_free(p);
+    return rc;
+}
+
+int ap_fuzz_waivers(const uint8_t *data, size_t len)
+{
+    ap_waivers *w = NULL;
+    ap_error err;
+    json_t *findings = NULL;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_waivers_parse("fuzz-waivers.yaml", data, len, &w, &err);
+    if (rc != AP_OK)
+        goto out;
+    (void)ap_waivers_count(w);
+    findings = json_loads(fuzz_findings, 0, NULL);
+    if (findings && ap_waivers_apply(w, findings, "2026-06-01", &err) != AP_OK) {
+        /* refused: nothing more to exercise */
+    }
+out:
+    json_decref(findings);
+    ap_waivers_free(w);
+    return rc;
+}
+
+typedef int (*model_reader)(const char *path, ap_model_facts *f, ap_error *err);
+
+/* fuzz_gguf's input is a GGUF header: the file is the input followed by a
+ * sparse hole of this many bytes standing for the tensor data, which the
+ * reader never reads (so seeds can be cut after the header and stay small,
+ * and the fuzzer spends its time in the header). A tensor table reaching
+ * past the hole is still refused as a truncated file. */
+#define FUZZ_GGUF_HOLE (UINT64_C(1) << 36)
+
+static int fuzz_model(const uint8_t *data, size_t len, model_reader rd, uint64_t hole)
+{
+    ap_model_facts *f = NULL;
+    ap_error err;
+    const char *path;
+    json_t *j;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    if (!(path = fuzz_file(data, len)))
+        return AP_ERR_IO;
+    if (hole && ftruncate(fuzz_fd, (off_t)(len + hole)) != 0)
+        return AP_ERR_IO;
+    if (!(f = ap_model_facts_new(path)))
+        return AP_ERR_NOMEM;
+    rc = rd(path, f, &err);
+    if (rc == AP_OK) {
+        j = ap_model_facts_to_json(f);
+        json_decref(j);
+    }
+    ap_model_facts_free(f);
+    return rc;
+}
+
+int ap_fuzz_gguf(const uint8_t *data, size_t len)
+{
+    return fuzz_model(data, len, ap_gguf_read, FUZZ_GGUF_HOLE);
+}
+
+int ap_fuzz_safetensors(const uint8_t *data, size_t len)
+{
+    return fuzz_model(data, len, ap_safetensors_read, 0);
+}
+
+int ap_fuzz_hfconfig(const uint8_t *data, size_t len)
+{
+    return fuzz_model(data, len, ap_hfconfig_read, 0);
+}
+
+int ap_fuzz_minisign(const uint8_t *data, size_t len)
+{
+    static const char msg[] = "airpack fuzz message";
+    ap_pubkey pk, trusted;
+    ap_signature sig;
+    ap_keyring kr = {&trusted, 1};
+    const ap_pubkey *signer = NULL;
+    ap_seckey *sk = NULL;
+    ap_error err;
+    const char *path;
+    char hex[17];
+    int rc, best = AP_ERR_INPUT;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    /* A public key file. */
+    rc = ap_pubkey_parse("fuzz.pub", (const char *)data, len, &pk, &err);
+    if (rc == AP_OK) {
+        ap_keyid_hex(pk.keyid, hex);
+        best = AP_OK;
+    }
+    /* A signature file, checked against the trusted key and the one it names. */
+    rc = ap_signature_parse("fuzz.minisig", (const char *)data, len, &sig, &err);
+    if (rc == AP_OK) {
+        best = AP_OK;
+        if (ap_pubkey_parse("trusted", ap_fuzz_trusted_pub, strlen(ap_fuzz_trusted_pub), &trusted,
+                            &err) == AP_OK)
+            rc = ap_signature_verify(&sig, &kr, msg, sizeof msg - 1, &signer, &err);
+    }
+    /* A secret key file (never decrypted: no password, so no scrypt). */
+    if ((path = fuzz_file(data, len)) != NULL) {
+        (void)ap_seckey_file_encrypted(path, &err);
+        rc = ap_seckey_load(path, NULL, &sk, &err);
+        if (rc == AP_OK) {
+            uint8_t id[AP_KEYID_LEN];
+            ap_seckey_keyid(sk, id);
+            best = AP_OK;
+        }
+        ap_seckey_free(sk);
+    }
+    return best;
+}
+
+int ap_fuzz_lock(const uint8_t *data, size_t len)
+{
+    ap_lock *lock = NULL;
+    ap_error err;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_lock_parse("fuzz.lock.json", data, len, &lock, &err);
+    if (rc == AP_OK) {
+        for (size_t i = 0; i < lock->n_artifacts; i++)
+            (void)ap_role_name(lock->artifacts[i].role);
+    }
+    ap_lock_free(lock);
+    return rc;
+}
+
+/* One verify pass over the memfd. */
+static int fuzz_verify(const char *path, const ap_bundle_opts *opts)
+{
+    ap_bundle_result res;
+    ap_error err;
+    json_t *j;
+    int rc;
+    ap_error_clear(&err);
+    if (lseek(fuzz_fd, 0, SEEK_SET) != 0)
+        return AP_ERR_IO;
+    rc = ap_bundle_verify_fd(fuzz_fd, path, opts, &res, &err);
+    j = ap_bundle_result_json("fuzz.tar", &res, &err);
+    json_decref(j);
+    ap_bundle_result_release(&res);
+    return rc;
+}
+
+int ap_fuzz_bundle(const uint8_t *data, size_t len)
+{
+    ap_pubkey trusted;
+    ap_keyring kr = {&trusted, 1};
+    ap_bundle_opts opts;
+    ap_error err;
+    const char *path;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    if (ap_pubkey_parse("fuzz-test.pub", ap_fuzz_trusted_pub, strlen(ap_fuzz_trusted_pub), &trusted,
+                        &err) != AP_OK)
+        return AP_ERR_INTERNAL;
+    if (!(path = fuzz_file(data, len)))
+        return AP_ERR_IO;
+    /* As `airpack verify --key fuzz-test.pub` does: one thread (deterministic). */
+    memset(&opts, 0, sizeof opts);
+    opts.keys = &kr;
+    opts.threads = 1;
+    rc = fuzz_verify(path, &opts);
+    /* As `airpack audit` without keys does: reaches the lock parser and the
+     * artifact checks for any input, whatever its signature. */
+    memset(&opts, 0, sizeof opts);
+    opts.allow_unsigned = 1;
+    opts.keep_going = 1;
+    opts.threads = 1;
+    (void)fuzz_verify(path, &opts);
+    return rc;
+}
+
+const ap_fuzz_target ap_fuzz_targets[] = {
+    {"manifest", ap_fuzz_manifest},
+    {"policy", ap_fuzz_policy},
+    {"waivers", ap_fuzz_waivers},
+    {"gguf", ap_fuzz_gguf},
+    {"safetensors", ap_fuzz_safetensors},
+    {"hfconfig", ap_fuzz_hfconfig},
+    {"minisign", ap_fuzz_minisign},
+    {"lock", ap_fuzz_lock},
+    {"bundle", ap_fuzz_bundle},
+    {NULL, NULL},
+};
+
+ap_fuzz_fn ap_fuzz_find(const char *name)
+{
+    for (const ap_fuzz_target *t = ap_fuzz_targets; t->name; t++)
+        if (strcmp(t->name, name) == 0)
+            return t->fn;
+    return NULL;
+}
