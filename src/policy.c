@@ -1718,6 +1718,11 @@ static const char *const spdx_ids[] = {
     "OPUBL-1.0", NULL,
 };
 
+const char *const *ap_spdx_ids(void)
+{
+    return spdx_ids;
+}
+
 int ap_spdx_id_known(const char *id)
 {
     for (size_t i = 0; id && spdx_ids[i]; i++)

@@ -85,6 +85,8 @@ json_t *ap_findings_summary(const json_t *findings);
 /* True when id is an SPDX licence id airpack knows (a common subset of the
  * SPDX list, all valid in CycloneDX's spdx.schema.json). */
 int ap_spdx_id_known(const char *id);
+/* That list, NULL-terminated. */
+const char *const *ap_spdx_ids(void);
 
 /* True when expr is a declared and known licence: an SPDX expression
  * (AND, OR, WITH, parentheses) whose ids are known SPDX ids or
