@@ -1489,8 +1489,8 @@ static int bi_pins_verified(evalctx *E, const rule *r, json_t *findings)
         const char *subj = json_string_value(json_object_get(it, "subject"));
         const char *p = json_string_value(json_object_get(it, "path"));
         char msg[MSG_MAX], idx[64];
-        if (st && !strcmp(st, "ok"))
-            continue;
+        if (st && (!strcmp(st, "ok") || !strcmp(st, "unpinned")))
+            continue;   /* unpinned items are the pinned-rules' business */
         snprintf(idx, sizeof(idx), "pins[%zu]", i);
         snprintf(msg, sizeof(msg), "'%s'%s%s: pin status is '%s'", p ? p : "?",
                  subj ? " of " : "", subj ? subj : "", st ? st : "unknown");
