@@ -4,6 +4,7 @@
  * its lock, after a verifying pass over the bundle; signed by a trusted key
  * when --public-key is given, else marked as from an unverified bundle).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -150,7 +151,14 @@ int cmd_sbom(int argc, char **argv)
         goto out;
     }
     if (output && strcmp(output, "-") != 0) {
-        if (json_dump_file(bom, output, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+        FILE *f = fopen(output, "we");
+        if (!f) {
+            cli_error("cannot create '%s': %s", output, strerror(errno));
+            rc = 2;
+            goto out;
+        }
+        c = cli_print_json(f, bom);
+        if (fclose(f) != 0 || c != 0) {
             cli_error("cannot write '%s'", output);
             rc = 2;
             goto out;
