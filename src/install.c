@@ -314,7 +314,12 @@ static void sweep(const char *dir, const char *const *pfx)
     closedir(d);
 }
 
-/* With the lock held: leftovers of killed installs. */
+static int update_state(const char *prefix, const char *name, uint64_t seq, const char *rel,
+                        const char *prev, int raise_highest, ap_error *err);
+static int read_highest(const char *prefix, const char *name, uint64_t *out, ap_error *err);
+
+/* With the lock held: leftovers of killed installs, and a state.json that
+ * a kill between the switch of current/ and its update left behind. */
 static int cleanup_locked(const char *prefix, ap_error *err)
 {
     static const char *const staged[] = {".staging-", ".old-", NULL};
@@ -374,6 +379,27 @@ static int cleanup_locked(const char *prefix, ap_error *err)
         }
         closedir(d);
     }
+    /* the active release's sequence must be in state.json */
+    if ((rc = pathf(p, sizeof p, err, "%s/current", prefix)))
+        return rc;
+    if ((d = opendir(p))) {
+        while ((e = readdir(d))) {
+            char cur[AP_RELEASE_MAX];
+            uint64_t highest = 0;
+            ap_error e2;
+            if (is_dot(e->d_name) || strlen(e->d_name) > NAME_MAX_BYTES)
+                continue;
+            if (current_release(prefix, e->d_name, cur, &e2) != AP_OK || !cur[0] ||
+                read_highest(prefix, e->d_name, &highest, &e2) != AP_OK)
+                continue;
+            if (release_seq(cur) > highest &&
+                (rc = update_state(prefix, e->d_name, release_seq(cur), cur, NULL, 1, err))) {
+                closedir(d);
+                return rc;
+            }
+        }
+        closedir(d);
+    }
     return AP_OK;
 }
 
@@ -385,6 +411,26 @@ int ap_install_cleanup(const char *prefix, ap_error *err)
     rc = cleanup_locked(prefix, err);
     close(fd);
     return rc;
+}
+
+/* The highest sequence state.json records for name (0 when none). */
+static int read_highest(const char *prefix, const char *name, uint64_t *out, ap_error *err)
+{
+    char statep[PATH_MAX];
+    json_t *state = NULL;
+    int rc;
+    *out = 0;
+    if ((rc = pathf(statep, sizeof statep, err, "%s/.airpack/state.json", prefix)) ||
+        (rc = read_json(statep, &state, err)))
+        return rc;
+    if (state) {
+        json_t *d = json_object_get(json_object_get(state, "deployments"), name);
+        json_t *h = json_object_get(d, "highest_sequence");
+        if (json_is_integer(h) && json_integer_value(h) > 0)
+            *out = (uint64_t)json_integer_value(h);
+        json_decref(state);
+    }
+    return AP_OK;
 }
 
 /* ---- the staging sink ---- */
@@ -418,8 +464,6 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
 {
     struct inst *in = ctx;
     const char *prefix = in->o->prefix;
-    char statep[PATH_MAX];
-    json_t *state = NULL;
     uint64_t highest = 0, need;
     struct statvfs vfs;
     int rc;
@@ -434,29 +478,21 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
     in->sequence = lock->sequence;
 
     /* rollback protection: the highest sequence ever seen, and the active one */
-    if ((rc = pathf(statep, sizeof statep, err, "%s/.airpack/state.json", prefix)) ||
-        (rc = read_json(statep, &state, err)))
+    if ((rc = read_highest(prefix, in->name, &highest, err)) != AP_OK)
         return rc;
-    if (state) {
-        json_t *d = json_object_get(json_object_get(state, "deployments"), in->name);
-        json_t *h = json_object_get(d, "highest_sequence");
-        if (json_is_integer(h) && json_integer_value(h) > 0)
-            highest = (uint64_t)json_integer_value(h);
-        json_decref(state);
-    }
     if ((rc = current_release(prefix, in->name, in->prev, err)) != AP_OK)
         return rc;
     if (in->prev[0] && release_seq(in->prev) > highest)
         highest = release_seq(in->prev);
+    if (in->prev[0] && strcmp(in->prev, in->rel) == 0)
+        return ap_error_set(err, AP_ERR_CHECK, "release '%s' of '%s' is already installed and active",
+                            in->rel, in->name);
     if ((in->prev[0] || highest) && lock->sequence <= highest && !in->o->allow_downgrade)
         return ap_error_set(err, AP_ERR_CHECK,
                             "bundle '%s': sequence %llu of '%s' is not above the installed "
                             "sequence %llu (rollback protection; --allow-downgrade overrides)",
                             in->bundle, (unsigned long long)lock->sequence, in->name,
                             (unsigned long long)highest);
-    if (in->prev[0] && strcmp(in->prev, in->rel) == 0)
-        return ap_error_set(err, AP_ERR_CHECK, "release '%s' of '%s' is already installed and active",
-                            in->rel, in->name);
 
     if ((rc = pathf(in->rel_parent, sizeof in->rel_parent, err, "%s/releases/%s", prefix,
                     in->name)))
@@ -708,7 +744,8 @@ static int update_state(const char *prefix, const char *name, uint64_t seq, cons
     }
     now_rfc3339(when);
     json_object_set_new(d, "current", json_string(rel));
-    json_object_set_new(d, "previous", prev && *prev ? json_string(prev) : json_null());
+    if (prev) /* NULL: keep what is there */
+        json_object_set_new(d, "previous", *prev ? json_string(prev) : json_null());
     json_object_set_new(d, "updated", json_string(when));
     rc = write_json_atomic(p, state, err);
     json_decref(state);
