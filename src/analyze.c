@@ -11,6 +11,7 @@
 #include "data.h"
 #include "model/model.h"
 #include "pins.h"
+#include "plan.h"
 #include "policy.h"
 #include "util.h"
 #include "waiver.h"
@@ -211,7 +212,17 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
 
     json_object_set(a, "manifest", manifest);
     json_object_set(a, "pins", pins);
-    json_object_set_new(a, "plan", json_null());
+    {
+        ap_plan *plan = NULL;
+        if ((rc = ap_plan_compute(m, facts, &plan, err)))
+            goto fail;
+        json_object_set_new(a, "plan", ap_plan_to_json(plan));
+        if (ap_plan_findings(plan, m, facts, findings) != 0)
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        ap_plan_free(plan);
+        if (rc)
+            goto fail;
+    }
     json_object_set(a, "policies", policies);
     json_object_set(a, "findings", findings);
     if (!opts->skip_policies && (rc = run_policies(m, opts, a, policies, findings, err)))

@@ -9,63 +9,66 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "report.h"
 #include "util.h"
 
-static const char *level_label(const char *level, int color)
+/* Text: the pins and plan in one line each, then the findings grouped by
+ * severity (the report module's text renderer). */
+static int write_text(FILE *f, const json_t *a, ap_error *err)
 {
-    if (!color)
-        return level;
-    if (!strcmp(level, "error"))
-        return "\033[1;31merror\033[0m";
-    if (!strcmp(level, "warning"))
-        return "\033[1;33mwarning\033[0m";
-    return "\033[1;36mnote\033[0m";
-}
+    const json_t *pins = json_object_get(a, "pins"), *p, *plan = json_object_get(a, "plan");
+    size_t i, ok = 0, unpinned = 0, blen = 0;
+    char *body = NULL, *nl;
+    FILE *mem = open_memstream(&body, &blen);
+    int rc;
 
-/* Plain text: findings grouped by level, then the summary. */
-static int write_text(FILE *f, const json_t *a, int color)
-{
-    static const char *levels[] = {"error", "warning", "note"};
-    const json_t *md = json_object_get(json_object_get(a, "manifest"), "metadata");
-    const json_t *findings = json_object_get(a, "findings"), *s = json_object_get(a, "summary");
-    const json_t *pins = json_object_get(a, "pins"), *p;
-    size_t i, ok = 0, unpinned = 0;
+    if (!mem)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    rc = ap_report_write(mem, a, "text", err);
+    if (fclose(mem) != 0 && rc == AP_OK)
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if (rc != AP_OK) {
+        free(body);
+        return rc;
+    }
+    /* The renderer's first line names the manifest: keep it first. */
+    nl = strchr(body, '\n');
+    if (nl)
+        fwrite(body, 1, (size_t)(nl - body) + 1, f);
 
-    fprintf(f, "manifest '%s': deployment '%s' version %s sequence %lld\n",
-            json_string_value(json_object_get(a, "manifest_file")),
-            json_string_value(json_object_get(md, "name")),
-            json_string_value(json_object_get(md, "version")),
-            (long long)json_integer_value(json_object_get(md, "sequence")));
     json_array_foreach(pins, i, p) {
         const char *st = json_string_value(json_object_get(p, "status"));
         ok += st && !strcmp(st, "ok");
         unpinned += st && !strcmp(st, "unpinned");
     }
     fprintf(f, "pins: %zu checked, %zu ok, %zu unpinned\n", json_array_size(pins), ok, unpinned);
-    for (size_t l = 0; l < 3; l++) {
-        const json_t *fd;
-        json_array_foreach(findings, i, fd) {
-            const char *lv = json_string_value(json_object_get(fd, "level"));
-            const json_t *loc = json_object_get(fd, "location");
-            if (!lv || strcmp(lv, levels[l]) != 0)
+    if (json_is_object(plan)) {
+        const json_t *gpu = json_object_get(plan, "gpu"), *mm;
+        fprintf(f, "plan: %s on %lld x %s (%.2f GiB each, utilization %.2f)\n",
+                json_is_true(json_object_get(plan, "fits")) ? "fits" : "DOES NOT FIT",
+                (long long)json_integer_value(json_object_get(gpu, "count")),
+                json_string_value(json_object_get(gpu, "label"))
+                    ? json_string_value(json_object_get(gpu, "label"))
+                    : "GPU",
+                json_number_value(json_object_get(gpu, "memory_gib")),
+                json_number_value(json_object_get(gpu, "memory_utilization")));
+        json_array_foreach(json_object_get(plan, "models"), i, mm) {
+            if (!json_is_true(json_object_get(mm, "planned")))
                 continue;
-            fprintf(f, "%s%s: ", level_label(lv, color),
-                    json_is_true(json_object_get(fd, "waived")) ? " (waived)" : "");
-            if (loc)
-                fprintf(f, "%s:%lld:%lld: ", json_string_value(json_object_get(loc, "file")),
-                        (long long)json_integer_value(json_object_get(loc, "line")),
-                        (long long)json_integer_value(json_object_get(loc, "column")));
-            fprintf(f, "[%s] %s\n", json_string_value(json_object_get(fd, "rule")),
-                    json_string_value(json_object_get(fd, "message")));
+            fprintf(f, "  model '%s': %.2f GiB per GPU, headroom %.2f GiB, largest context %lld, "
+                       "largest concurrency %lld\n",
+                    json_string_value(json_object_get(mm, "name")),
+                    (double)json_integer_value(json_object_get(mm, "total_per_gpu_bytes")) /
+                        (1024.0 * 1024 * 1024),
+                    (double)json_integer_value(json_object_get(mm, "headroom_bytes")) /
+                        (1024.0 * 1024 * 1024),
+                    (long long)json_integer_value(json_object_get(mm, "max_context")),
+                    (long long)json_integer_value(json_object_get(mm, "max_concurrency")));
         }
     }
-    fprintf(f, "%s: %lld errors, %lld warnings, %lld notes, %lld waived\n",
-            json_is_true(json_object_get(s, "passed")) ? "passed" : "FAILED",
-            (long long)json_integer_value(json_object_get(s, "errors")),
-            (long long)json_integer_value(json_object_get(s, "warnings")),
-            (long long)json_integer_value(json_object_get(s, "notes")),
-            (long long)json_integer_value(json_object_get(s, "waived")));
-    return ferror(f) ? -1 : 0;
+    fputs(nl ? nl + 1 : body, f);
+    free(body);
+    return ferror(f) ? ap_error_set(err, AP_ERR_IO, "cannot write output") : AP_OK;
 }
 
 static int render(FILE *f, const json_t *a, enum cli_format fmt, int color, ap_error *err)
@@ -76,11 +79,16 @@ static int render(FILE *f, const json_t *a, enum cli_format fmt, int color, ap_e
             return ap_error_set(err, AP_ERR_IO, "cannot write JSON output");
         return AP_OK;
     case CLI_FMT_TEXT:
-        if (write_text(f, a, color) != 0)
-            return ap_error_set(err, AP_ERR_IO, "cannot write output");
-        return AP_OK;
+        (void)color;
+        return write_text(f, a, err);
+    case CLI_FMT_SARIF:
+        return ap_report_write(f, a, "sarif", err);
+    case CLI_FMT_MARKDOWN:
+        return ap_report_write(f, a, "markdown", err);
+    case CLI_FMT_HTML:
+        return ap_report_write(f, a, "html", err);
     default:
-        return ap_error_set(err, AP_ERR_INPUT, "this output format is not available yet");
+        return ap_error_set(err, AP_ERR_INTERNAL, "unknown output format");
     }
 }
 
