@@ -12,7 +12,7 @@ expect_out "passed"
 
 run "$AIRPACK" check --format json "$M"
 expect_rc 0
-echo "$OUT" | /usr/bin/python3 -c '
+printf "%s\n" "$OUT" | /usr/bin/python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 assert a["summary"]["passed"] is True, a["summary"]
@@ -92,7 +92,7 @@ rm "$T/demo/demo/config/link"
 printf 'Y' | dd of="$T/demo/demo/runtimes/llama.cpp/LICENSE" bs=1 seek=0 conv=notrunc 2>/dev/null
 run "$AIRPACK" check --format json "$M"
 expect_rc 1
-echo "$OUT" | /usr/bin/python3 -c '
+printf "%s\n" "$OUT" | /usr/bin/python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 f = [f for f in a["findings"] if f["rule"] == "AP-PIN-MISMATCH"]
