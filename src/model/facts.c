@@ -279,7 +279,7 @@ static int load_dir(const char *dir, ap_model_format fmt, ap_model_facts *f, ap_
             }
             rc = load_gguf_file(one, f, err);
             free(one);
-        } else if (split_name(gg[0], &plen, &part, &count) && part == 1 && count == ngg) {
+        } else if (split_name(gg[0], &plen, &part, &count) && part == 1 && count >= ngg) {
             rc = read_gguf_split(dir, gg[0], plen, count, f, err);
         } else {
             rc = ap_error_set_at(err, AP_ERR_INPUT, dir, 0, 0,
