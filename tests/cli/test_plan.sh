@@ -1,0 +1,173 @@
+#!/bin/sh
+# airpack plan through the real binary on sparse fixture models with
+# published shapes: the verdict, each term, headroom, the largest context
+# and concurrency, in text and JSON; exit 0 when it fits, 1 when not (also
+# for tensor_parallel beyond the GPUs and declared facts the files
+# contradict), 2 for bad input; AIRPACK_GPU_CATALOG replaces the catalogue.
+. "$AIRPACK_SRC/tests/cli/lib.sh"
+G="$AIRPACK_GEN_DIR"
+mkdir "$T/models"
+"$G/mksafetensors" --preset llama-3.1-8b --shards 4 "$T/models/llama-3.1-8b" >/dev/null
+"$G/mkgguf" --preset llama-3.1-8b --type Q4_K_M "$T/models/llama-3.1-8b-q4.gguf"
+
+# manifest GPU COUNT CONCURRENCY TP [extra model lines...]
+manifest() {
+    cat > "$T/m.yaml" <<EOM
+apiVersion: airpack/v1
+kind: Deployment
+metadata:
+  name: plan-test
+  version: 1.0.0
+  sequence: 1
+target:
+  gpu:
+    model: $1
+    count: $2
+  memory_utilization: 0.90
+models:
+  - name: llama
+    path: models/llama-3.1-8b
+    parameters: ${PARAMS:-8B}
+    quantization: bf16
+    serve:
+      runtime: vllm
+      context: ${CONTEXT:-8192}
+      concurrency: $3
+      tensor_parallel: $4
+runtimes:
+  - name: vllm
+    kind: vllm
+  - name: llama-server
+    kind: llama.cpp
+EOM
+    if [ -n "${EXTRA:-}" ]; then
+        # a second model on the same GPUs
+        /usr/bin/python3 - "$T/m.yaml" <<'EOP'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+extra = """  - name: small
+    path: models/llama-3.1-8b-q4.gguf
+    quantization: Q4_K_M
+    serve:
+      runtime: llama-server
+      context: 8192
+      concurrency: 4
+      tensor_parallel: 1
+"""
+s = s.replace("runtimes:\n", extra + "runtimes:\n")
+open(p, "w").write(s)
+EOP
+    fi
+}
+
+# fits: Llama-3.1-8B bf16 on one L40S, 8192 x 4
+manifest nvidia-l40s 1 4 1
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 0
+expect_out "weights / tensor_parallel"
+expect_out "KV cache 8192 x 4 bf16"
+expect_out "headroom"
+expect_out "largest context at concurrency 4:"
+expect_out "verdict: fits"
+
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 0
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert p["fits"] is True
+m = p["models"][0]
+for k in ("name", "weights_bytes", "kv_bytes_per_token", "kv_budget_bytes", "fits", "max_context", "max_concurrency"):
+    assert k in m, k
+assert m["weights_bytes"] == 16060522496, m
+assert m["kv_bytes_per_token"] == 131072, m
+assert m["kv_bytes"] == 131072 * 8192 * 4, m
+assert m["total_per_gpu_bytes"] == m["weights_per_gpu_bytes"] + m["kv_bytes"] + m["activation_bytes"] + m["overhead_bytes"]
+assert m["max_context"] * 4 * 131072 <= m["kv_budget_bytes"] < (m["max_context"] + 1) * 4 * 131072, m
+assert m["max_concurrency"] == m["kv_budget_bytes"] // (131072 * 8192), m
+g = p["gpus"][0]
+assert g["budget_bytes"] == round(44.39 * 0.9 * 2**30), g
+assert g["headroom_bytes"] == g["budget_bytes"] - g["used_bytes"], g
+assert p["gpu"]["model"] == "nvidia-l40s" and p["gpu"]["memory_source"] == "catalogue"
+assert p["findings"] == [], p["findings"]
+' || fail "plan json"
+
+# does not fit: 64 sequences of 8192 tokens on one L4
+manifest nvidia-l4 1 64 1
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 1
+expect_out "DOES NOT FIT"
+expect_out "[AP-PLAN-FIT]"
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 1
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert p["fits"] is False and p["models"][0]["fits"] is False
+assert [f["rule"] for f in p["findings"]] == ["AP-PLAN-FIT"], p["findings"]
+assert p["findings"][0]["level"] == "error" and p["findings"][0]["subject"] == "models[0]"
+' || fail "plan json (no fit)"
+
+# tensor parallel: 2 x L4 splits the weights; 4 > 2 GPUs is an error
+manifest nvidia-l4 2 4 2
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 0
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+m = p["models"][0]
+assert m["weights_per_gpu_bytes"] == 16060522496 // 2 and m["kv_bytes_per_token"] == 65536, m
+assert [g["models"] for g in p["gpus"]] == [["llama"], ["llama"]], p["gpus"]
+' || fail "plan json (tp 2)"
+manifest nvidia-l4 2 4 4
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 1
+expect_out "[AP-PLAN-TP]"
+
+# two models on GPU 0 add up
+EXTRA=1 manifest nvidia-h100-sxm 1 4 1
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 0
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+a, b = p["models"]
+assert b["runtime"] == "llama.cpp" and b["kv_cache_dtype"] == "f16", b
+assert p["gpus"][0]["used_bytes"] == a["total_per_gpu_bytes"] + b["total_per_gpu_bytes"], p["gpus"]
+assert a["other_models_bytes"] == b["total_per_gpu_bytes"]
+' || fail "plan json (two models)"
+
+# declared facts that disagree with the files; context beyond the maximum
+PARAMS=13B CONTEXT=262144 manifest nvidia-h200 1 1 1
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 1
+expect_out "[AP-MODEL-PARAMS]"
+expect_out "[AP-MODEL-CONTEXT]"
+
+# bad input: unknown GPU (with a hint), malformed manifest
+manifest nvidia-l40 1 4 1
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 2
+expect_err "unknown GPU 'nvidia-l40'"
+expect_err "did you mean 'nvidia-l40s'"
+printf 'apiVersion: [\n' > "$T/bad.yaml"
+run "$AIRPACK" plan "$T/bad.yaml"
+expect_rc 2
+expect_err "bad.yaml"
+
+# a catalogue of one's own
+manifest lab-gpu 1 4 1
+printf 'gpus:\n  - name: lab-gpu\n    memory_gb: 200\n    usable_gib: 190\n' > "$T/gpus.yaml"
+AIRPACK_GPU_CATALOG="$T/gpus.yaml"
+export AIRPACK_GPU_CATALOG
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 0
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert p["gpu"]["memory_gib"] == 190, p["gpu"]
+' || fail "catalogue override"
+unset AIRPACK_GPU_CATALOG
+
+done_ok
