@@ -1512,16 +1512,18 @@ static const json_t *first_number(const json_t *o, const char *const *keys, doub
     return NULL;
 }
 
-/* Reads analysis.plan: {"fits": bool, "models": [{"name", "subject"?,
- * "fits", "per_gpu": {"total_gib", "usable_gib"}} or flat
- * "total_gib"/"usable_gib"]} (docs/policies.md). */
+/* Reads analysis.plan (docs/memory-planner.md): plan.gpu.budget_bytes and
+ * per model {"name", "planned", "problem", "fits", "total_per_gpu_bytes",
+ * "headroom_bytes"}; also accepts GiB fields ("per_gpu": {"total_gib",
+ * "usable_gib"} or flat) for hand-made analyses (docs/policies.md). */
 static int bi_vram_fits(evalctx *E, const rule *r, json_t *findings)
 {
     static const char *const need_keys[] = {"total_gib", "required_gib", "needed_gib", NULL};
     static const char *const have_keys[] = {"usable_gib", "available_gib", NULL};
+    static const char *const budget_keys[] = {"budget_bytes", NULL};
     const json_t *plan = json_object_get(E->analysis, "plan");
-    const json_t *models;
-    double headroom = 0.0;
+    const json_t *models, *mmodels = json_object_get(E->manifest, "models");
+    double headroom = 0.0, budget = 0.0;
     size_t i;
     json_t *m;
     int rc;
@@ -1533,38 +1535,60 @@ static int bi_vram_fits(evalctx *E, const rule *r, json_t *findings)
                            "no memory plan: give target.gpu (a catalogue model or memory_gib)",
                            "target", NULL, "target", NULL);
     }
+    (void)first_number(json_object_get(plan, "gpu"), budget_keys, &budget);
     models = json_object_get(plan, "models");
     json_array_foreach(models, i, m) {
         const char *name = json_string_value(json_object_get(m, "name"));
         const char *subj = json_string_value(json_object_get(m, "subject"));
+        const char *problem = json_string_value(json_object_get(m, "problem"));
         const json_t *per = json_object_get(m, "per_gpu");
         const json_t *fits = json_object_get(m, "fits");
+        const json_t *mm = NULL, *item = NULL;
         double need = 0, have = 0;
         char sbuf[64];
         int got;
+        size_t k;
+        json_array_foreach(mmodels, k, mm) {
+            const char *mn = json_string_value(json_object_get(mm, "name"));
+            if (name && !subj && mn && !strcmp(name, mn)) {
+                snprintf(sbuf, sizeof(sbuf), "models[%zu]", k);
+                subj = sbuf;
+                item = mm;
+            }
+        }
         if (!subj) {
             snprintf(sbuf, sizeof(sbuf), "models[%zu]", i);
             subj = sbuf;
         }
         got = (first_number(per, need_keys, &need) || first_number(m, need_keys, &need)) &&
               (first_number(per, have_keys, &have) || first_number(m, have_keys, &have));
-        if (json_is_false(fits) || (got && need > have)) {
+        if (!got && budget > 0 && json_is_number(json_object_get(m, "total_per_gpu_bytes"))) {
+            const double gib = 1024.0 * 1024.0 * 1024.0;
+            double other = json_number_value(json_object_get(m, "other_models_bytes"));
+            need = (json_number_value(json_object_get(m, "total_per_gpu_bytes")) + other) / gib;
+            have = budget / gib;
+            got = 1;
+        }
+        if (json_is_false(json_object_get(m, "planned")) && problem) {
+            snprintf(msg, sizeof(msg), "model '%s' could not be planned: %s", name ? name : subj,
+                     problem);
+        } else if (json_is_false(fits) || (got && need > have)) {
             if (got)
                 snprintf(msg, sizeof(msg),
-                         "model '%s' needs %.1f GiB per GPU, %.1f GiB usable: it does not fit",
+                         "model '%s' needs %.2f GiB per GPU, %.2f GiB usable: it does not fit",
                          name ? name : subj, need, have);
             else
                 snprintf(msg, sizeof(msg), "model '%s' does not fit the target GPUs",
                          name ? name : subj);
         } else if (got && have > 0 && headroom > 0 && (have - need) < headroom * have) {
             snprintf(msg, sizeof(msg),
-                     "model '%s' leaves %.1f GiB of %.1f GiB usable free per GPU, less than the "
+                     "model '%s' leaves %.2f GiB of %.2f GiB usable free per GPU, less than the "
                      "%.0f%% headroom",
                      name ? name : subj, have - need, have, headroom * 100.0);
         } else {
             continue;
         }
-        if ((rc = add_finding(E, r, findings, msg, subj, m, subj, NULL)))
+        if ((rc = add_finding(E, r, findings, msg, subj, item, subj, NULL)))
             return rc;
     }
     if (json_array_size(models) == 0 && json_is_false(json_object_get(plan, "fits")))

@@ -2,7 +2,8 @@
 # test_policy.sh - `airpack check --policy` through the real binary: the
 # compliant manifest (tests/policy/compliant.yaml) passes all four shipped
 # packs; one failing variant per shipped rule (tests/policy/cases.json) is
-# caught with exit 1 (error rules) and a located finding; waivers (valid,
+# caught with exit 1 (error rules), a located finding and a SARIF error
+# result that validates against SARIF 2.1.0; waivers (valid,
 # expired) and malformed packs and waivers (exit 2 with line and column).
 set -eu
 
@@ -11,7 +12,7 @@ trap 'rm -rf "$T"' EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$AIRPACK_GEN_DIR/mkdemo" "$T/demo" >/dev/null
-/usr/bin/python3 "$AIRPACK_SRC/tests/policy/run_cases.py" "$AIRPACK" "$AIRPACK_SRC" "$T" \
+/usr/bin/python3 "$AIRPACK_SRC/tests/policy/run_cases.py" "$AIRPACK" "$AIRPACK_SRC" "$T" --sarif \
     || fail "policy cases (see above)"
 
 P="$AIRPACK_SRC/policies"
@@ -26,7 +27,7 @@ grep -q '0.0.0.0:8000' "$T/open.yaml" || fail "test setup: no 0.0.0.0 listener"
 rc=0
 "$AIRPACK" check "$T/open.yaml" --policy "$P/offline-runtime.yaml" >"$T/out.txt" || rc=$?
 [ "$rc" = 1 ] || fail "0.0.0.0 listener: exit $rc, want 1"
-grep -q "error: .*open.yaml:[0-9]*:[0-9]*: \[OFF-LISTEN-INTERNAL\] runtime 'vllm': listen is '0.0.0.0:8000', which is denied" "$T/out.txt" \
+grep -q "open.yaml:[0-9]*:[0-9]*: error: \[OFF-LISTEN-INTERNAL\] runtime 'vllm': listen is '0.0.0.0:8000', which is denied" "$T/out.txt" \
     || fail "0.0.0.0 listener: message: $(cat "$T/out.txt")"
 
 cat >"$T/waivers.yaml" <<'W'

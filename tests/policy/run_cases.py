@@ -21,6 +21,11 @@ import yaml
 
 airpack, src, work = sys.argv[1:4]
 sarif = '--sarif' in sys.argv[4:]
+validator = None
+if sarif:
+    import jsonschema
+    schema = json.load(open(os.path.join(src, '..', 'shared', 'schemas', 'sarif-schema-2.1.0.json')))
+    validator = jsonschema.Draft7Validator(schema)
 cases = json.load(open(os.path.join(src, 'tests/policy/cases.json')))
 base = yaml.safe_load(open(os.path.join(src, 'tests/policy/compliant.yaml')))
 failures = []
@@ -107,6 +112,14 @@ for i, c in enumerate(cases):
             res = [r for r in log['runs'][0]['results'] if r['ruleId'] == rule]
             if rc != want or not res or res[0]['level'] != levels[rule]:
                 failures.append('%s: SARIF result missing or wrong' % rule)
+            elif res[0]['locations'][0]['physicalLocation']['region']['startLine'] < 1:
+                failures.append('%s: SARIF result without a line' % rule)
+            errs = list(validator.iter_errors(log))
+            if errs:
+                failures.append('%s: SARIF log does not validate: %s' % (rule, errs[0].message[:200]))
+            rids = [r['id'] for r in log['runs'][0]['tool']['driver']['rules']]
+            if rule not in rids:
+                failures.append('%s: not among the SARIF rules' % rule)
             with open(os.path.join(work, 'case-%02d.sarif' % i), 'w') as f:
                 f.write(out)
     finally:
