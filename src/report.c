@@ -5,6 +5,7 @@
  */
 #include "report.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "report_int.h"
@@ -168,6 +169,32 @@ static int write_text(FILE *f, const json_t *a)
 
 /* ----------------------------------------------------------------- SARIF */
 
+/* A path as a URI reference: unreserved characters and '/' kept, every
+ * other byte percent-encoded (spaces, '#', '?', non-ASCII). */
+static json_t *uri_ref(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(path);
+    char *buf = malloc(n * 3 + 1), *o = buf;
+    json_t *j;
+    if (!buf)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
 static json_t *sarif_location(const json_t *fd)
 {
     const json_t *loc = json_object_get(fd, "location");
@@ -176,7 +203,7 @@ static json_t *sarif_location(const json_t *fd)
     if (!l)
         return NULL;
     if (loc && *rp_str(loc, "file")) {
-        json_t *phys = json_pack("{s:{s:s}}", "artifactLocation", "uri", rp_str(loc, "file"));
+        json_t *phys = json_pack("{s:{s:o}}", "artifactLocation", "uri", uri_ref(rp_str(loc, "file")));
         if (phys && rp_int(loc, "line") > 0) {
             json_t *reg = json_pack("{s:I}", "startLine", (json_int_t)rp_int(loc, "line"));
             if (reg && rp_int(loc, "column") > 0)
@@ -249,11 +276,11 @@ json_t *ap_report_sarif(const json_t *a)
         if (json_array_append_new(results, res))
             goto done;
     }
-    log = json_pack("{s:s,s:s,s:[{s:{s:{s:s,s:s,s:s,s:O}},s:[{s:b,s:I,s:{s:o}}],s:O,"
+    log = json_pack("{s:s,s:s,s:[{s:{s:{s:s,s:s,s:O}},s:[{s:b,s:I,s:{s:o}}],s:O,"
                     "s:{s:s}}]}",
                     "$schema", "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0",
                     "runs", "tool", "driver", "name", "airpack", "version", *version ? version : "0",
-                    "informationUri", "https://github.com/airpack/airpack", "rules", srules,
+                    "rules", srules,
                     "invocations", "executionSuccessful", 1, "exitCode",
                     (json_int_t)(json_is_true(json_object_get(s, "passed")) ? 0 : 1),
                     "properties", "summary", s ? json_deep_copy(s) : json_object(),

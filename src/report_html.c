@@ -264,10 +264,9 @@ static void evidence(FILE *f, const json_t *a)
     json_array_foreach(json_object_get(man, "models"), i, m) {
         const json_t *o = json_object_get(m, "origin");
         char origin[1024];
-        snprintf(origin, sizeof(origin), "%s%s%s%s%s", rp_str(o, "publisher"),
+        snprintf(origin, sizeof(origin), "%s%s%s%s", rp_str(o, "publisher"),
                  *rp_str(o, "jurisdiction") ? " (" : "", rp_str(o, "jurisdiction"),
-                 *rp_str(o, "jurisdiction") ? ")" : "",
-                 *rp_str(o, "source") ? "" : "");
+                 *rp_str(o, "jurisdiction") ? ")" : "");
         fputs("<tr>", f);
         td(f, rp_str(m, "name"));
         td_code(f, rp_str(m, "path"));

@@ -107,6 +107,16 @@ static void test_sarif(void **state)
         "physicalLocation"), "region"), "startLine")), 12);
     assert_non_null(json_object_get(json_array_get(res, 1), "suppressions"));
     json_decref(s);
+    /* file names become URI references */
+    json_object_set_new(json_object_get(json_array_get(json_object_get(a, "findings"), 0), "location"),
+                        "file", json_string("my dir/m#1.yaml"));
+    s = ap_report_sarif(a);
+    res = json_object_get(json_array_get(json_object_get(s, "runs"), 0), "results");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
+                            json_array_get(json_object_get(json_array_get(res, 0), "locations"), 0),
+                            "physicalLocation"), "artifactLocation"), "uri")),
+                        "my%20dir/m%231.yaml");
+    json_decref(s);
     t = render(a, "sarif");
     save("r.sarif", t, path, sizeof(path));
     free(t);
