@@ -56,6 +56,30 @@ rc=0
     >"$T/out.txt" || rc=$?
 [ "$rc" = 1 ] || fail "expired waiver: exit $rc, want 1"
 
+# site parameters: a US region allowed without editing the pack
+sed 's/region: eu-central/region: us-east-1/' "$T/compliant.yaml" >"$T/us.yaml"
+rc=0
+"$AIRPACK" check "$T/us.yaml" --policy "$P/eu-sovereignty.yaml" >"$T/out.txt" || rc=$?
+[ "$rc" = 1 ] || fail "us region: exit $rc, want 1"
+grep -q "\[EU-REGION-ALLOWED\] target.region is 'us-east-1', not in the allowed list" "$T/out.txt" \
+    || fail "us region: message: $(cat "$T/out.txt")"
+cat >"$T/params.yaml" <<'W'
+apiVersion: airpack/v1
+kind: PolicyParams
+packs:
+  eu-sovereignty:
+    allowed_regions: ['eu-*', 'us-east-1']
+W
+"$AIRPACK" check "$T/us.yaml" --policy "$P/eu-sovereignty.yaml" --policy-params "$T/params.yaml" \
+    >"$T/out.txt" || fail "site parameters not applied: $(cat "$T/out.txt")"
+printf '    allowed_regionz: [x]\n' >>"$T/params.yaml"
+rc=0
+"$AIRPACK" check "$T/us.yaml" --policy "$P/eu-sovereignty.yaml" --policy-params "$T/params.yaml" \
+    2>"$T/err.txt" >/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "unknown parameter: exit $rc, want 2"
+grep -q "params.yaml': line 6, column 5: pack 'eu-sovereignty' has no parameter 'allowed_regionz' (did you mean 'allowed_regions'?)" "$T/err.txt" \
+    || fail "unknown parameter: message: $(cat "$T/err.txt")"
+
 # malformed pack: unknown key, with line and column
 cat >"$T/bad.yaml" <<'B'
 apiVersion: airpack/v1
