@@ -160,8 +160,6 @@ static json_t *model_component(const json_t *analysis, const json_t *lock, const
     /* model card: parameters from the model facts */
     if (str(facts, "architecture"))
         bad |= json_object_set_new(mp, "modelArchitecture", json_string(str(facts, "architecture")));
-    if (json_object_size(mp))
-        bad |= json_object_set_new(mp, "architectureFamily", json_string("transformer"));
     bad |= add_prop_int(cprops, "airpack:parameters", json_object_get(facts, "parameters"));
     bad |= add_prop(cprops, "airpack:parameters_declared", str(m, "parameters"));
     bad |= add_prop_int(cprops, "airpack:weights_bytes", json_object_get(facts, "weights_bytes"));

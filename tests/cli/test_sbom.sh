@@ -49,6 +49,11 @@ assert m[0]['hashes'] == [{'alg': 'SHA-256', 'content': sys.argv[2]}], m[0].get(
 assert m[0]['licenses'] == [{'license': {'id': 'Apache-2.0'}}]
 props = {p['name']: p['value'] for p in m[0]['properties']}
 assert props['airpack:origin:jurisdiction'] == 'DE', props
+# model card parameters from the facts read from the GGUF file
+card = m[0]['modelCard']
+assert card['modelParameters']['modelArchitecture'] == 'llama', card
+cp = {p['name']: p['value'] for p in card['properties']}
+assert int(cp['airpack:parameters']) > 0 and cp['airpack:layers'] == '2' and cp['airpack:format'] == 'gguf', cp
 rts = [c['name'] for c in d['components'] if c['type'] == 'application']
 assert rts == ['llama-server', 'vllm', 'ollama', 'tgi', 'triton', 'sglang'], rts
 assert d['dependencies'][0]['ref'] == 'deployment:policy-test'
