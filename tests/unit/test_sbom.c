@@ -52,7 +52,7 @@ static void validate(const json_t *bom, int want_ok)
     assert_int_equal(json_dumpf(bom, f, JSON_INDENT(1)), 0);
     fclose(f);
     snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 - '%s' '%s' <<'PY'%s\n"
+             "/usr/bin/python3 - '%s' '%s' %s <<'PY'\n"
              "import json, sys\n"
              "from jsonschema import Draft7Validator, RefResolver\n"
              "d = sys.argv[1]\n"
@@ -65,8 +65,8 @@ static void validate(const json_t *bom, int want_ok)
              "for e in errs[:5]: print(list(e.path), e.message[:300], file=sys.stderr)\n"
              "sys.exit(1 if errs else 0)\n"
              "PY",
-             SCHEMAS, path, want_ok ? "" : "\n# expected to fail");
-    rc = system(want_ok ? cmd : strcat(cmd, " 2>/dev/null"));
+             SCHEMAS, path, want_ok ? "" : "2>/dev/null");
+    rc = system(cmd);
     unlink(path);
     if (want_ok)
         assert_int_equal(rc, 0);
@@ -142,7 +142,8 @@ static void test_from_analysis(void **state)
     unsetenv("SOURCE_DATE_EPOCH");
     json_decref(bom2);
     /* the validator does refuse a broken SBOM */
-    json_object_set_new(bom, "specVersion", json_string("9.9"));
+    json_object_set_new(json_array_get(json_object_get(bom, "components"), 0), "type",
+                        json_string("model"));
     validate(bom, 0);
     json_decref(bom);
     json_decref(a);
