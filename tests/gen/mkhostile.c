@@ -2,6 +2,7 @@
  * mkhostile.c - the hostile-bundle generator (docs/threat-model.md).
  *
  * usage: mkhostile OUTDIR
+ *        mkhostile --big OUTDIR MIB SHARDS   (benchmark bundle, see below)
  *
  * Writes, with libarchive and real minisign signatures (src/sign.h):
  *   OUTDIR/trusted.pub, trusted.key        the key the tests trust
@@ -18,6 +19,10 @@
  *                                          FAULT is the fault code `airpack verify
  *                                          --format json` must report (one of
  *                                          several allowed: "a|b")
+ * --big writes OUTDIR/trusted.pub, trusted.key and OUTDIR/big-SHARDS.tar: a
+ * valid bundle whose model is MIB MiB of pseudo-random bytes split into
+ * SHARDS equal shards, streamed in 1 MiB blocks (memory stays small).
+ *
  * Every hostile case is a real tar: the generator builds the good bundle's
  * entries, then breaks exactly one thing. Cases whose hostile content sits
  * in the lock itself ("*-lock") are signed by the trusted key: the lock's
@@ -431,6 +436,118 @@ static void swap_ent(struct bundle *b, size_t i, size_t j)
     b->e[j] = t;
 }
 
+/* ---- --big: a large benchmark bundle, streamed ---- */
+
+static void fill(uint8_t *b, size_t n, uint64_t *st)
+{
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t x = *st;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *st = x;
+        memcpy(b + i, &x, 8);
+    }
+}
+
+static int big(const char *out, unsigned long mib, unsigned long shards)
+{
+    struct bundle b;
+    uint8_t *blk = malloc(1u << 20);
+    uint64_t shard_bytes;
+    char name[128], *path, *lock, *sig;
+    struct archive *w;
+    ap_error err;
+    char *p, *p2;
+
+    outdir = out;
+    mkdir(outdir, 0755);
+    p = outpath("trusted.pub");
+    p2 = outpath("trusted.key");
+    /* keep an existing key pair: several big bundles share it */
+    if ((access(p2, F_OK) != 0 && ap_keygen(p, p2, NULL, 1, &err) != AP_OK) ||
+        ap_seckey_load(p2, NULL, &keys[0], &err) != AP_OK)
+        die("%s", err.msg);
+    free(p);
+    free(p2);
+    if (!blk || shards == 0 || shards > 10 || mib < shards)
+        die("--big: 1..10 shards, at least 1 MiB each");
+    shard_bytes = (uint64_t)(mib / shards) << 20;
+    good(&b, 1, "1.0.0");
+    /* replace the small model by the shards: hash them first */
+    free(b.e[3].data);
+    memmove(&b.e[3], &b.e[4], (b.ne - 4) * sizeof b.e[0]);
+    memmove(&b.a[3], &b.a[4], (b.na - 4) * sizeof b.a[0]);
+    b.ne--, b.na--;
+    memmove(&b.e[3 + shards], &b.e[3], (b.ne - 3) * sizeof b.e[0]);
+    memmove(&b.a[3 + shards], &b.a[3], (b.na - 3) * sizeof b.a[0]);
+    b.ne += shards, b.na += shards;
+    for (unsigned long s = 0; s < shards; s++) {
+        struct ent *e = &b.e[3 + s];
+        struct art *a = &b.a[3 + s];
+        ap_sha256 *h = ap_sha256_new();
+        uint64_t st = 0x9E3779B97F4A7C15ull * (s + 1);
+        memset(e, 0, sizeof *e);
+        memset(a, 0, sizeof *a);
+        snprintf(e->name, sizeof e->name, "payload/models/big/model-%05lu-of-%05lu.safetensors",
+                 s + 1, shards);
+        snprintf(a->path, sizeof a->path, "%s", e->name);
+        e->type = AE_IFREG, e->mode = 0644, e->len = 0, e->data = NULL;
+        a->size = shard_bytes, a->mode = 0644, a->role = "model";
+        for (uint64_t done = 0; done < shard_bytes; done += 1u << 20) {
+            fill(blk, 1u << 20, &st);
+            if (ap_sha256_update(h, blk, 1u << 20) != AP_OK)
+                die("sha256");
+        }
+        if (ap_sha256_final(h, a->sha) != AP_OK)
+            die("sha256");
+        ap_sha256_free(h);
+    }
+    /* SHA256SUMS is not rewritten for the shards: the lock is what counts */
+    lock = lock_text(&b);
+    sig = sign_text(&b, lock, strlen(lock));
+    snprintf(name, sizeof name, "big-%lu.tar", shards);
+    path = outpath(name);
+    w = archive_write_new();
+    archive_write_set_format_pax_restricted(w);
+    archive_write_set_bytes_per_block(w, 10240);
+    if (archive_write_open_filename(w, path) != ARCHIVE_OK)
+        die("open '%s'", path);
+    write_entry(w, AP_LOCK_NAME, AE_IFREG, 0644, lock, strlen(lock), NULL);
+    write_entry(w, AP_LOCK_SIG_NAME, AE_IFREG, 0644, sig, strlen(sig), NULL);
+    for (size_t i = 0; i < b.ne; i++) {
+        if (i >= 3 && i < 3 + shards) {
+            struct archive_entry *e = archive_entry_new();
+            uint64_t st = 0x9E3779B97F4A7C15ull * (i - 3 + 1);
+            archive_entry_set_pathname(e, b.e[i].name);
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_perm(e, 0644);
+            archive_entry_set_size(e, (la_int64_t)shard_bytes);
+            archive_entry_set_mtime(e, 1767225600, 0);
+            if (archive_write_header(w, e) < ARCHIVE_WARN)
+                die("header");
+            archive_entry_free(e);
+            for (uint64_t done = 0; done < shard_bytes; done += 1u << 20) {
+                fill(blk, 1u << 20, &st);
+                if (archive_write_data(w, blk, 1u << 20) != (la_ssize_t)(1u << 20))
+                    die("write");
+            }
+            continue;
+        }
+        write_entry(w, b.e[i].name, b.e[i].type, b.e[i].mode, b.e[i].data, b.e[i].len, NULL);
+    }
+    if (archive_write_close(w) != ARCHIVE_OK)
+        die("close");
+    archive_write_free(w);
+    free(path);
+    free(lock);
+    free(sig);
+    free(blk);
+    release(&b);
+    ap_seckey_free(keys[0]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct bundle b;
@@ -441,10 +558,12 @@ int main(int argc, char **argv)
                             {"untrusted.pub", "untrusted.key"},
                             {"other.pub", "other.key"}};
 
-    if (argc != 2)
-        die("usage: mkhostile OUTDIR");
     if (sodium_init() < 0)
         die("libsodium");
+    if (argc == 5 && strcmp(argv[1], "--big") == 0)
+        return big(argv[2], strtoul(argv[3], NULL, 10), strtoul(argv[4], NULL, 10));
+    if (argc != 2)
+        die("usage: mkhostile OUTDIR | mkhostile --big OUTDIR MIB SHARDS");
     outdir = argv[1];
     mkdir(outdir, 0755);
     p = outpath("hostile");
