@@ -24,16 +24,18 @@ check_active() { # prefix, allowed releases...
     [ "$ok" = 1 ] || fail "N=$N: current -> '$t', want one of: $*"
     "$AIRPACK" audit --installed "$p" $K >"$T/audit" 2>&1 ||
         fail "N=$N: active release not intact: $(cat "$T/audit")"
-    "$AIRPACK" list --prefix "$p" >/dev/null || fail "N=$N: list failed"
 }
 
+# the starting point of every round: release 1.0.0+5 installed (copied,
+# to keep the test fast: each install fsyncs every file and folder)
+"$AIRPACK" install "$G/good.tar" $K -p "$T/template" -q >/dev/null || fail "first install"
 N=0
 killed=0
 while :; do
     N=$((N + 1))
     [ "$N" -le 60 ] || fail "install never completed"
     P=$T/p$N
-    "$AIRPACK" install "$G/good.tar" $K -p "$P" -q >/dev/null || fail "N=$N: first install"
+    cp -a "$T/template" "$P"
     set +e
     AIRPACK_TEST_CRASH_AT=$N "$AIRPACK" install "$G/good-v6.tar" $K -p "$P" -q >/dev/null 2>&1
     rc=$?
@@ -57,9 +59,12 @@ while :; do
     check_active "$P" 1.1.0+6
     [ -z "$(leftovers "$P")" ] || fail "N=$N: leftovers after the next run: $(leftovers "$P")"
     grep -q '"highest_sequence": 6' "$P/.airpack/state.json" || fail "N=$N: state.json not at 6"
+    "$AIRPACK" list --prefix "$P" >/dev/null || fail "N=$N: list failed"
     # and the old release is still there to roll back to
-    "$AIRPACK" rollback --prefix "$P" >/dev/null || fail "N=$N: rollback after crash"
-    check_active "$P" 1.0.0+5
+    if [ $((N % 4)) = 1 ]; then
+        "$AIRPACK" rollback --prefix "$P" >/dev/null || fail "N=$N: rollback after crash"
+        check_active "$P" 1.0.0+5
+    fi
     rm -rf "$P"
 done
 [ "$killed" -ge 15 ] || fail "only $killed crash points"
@@ -69,7 +74,7 @@ for d in 0.001 0.005 0.01 0.02 0.04; do
     N=ext$d
     P=$T/x
     rm -rf "$P"
-    "$AIRPACK" install "$G/good.tar" $K -p "$P" -q >/dev/null
+    cp -a "$T/template" "$P"
     "$AIRPACK" install "$G/good-v6.tar" $K -p "$P" -q >/dev/null 2>&1 &
     pid=$!
     sleep "$d"
