@@ -10,9 +10,11 @@
  * Markdown escapes table and markup characters.
  *
  * Optional members the renderers use when present: analysis.policies[*]
- * .checks (ap_policy_to_json) for the rules that were checked, and
- * analysis.bundle {file, sha256, created, signer: {keyid, file},
- * verified} for audit evidence.
+ * .checks (ap_policy_to_json) for the rules that were checked,
+ * analysis.bundle {file, sha256, lock_sha256, created, expires, signer:
+ * {keyid, file}, verified} and analysis.artifacts (the lock's artifacts)
+ * for audit evidence, pins[*].hashes [{path, sha256}] for per-file
+ * hashes of folder pins, and analysis.generated (a time).
  */
 #ifndef AIRPACK_REPORT_H
 #define AIRPACK_REPORT_H

@@ -238,6 +238,112 @@ done:
     json_decref(byctl);
 }
 
+static void gib_cell(FILE *f, const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_number(v))
+        fprintf(f, "<td>%.2f GiB</td>", json_number_value(v) / (1024.0 * 1024.0 * 1024.0));
+    else
+        fputs("<td></td>", f);
+}
+
+static void int_cell(FILE *f, const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        fprintf(f, "<td>%lld</td>", (long long)json_integer_value(v));
+    else
+        fputs("<td></td>", f);
+}
+
+/* The planner's numbers per model (docs/memory-planner.md). */
+static void plan_table(FILE *f, const json_t *plan)
+{
+    const json_t *gpu = json_object_get(plan, "gpu"), *m;
+    size_t i;
+    fputs("<p>", f);
+    fputs(json_is_true(json_object_get(plan, "fits")) ? "Fits" : "<b>Does not fit</b>", f);
+    if (json_is_object(gpu)) {
+        fprintf(f, " on %lld &times; ", rp_int(gpu, "count"));
+        h(f, *rp_str(gpu, "label") ? rp_str(gpu, "label") : rp_str(gpu, "model"));
+        if (json_is_number(json_object_get(gpu, "budget_bytes")))
+            fprintf(f, ", %.2f GiB usable per GPU (utilization %.2f)",
+                    json_number_value(json_object_get(gpu, "budget_bytes")) /
+                        (1024.0 * 1024.0 * 1024.0),
+                    json_number_value(json_object_get(gpu, "memory_utilization")));
+    }
+    fputs(".</p>\n<table><tr><th>Model</th><th>Runtime</th><th>Context &times; concurrency</th>"
+          "<th>Weights</th><th>KV cache</th><th>Activations</th><th>Overhead</th>"
+          "<th>Total per GPU</th><th>Headroom</th><th>Largest context</th>"
+          "<th>Largest concurrency</th><th>Fits</th></tr>\n", f);
+    json_array_foreach(json_object_get(plan, "models"), i, m) {
+        fputs("<tr>", f);
+        td(f, rp_str(m, "name"));
+        td(f, rp_str(m, "runtime"));
+        fprintf(f, "<td>%lld &times; %lld</td>", rp_int(m, "context"), rp_int(m, "concurrency"));
+        gib_cell(f, m, "weights_per_gpu_bytes");
+        gib_cell(f, m, "kv_bytes");
+        gib_cell(f, m, "activation_bytes");
+        gib_cell(f, m, "overhead_bytes");
+        gib_cell(f, m, "total_per_gpu_bytes");
+        gib_cell(f, m, "headroom_bytes");
+        int_cell(f, m, "max_context");
+        int_cell(f, m, "max_concurrency");
+        if (json_is_true(json_object_get(m, "fits")))
+            fputs("<td style=\"color:#1a7f37\">yes</td>", f);
+        else {
+            fputs("<td class=\"lv-error\">no", f);
+            if (*rp_str(m, "problem")) {
+                fputs(": ", f);
+                h(f, rp_str(m, "problem"));
+            }
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
+/* File hashes: the bundle's artifacts (analysis.artifacts, from a lock)
+ * or the per-file hashes of the pins (pins[*].hashes: [{path, sha256}]). */
+static void hashes_table(FILE *f, const json_t *a)
+{
+    const json_t *arts = json_object_get(a, "artifacts"), *p, *x;
+    size_t i, j;
+    int any = 0;
+    if (json_array_size(arts)) {
+        fputs("<h3>Bundle artifacts</h3><table><tr><th>Path</th><th>Role</th><th>Bytes</th>"
+              "<th>SHA-256</th></tr>\n", f);
+        json_array_foreach(arts, i, x) {
+            char n[32];
+            fputs("<tr>", f);
+            td_code(f, rp_str(x, "path"));
+            td(f, rp_str(x, "role"));
+            snprintf(n, sizeof(n), "%lld", rp_int(x, "size"));
+            td(f, n);
+            td_code(f, rp_str(x, "sha256"));
+            fputs("</tr>\n", f);
+        }
+        fputs("</table>\n", f);
+        return;
+    }
+    json_array_foreach(json_object_get(a, "pins"), i, p) {
+        json_array_foreach(json_object_get(p, "hashes"), j, x) {
+            if (!any)
+                fputs("<h3>File hashes</h3><table><tr><th>Subject</th><th>File</th>"
+                      "<th>SHA-256</th></tr>\n", f);
+            any = 1;
+            fputs("<tr>", f);
+            td(f, rp_str(p, "subject"));
+            td_code(f, *rp_str(x, "path") ? rp_str(x, "path") : rp_str(x, "file"));
+            td_code(f, rp_str(x, "sha256"));
+            fputs("</tr>\n", f);
+        }
+    }
+    if (any)
+        fputs("</table>\n", f);
+}
+
 static void evidence(FILE *f, const json_t *a)
 {
     const json_t *man = json_object_get(a, "manifest"), *p, *m, *b = json_object_get(a, "bundle");
@@ -309,14 +415,17 @@ static void evidence(FILE *f, const json_t *a)
         td_code(f, rp_str(p, "sha256"));
         fputs("</tr>\n", f);
     }
-    fputs("</table>\n<h3>Memory plan</h3>\n", f);
+    fputs("</table>\n", f);
+    hashes_table(f, a);
+    fputs("<h3>Memory plan</h3>\n", f);
     if (!json_is_object(plan)) {
         fputs("<p class=\"muted\">No memory plan in this analysis.</p>\n", f);
     } else {
         char *txt = json_dumps(plan, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputs("<pre>", f);
+        plan_table(f, plan);
+        fputs("<details><summary>The plan as data</summary><pre>", f);
         h(f, txt);
-        fputs("</pre>\n", f);
+        fputs("</pre></details>\n", f);
         free(txt);
     }
 }

@@ -33,7 +33,11 @@ static const char *doc_text =
     "   \"runtimes\": [{\"name\": \"r\", \"kind\": \"vllm\", \"listen\": \"0.0.0.0:8000\"}]},"
     " \"pins\": [{\"subject\": \"models[0]\", \"path\": \"m.gguf\", \"pin\": \"sha256\", \"status\": \"ok\","
     "   \"sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}],"
-    " \"plan\": {\"fits\": true, \"models\": [{\"name\": \"m\", \"fits\": true}]},"
+    " \"plan\": {\"fits\": true, \"models\": [{\"name\": \"m\", \"fits\": true, \"total_per_gpu_bytes\": 1073741824}]},"
+    " \"bundle\": {\"file\": \"b.tar\", \"created\": \"2026-01-02T03:04:05Z\", \"signer\": {\"keyid\": \"E9BA0713AC60865A\"},"
+    "   \"verified\": true},"
+    " \"artifacts\": [{\"path\": \"payload/models/m/m.gguf\", \"role\": \"model\", \"size\": 12,"
+    "   \"sha256\": \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}],"
     " \"policies\": [{\"name\": \"offline-runtime\", \"file\": \"policies/offline-runtime.yaml\", \"rules\": 2,"
     "   \"checks\": [{\"id\": \"OFF-LISTEN-INTERNAL\", \"title\": \"Listen internal\", \"severity\": \"error\","
     "                \"controls\": [\"NIST SP 800-53 SC-7\"], \"rationale\": \"because\"},"
@@ -168,6 +172,12 @@ static void test_html(void **state)
     assert_non_null(strstr(t, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
     assert_non_null(strstr(t, "FAILED"));
     assert_non_null(strstr(t, "waived by dpo until 2030-01-01: ok &lt;i&gt;"));
+    /* evidence: signer, dates, artifact hashes, the plan */
+    assert_non_null(strstr(t, "E9BA0713AC60865A"));
+    assert_non_null(strstr(t, "2026-01-02T03:04:05Z"));
+    assert_non_null(strstr(t, "verified against a trusted key"));
+    assert_non_null(strstr(t, "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"));
+    assert_non_null(strstr(t, "<td>1.00 GiB</td>"));
     save("report.html", t, path, sizeof(path));
     free(t);
     json_decref(a);
