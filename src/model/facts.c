@@ -29,6 +29,78 @@ const char *ap_fact_src_name(ap_fact_src s)
     }
 }
 
+/* An open-addressing set of tensor names (FNV-1a), to refuse a tensor
+ * that appears twice (in one file or across shards), which would count
+ * its parameters twice. */
+struct ap_name_set {
+    char **slot;
+    size_t cap, n;        /* cap is a power of two; n < cap / 2 */
+};
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void name_set_free(struct ap_name_set *ns)
+{
+    if (!ns)
+        return;
+    for (size_t i = 0; i < ns->cap; i++)
+        free(ns->slot[i]);
+    free(ns->slot);
+    free(ns);
+}
+
+static char **name_slot(const struct ap_name_set *ns, const char *name)
+{
+    size_t i = (size_t)fnv1a(name) & (ns->cap - 1);
+    while (ns->slot[i] && strcmp(ns->slot[i], name) != 0)
+        i = (i + 1) & (ns->cap - 1);
+    return &ns->slot[i];
+}
+
+/* Add name: 0 added, 1 already there, -1 out of memory. */
+static int name_set_add(struct ap_name_set **nsp, const char *name)
+{
+    struct ap_name_set *ns = *nsp;
+    char **s;
+    if (!ns) {
+        ns = calloc(1, sizeof *ns);
+        if (!ns || !(ns->slot = calloc(1024, sizeof *ns->slot))) {
+            free(ns);
+            return -1;
+        }
+        ns->cap = 1024;
+        *nsp = ns;
+    }
+    if ((ns->n + 1) * 2 > ns->cap) {
+        struct ap_name_set grown = {calloc(ns->cap * 2, sizeof(char *)), ns->cap * 2, ns->n};
+        if (!grown.slot)
+            return -1;
+        for (size_t i = 0; i < ns->cap; i++)
+            if (ns->slot[i])
+                *name_slot(&grown, ns->slot[i]) = ns->slot[i];
+        free(ns->slot);
+        *ns = grown;
+    }
+    s = name_slot(ns, name);
+    if (*s)
+        return 1;
+    if (!(*s = strdup(name)))
+        return -1;
+    ns->n++;
+    return 0;
+}
+
+int ap_facts_has_tensor(const ap_model_facts *f, const char *tname)
+{
+    return f->names && *name_slot(f->names, tname) != NULL;
+}
+
 ap_model_facts *ap_model_facts_new(const char *path)
 {
     ap_model_facts *f = calloc(1, sizeof *f);
@@ -55,6 +127,7 @@ void ap_model_facts_free(ap_model_facts *f)
     free(f->dtype);
     free(f->file_type);
     free(f->quant_method);
+    name_set_free(f->names);
     free(f);
 }
 
@@ -88,6 +161,11 @@ int ap_facts_add_tensor(ap_model_facts *f, const char *tname, const char *dtype,
                         uint64_t bytes, ap_error *err)
 {
     ap_dtype_use *u = NULL;
+    int dup = name_set_add(&f->names, tname);
+    if (dup < 0)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if (dup)
+        return ap_error_set(err, AP_ERR_INPUT, "'%s': tensor '%s' appears twice", f->path, tname);
     if (!is_buffer(tname) && !ap_add_u64(f->parameters, elems, &f->parameters))
         return ap_error_set(err, AP_ERR_INPUT, "'%s': parameter count overflows", f->path);
     if (!ap_add_u64(f->weights_bytes, bytes, &f->weights_bytes))
@@ -414,6 +492,8 @@ int ap_model_facts_load(const char *path, ap_model_format fmt, ap_model_facts **
     if (!f->format)
         f->format = "hf-config";
     derive(f);
+    name_set_free(f->names);   /* only needed while reading */
+    f->names = NULL;
     *out = f;
     return AP_OK;
 }

@@ -594,6 +594,11 @@ int ap_gguf_read(const char *path, ap_model_facts *f, ap_error *err)
             rc = ap_error_set_at(err, AP_ERR_INPUT, path, 0, 0, "offset %" PRIu64 ": tensor '%s': data section overflows", at, tname);
             goto out;
         }
+        if (ap_facts_has_tensor(f, tname)) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, path, 0, 0, "offset %" PRIu64 ": tensor '%s' appears twice",
+                                 at, tname);
+            goto out;
+        }
         if ((rc = ap_facts_add_tensor(f, tname, gt->name, elems, bytes, err)))
             goto out;
         free(tname);

@@ -109,6 +109,8 @@ typedef struct ap_model_facts {
 
     ap_dtype_use dtypes[AP_MODEL_MAX_DTYPES];     /* the quantization mix, by first appearance */
     size_t n_dtypes;
+
+    struct ap_name_set *names;      /* internal: tensor names seen, to refuse duplicates */
 } ap_model_facts;
 
 /* ---- ggml type table (ggml_types.c) ---- */
@@ -162,6 +164,8 @@ int ap_facts_add_tensor(ap_model_facts *f, const char *tname, const char *dtype,
                         uint64_t bytes, ap_error *err) AP_WUR;
 int ap_facts_set_str(char **dst, ap_fact_src *dsrc, const char *v, ap_fact_src src) AP_WUR;
 void ap_facts_set(ap_fact *fact, uint64_t v, ap_fact_src src);
+/* 1 when a tensor of that name was added. */
+int ap_facts_has_tensor(const ap_model_facts *f, const char *tname);
 
 /* ---- the public entry points ---- */
 

@@ -261,6 +261,10 @@ int ap_safetensors_read(const char *path, ap_model_facts *f, ap_error *err)
                                  key, b, e, nbits / 8);
             goto out;
         }
+        if (ap_facts_has_tensor(f, key)) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, path, 0, 0, "header: tensor '%s' is also in another file", key);
+            goto out;
+        }
         spans[ns].begin = b;
         spans[ns].end = e;
         spans[ns].name = key;
@@ -369,10 +373,13 @@ int ap_safetensors_read_index(const char *index_path, ap_model_facts *f, ap_erro
                 goto out;
         }
     }
-    if (f->n_tensors < n) {
-        rc = ap_error_set_at(err, AP_ERR_INPUT, index_path, 0, 0,
-                             "'weight_map' names %zu tensors but the shards hold %" PRIu64, n, f->n_tensors);
-        goto out;
+    json_object_foreach(wm, key, val) {
+        if (!ap_facts_has_tensor(f, key)) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, index_path, 0, 0,
+                                 "'weight_map' names tensor '%s' in '%s', which no shard holds", key,
+                                 json_string_value(val));
+            goto out;
+        }
     }
 out:
     free(names);

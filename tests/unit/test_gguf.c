@@ -339,6 +339,10 @@ static void test_offsets(void **state)
     tensor(b, "a", 1, ne, 0, 0);
     tensor(b, "b", 1, ne, 0, 512);    /* gap after a */
     expect_error(write_gguf(b, 32, 1024, "gap.gguf"), "expected 256");
+    head(b, 3, 2, 0);
+    tensor(b, "a", 1, ne, 0, 0);
+    tensor(b, "a", 1, ne, 0, 256);    /* the same name twice */
+    expect_error(write_gguf(b, 32, 512, "dupname.gguf"), "tensor 'a' appears twice");
     head(b, 3, 1, 0);
     tensor(b, "a", 1, ne, 0, 16);     /* not at the start */
     expect_error(write_gguf(b, 32, 512, "start.gguf"), "expected 0");

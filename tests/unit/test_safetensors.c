@@ -238,7 +238,13 @@ static void test_sharded(void **state)
     expect_error(sub, "line 2");
     write_text("sharded/model.safetensors.index.json",
                "{\"weight_map\":{\"x\":\"model-00001-of-00002.safetensors\",\"q\":\"model-00001-of-00002.safetensors\"}}");
-    expect_error(sub, "names 2 tensors but the shards hold 1");
+    expect_error(sub, "names tensor 'q' in 'model-00001-of-00002.safetensors', which no shard holds");
+    /* the same tensor in two shards would count twice */
+    write_st("sharded/model-00002-of-00002.safetensors",
+             "{\"x\":{\"dtype\":\"BF16\",\"shape\":[8],\"data_offsets\":[0,16]}}", 16);
+    write_text("sharded/model.safetensors.index.json",
+               "{\"weight_map\":{\"x\":\"model-00001-of-00002.safetensors\",\"y\":\"model-00002-of-00002.safetensors\"}}");
+    expect_error(sub, "tensor 'x' is also in another file");
 }
 
 static void test_empty_folder(void **state)
