@@ -80,8 +80,9 @@ static uint64_t gib_bytes(double gib)
 }
 
 /* KV element size as a fraction of bytes. auto: the runtime's default
- * (vLLM and others: the model dtype, 2 bytes for f16/bf16; llama.cpp: f16). */
-static void kv_size(ap_kv_dtype d, const ap_model_facts *f, uint32_t *num, uint32_t *den, const char **name)
+ * (vLLM and others: the model's 16-bit dtype, f16 or bf16; llama.cpp: f16). */
+static void kv_size(ap_kv_dtype d, const ap_model_facts *f, int llamacpp, uint32_t *num, uint32_t *den,
+                    const char **name)
 {
     *den = 1;
     switch (d) {
@@ -93,9 +94,9 @@ static void kv_size(ap_kv_dtype d, const ap_model_facts *f, uint32_t *num, uint3
     default: break;
     }
     *num = 2;
-    *name = "f16";
-    if (f && f->dtype && (strcasecmp(f->dtype, "BF16") == 0 || strcasecmp(f->dtype, "bfloat16") == 0))
-        *name = "bf16";
+    *name = "bf16";
+    if (llamacpp || (f && f->dtype && (strcasecmp(f->dtype, "F16") == 0 || strcasecmp(f->dtype, "float16") == 0)))
+        *name = "f16";
 }
 
 uint64_t ap_plan_kv_bytes(const ap_plan_model *pm, uint64_t ctx, uint64_t conc)
@@ -238,7 +239,7 @@ int ap_plan_model_compute(const ap_model_facts *f, ap_runtime_kind kind, uint64_
     pm->concurrency = conc ? conc : 1;
     pm->context = ctx;
     pm->context_src = ctx ? "manifest" : "default";
-    kv_size(kvd, f, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
+    kv_size(kvd, f, rp->layer_split, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
     pm->activation_src = activation_gib >= 0 ? "manifest" : "model";
     pm->overhead_src = overhead_gib >= 0 ? "manifest" : "runtime profile";
     if (!f)

@@ -156,6 +156,15 @@ run "$AIRPACK" plan "$T/bad.yaml"
 expect_rc 2
 expect_err "bad.yaml"
 
+# a malformed model file: exit 2 naming the model and the file
+EXTRA=1 manifest nvidia-h100-sxm 1 4 1
+head -c 2000 "$T/models/llama-3.1-8b-q4.gguf" > "$T/cut.gguf"
+mv "$T/cut.gguf" "$T/models/llama-3.1-8b-q4.gguf"
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 2
+expect_err "model 'small'"
+expect_err "llama-3.1-8b-q4.gguf"
+
 # a catalogue of one's own
 manifest lab-gpu 1 4 1
 printf 'gpus:\n  - name: lab-gpu\n    memory_gb: 200\n    usable_gib: 190\n' > "$T/gpus.yaml"

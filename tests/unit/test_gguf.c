@@ -365,6 +365,41 @@ static void test_buffers_not_parameters(void **state)
     free(b);
 }
 
+/* Random corruption of a valid file: each load returns OK or AP_ERR_INPUT,
+ * never crashes (run under ASan/UBSan in CI). Fixed seed: reproducible. */
+static void test_mutations(void **state)
+{
+    buf *b = calloc(1, sizeof *b), *m = calloc(1, sizeof *m);
+    unsigned seed = 12345;
+    uint64_t data;
+    (void)state;
+    data = valid(b, 3);
+    for (int it = 0; it < 800; it++) {
+        ap_model_facts *f = NULL;
+        ap_error err;
+        int rc, flips;
+        *m = *b;
+        seed = seed * 1103515245u + 12345u;
+        flips = 1 + (int)(seed >> 16) % 4;
+        for (int k = 0; k < flips; k++) {
+            size_t at;
+            seed = seed * 1103515245u + 12345u;
+            at = 4 + (seed >> 8) % (m->n - 4);
+            seed = seed * 1103515245u + 12345u;
+            m->d[at] = (seed >> 24) & 1 ? (unsigned char)(seed >> 16) : (unsigned char)(m->d[at] ^ 0x80);
+        }
+        ap_error_clear(&err);
+        rc = ap_model_facts_load(write_gguf(m, 32, data, "mut.gguf"), AP_FMT_GGUF, &f, &err);
+        assert_true(rc == AP_OK || rc == AP_ERR_INPUT || rc == AP_ERR_NOMEM);
+        if (rc == AP_OK)
+            ap_model_facts_free(f);
+        else
+            assert_true(err.msg[0] != '\0');
+    }
+    free(b);
+    free(m);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -391,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_buffers_not_parameters),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

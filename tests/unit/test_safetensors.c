@@ -256,6 +256,38 @@ static void test_empty_folder(void **state)
     expect_error(sub, "no model found");
 }
 
+/* Random corruption of a valid header: OK or AP_ERR_INPUT, never a crash. */
+static void test_mutations(void **state)
+{
+    static const char good[] =
+        "{\"__metadata__\":{\"format\":\"pt\"},"
+        "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+        "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,4],\"data_offsets\":[16,32]}}";
+    static const char alphabet[] = "{}[],:\"0123456789-.eE aF\\\x01\xff";
+    char m[sizeof good];
+    unsigned seed = 777;
+    (void)state;
+    for (int it = 0; it < 600; it++) {
+        ap_model_facts *f = NULL;
+        ap_error err;
+        int rc, flips;
+        memcpy(m, good, sizeof good);
+        seed = seed * 1103515245u + 12345u;
+        flips = 1 + (int)(seed >> 16) % 3;
+        for (int k = 0; k < flips; k++) {
+            seed = seed * 1103515245u + 12345u;
+            m[(seed >> 8) % (sizeof good - 1)] = alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+        }
+        ap_error_clear(&err);
+        rc = ap_model_facts_load(write_st("mut.safetensors", m, 32), AP_FMT_SAFETENSORS, &f, &err);
+        assert_true(rc == AP_OK || rc == AP_ERR_INPUT);
+        if (rc == AP_OK)
+            ap_model_facts_free(f);
+        else
+            assert_true(err.msg[0] != '\0');
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -279,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_sharded),
         cmocka_unit_test(test_empty_folder),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
