@@ -17,6 +17,8 @@
 #include "common.h"
 #include "lock.h"
 #include "manifest.h"
+#include "report.h"
+#include "sbom.h"
 #include "sign.h"
 #include "util.h"
 
@@ -79,6 +81,46 @@ static int parse_compress(const char *s, int *level)
         return -1;
     *level = (int)l;
     return 0;
+}
+
+/* Add a JSON document as an in-memory artifact (deterministic text). */
+static int add_json_artifact(ap_bundle_plan *plan, const char *name, json_t *doc, ap_role role,
+                             ap_error *err)
+{
+    char *s;
+    int rc;
+    if (!doc)
+        return ap_error_set(err, AP_ERR_NOMEM, "cannot build '%s'", name);
+    s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    if (!s)
+        return ap_error_set(err, AP_ERR_NOMEM, "cannot serialise '%s'", name);
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    t[n] = '\n';
+    t[n + 1] = '\0';
+    rc = ap_bundle_plan_add_memory(plan, name, t, n + 1, role, err);
+    free(t);
+    return rc;
+}
+
+/* The SBOM (CycloneDX) and the compliance report (SARIF) of the analysis. */
+static int add_extras(ap_bundle_plan *plan, const json_t *analysis, ap_error *err)
+{
+    json_t *sbom = NULL, *sarif;
+    int rc = ap_sbom_build(analysis, NULL, &sbom, err);
+    if (rc == AP_OK)
+        rc = add_json_artifact(plan, AP_SBOM_NAME, sbom, AP_ROLE_SBOM, err);
+    json_decref(sbom);
+    if (rc != AP_OK)
+        return rc;
+    sarif = ap_report_sarif(analysis);
+    rc = add_json_artifact(plan, AP_REPORT_NAME, sarif, AP_ROLE_REPORT, err);
+    json_decref(sarif);
+    return rc;
 }
 
 /* Print the pins that failed; 1 when any did. */
@@ -262,7 +304,10 @@ int cmd_build(int argc, char **argv)
         rc = cli_report(&err);
         goto out;
     }
-    /* Hook: the SBOM and a report join here with ap_bundle_plan_add_memory(). */
+    if (add_extras(&plan, analysis, &err) != AP_OK) {
+        rc = cli_report(&err);
+        goto out;
+    }
     if (ap_bundle_check_space(output, ap_bundle_plan_estimate(&plan, AP_LOCK_MAX_BYTES,
                                                               AP_KEYFILE_MAX), &err) != AP_OK ||
         ap_bundle_plan_hash(&plan, threads, on_progress, &ps, &err) != AP_OK) {

@@ -66,7 +66,7 @@ export SOURCE_DATE_EPOCH=1700000000
 "$AIRPACK" build in/m.yaml --secret-key mk.key --output out/b.tar >stdout 2>stderr \
     || fail "build: $(cat stderr)"
 [ -f out/b.tar ] || fail "no bundle written"
-grep -q "bundle 'out/b.tar' written: test-bundle 2.0.1 (sequence 7), 11 artifacts" stdout \
+grep -q "bundle 'out/b.tar' written: test-bundle 2.0.1 (sequence 7), 13 artifacts" stdout \
     || fail "build summary: $(cat stdout)"
 [ ! -s stderr ] || fail "progress or noise on a non-terminal stderr: $(cat stderr)"
 no_leftovers out
@@ -77,6 +77,8 @@ cat >expect <<'EOF'
 -rw-r--r-- 0/0 airpack.lock.json 2023-11-14 22:13:20
 -rw-r--r-- 0/0 airpack.lock.json.minisig 2023-11-14 22:13:20
 -rw-r--r-- 0/0 SHA256SUMS 2023-11-14 22:13:20
+-rw-r--r-- 0/0 sbom.cdx.json 2023-11-14 22:13:20
+-rw-r--r-- 0/0 report.sarif.json 2023-11-14 22:13:20
 -rw-r--r-- 0/0 payload/models/big/config.json 2023-11-14 22:13:20
 -rw-r--r-- 0/0 payload/models/big/model-00001-of-00002.safetensors 2023-11-14 22:13:20
 -rw-r--r-- 0/0 payload/models/big/model-00002-of-00002.safetensors 2023-11-14 22:13:20
@@ -95,7 +97,7 @@ diff expect got >diff.out || fail "tar listing differs: $(cat diff.out)"
 mkdir x
 tar -xf out/b.tar -C x || fail "GNU tar cannot extract the bundle"
 (cd x && sha256sum -c --strict SHA256SUMS >../sums.out 2>&1) || fail "sha256sum -c: $(cat sums.out)"
-[ "$(grep -c ': OK$' sums.out)" = 10 ] || fail "SHA256SUMS lists $(grep -c ': OK$' sums.out) files, not 10"
+[ "$(grep -c ': OK$' sums.out)" = 12 ] || fail "SHA256SUMS lists $(grep -c ': OK$' sums.out) files, not 12"
 (cd x && minisign -Vm airpack.lock.json -p ../mk.pub >../mv.out 2>&1) \
     || fail "stock minisign rejects the lock: $(cat mv.out)"
 grep -q "Trusted comment: file:airpack.lock.json	name:test-bundle	version:2.0.1	sequence:7" mv.out \
@@ -107,7 +109,7 @@ cmp -s x/payload/files/etc/app/sub/b.txt in/conf/sub/b.txt || fail "files payloa
 
 # The lock: format, metadata, artifacts in bundle order with sizes, modes and roles.
 $PY - x/airpack.lock.json list <<'EOF' || fail "lock contents"
-import json, sys
+import hashlib, json, os, sys
 lock = json.load(open(sys.argv[1]))
 names = [l.split()[-1] for l in open(sys.argv[2])]
 assert lock["format"] == "airpack-bundle/1", lock["format"]
@@ -123,9 +125,13 @@ roles = {a["path"]: a["role"] for a in arts}
 assert roles["payload/models/single/single.gguf"] == "model"
 assert roles["payload/runtimes/rt/bin/serve"] == "runtime"
 assert roles["payload/files/etc/one.conf"] == "file"
+assert roles["sbom.cdx.json"] == "sbom" and roles["report.sarif.json"] == "report"
+sbom = json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "sbom.cdx.json")))
+assert sbom["bomFormat"] == "CycloneDX", sbom.get("bomFormat")
+sarif = json.load(open(os.path.join(os.path.dirname(sys.argv[1]), "report.sarif.json")))
+assert sarif["version"] == "2.1.0", sarif.get("version")
 modes = {a["path"]: a["mode"] for a in arts}
 assert modes["payload/runtimes/rt/bin/serve"] == "0755" and modes["payload/runtimes/rt/LICENSE"] == "0644"
-import os, hashlib
 for a in arts:
     p = os.path.join(os.path.dirname(sys.argv[1]), a["path"])
     assert os.path.getsize(p) == a["size"], a
