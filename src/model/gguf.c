@@ -518,6 +518,11 @@ int ap_gguf_read(const char *path, ap_model_facts *f, ap_error *err)
             rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
             goto out;
         }
+        if (k >= 0 && prefix && kp.v[K_ARCH].str && strcmp(prefix, kp.v[K_ARCH].str) != 0) {
+            free(prefix);   /* a key of another architecture (writers put general.architecture first) */
+            prefix = NULL;
+            k = -1;
+        }
         if (k >= 0) {
             gval_free(&kp.v[k]);
             free(kp.prefix[k]);

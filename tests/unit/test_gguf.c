@@ -365,6 +365,61 @@ static void test_buffers_not_parameters(void **state)
     free(b);
 }
 
+static void test_mla_moe_swa_keys(void **state)
+{
+    buf *b = calloc(1, sizeof *b);
+    uint64_t ne[1] = {64};
+    ap_model_facts *f;
+    (void)state;
+    /* DeepSeek-V3 in llama.cpp's naming: MLA latent and RoPE key, experts */
+    head(b, 3, 1, 8);
+    kv_str(b, "general.architecture", "deepseek2");
+    kv_u32(b, "deepseek2.block_count", 61);
+    kv_u32(b, "deepseek2.attention.head_count", 128);
+    kv_u32(b, "deepseek2.attention.head_count_kv", 128);
+    kv_u32(b, "deepseek2.attention.kv_lora_rank", 512);
+    kv_u32(b, "deepseek2.rope.dimension_count", 64);
+    kv_u32(b, "deepseek2.expert_count", 256);
+    kv_u32(b, "deepseek2.expert_used_count", 8);
+    tensor(b, "t", 1, ne, 0, 0);
+    f = load_ok(write_gguf(b, 32, 256, "ds.gguf"));
+    assert_int_equal(f->kv_lora_rank.v, 512);
+    assert_int_equal(f->qk_rope_head_dim.v, 64);
+    assert_int_equal(f->experts.v, 256);
+    assert_int_equal(f->experts_used.v, 8);
+    ap_model_facts_free(f);
+    /* Gemma 2: a sliding window on every other layer, from the architecture */
+    head(b, 3, 1, 4);
+    kv_str(b, "general.architecture", "gemma2");
+    kv_u32(b, "gemma2.block_count", 4);
+    kv_u32(b, "gemma2.attention.sliding_window", 4096);
+    kv_u32(b, "gemma2.attention.head_count", 8);
+    tensor(b, "t", 1, ne, 0, 0);
+    f = load_ok(write_gguf(b, 32, 256, "g2.gguf"));
+    assert_int_equal(f->sliding_window.v, 4096);
+    assert_non_null(f->swa_layer);
+    assert_int_equal(f->swa_layer[0], 1);
+    assert_int_equal(f->swa_layer[1], 0);
+    assert_int_equal(f->qk_rope_head_dim.src, AP_SRC_NONE);   /* RoPE size only matters with MLA */
+    ap_model_facts_free(f);
+    /* an explicit per-layer pattern; keys of another architecture are ignored */
+    head(b, 3, 1, 6);
+    kv_str(b, "general.architecture", "gemma3");
+    kv_u32(b, "gemma3.block_count", 3);
+    kv_u32(b, "gemma3.attention.sliding_window", 1024);
+    str(b, "gemma3.attention.sliding_window_pattern"); u32(b, ARR); u32(b, BOOL); u64(b, 3); put(b, "\x01\x00\x01", 3);
+    kv_u32(b, "llama.block_count", 99);
+    kv_u32(b, "gemma3.attention.head_count", 8);
+    tensor(b, "t", 1, ne, 0, 0);
+    f = load_ok(write_gguf(b, 32, 256, "g3.gguf"));
+    assert_int_equal(f->layers.v, 3);
+    assert_int_equal(f->swa_layer[0], 1);
+    assert_int_equal(f->swa_layer[1], 0);
+    assert_int_equal(f->swa_layer[2], 1);
+    ap_model_facts_free(f);
+    free(b);
+}
+
 /* Random corruption of a valid file: each load returns OK or AP_ERR_INPUT,
  * never crashes (run under ASan/UBSan in CI). Fixed seed: reproducible. */
 static void test_mutations(void **state)
@@ -426,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_buffers_not_parameters),
+        cmocka_unit_test(test_mla_moe_swa_keys),
         cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
