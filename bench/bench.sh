@@ -1,0 +1,151 @@
+#!/bin/sh
+# bench/bench.sh - airpack's benchmarks, measured in one run on this
+# machine, against the tools and by-hand steps they replace.
+#
+#   sh bench/bench.sh [--strict] [BUILD_DIR] [MIB] [SECTION...]
+#
+#   BUILD_DIR  a build folder with airpack and tests/ (default build/release;
+#              use an optimised build: a Debug build measures -O0 code)
+#   MIB        MiB of generated shard data (default 2048)
+#   SECTION    which sections to run (default: all). Sections:
+#     build    `airpack build` of a deployment whose payload is four random
+#              shards of MIB/4 MiB, against, on the same files:
+#                plain `tar -cf`               target: build <= 1.2x tar
+#                `openssl dgst -sha256`        (hashing alone, one stream)
+#                the by-hand ritual: sha256sum > SHA256SUMS; minisign -S;
+#                tar -cf of sums, signature and shards
+#              and peak RSS of the build      target: <= 64 MiB, measured at
+#              MIB and at MIB/4 to show it does not grow with the input
+#     verify   bench/verify_install.sh (verify and install), when present
+#   --strict   exit 1 when a target is missed
+#
+# Every contender starts from the page cache (the shards are read once
+# first); each figure is the best of three runs (wall seconds), peak RSS
+# the largest of the three (GNU time's %M).
+#
+# Adding a section: define `section_NAME BUILD_DIR MIB` (print a table,
+# count missed targets in BENCH_MISSED) and add NAME to BENCH_SECTIONS.
+set -eu
+
+BENCH_SECTIONS="build verify"
+BENCH_MISSED=0
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+
+# bench_time COMMAND...: best of 3 wall seconds -> $BEST, peak RSS KiB -> $RSS.
+# $BENCH_AFTER (if set) is evaluated after each run (cleanup).
+bench_time() {
+    BEST=; RSS=0
+    for _i in 1 2 3; do
+        /usr/bin/time -f "%e %M" -o "$BT/time" "$@" >/dev/null 2>"$BT/stderr" || {
+            echo "bench: '$*' failed: $(cat "$BT/stderr")" >&2; return 1; }
+        read -r _t _m <"$BT/time"
+        if [ -z "$BEST" ] || awk "BEGIN{exit !($_t < $BEST)}"; then BEST=$_t; fi
+        [ "$_m" -gt "$RSS" ] && RSS=$_m
+        if [ -n "${BENCH_AFTER:-}" ]; then eval "$BENCH_AFTER"; fi
+    done
+    return 0
+}
+
+# bench_row NAME OURS BASELINE KIND LIMIT: one table line; KIND max = ratio <= LIMIT.
+bench_row() {
+    _r=$(awk "BEGIN{printf \"%.2f\", ($3 > 0 ? $2 / $3 : 0)}")
+    case $4 in
+    max) _ok=$(awk "BEGIN{print ($_r <= $5) ? \"ok\" : \"MISSED\"}") ;;
+    *) _ok=- ;;
+    esac
+    [ "$_ok" = MISSED ] && BENCH_MISSED=$((BENCH_MISSED + 1))
+    printf '%-46s %8ss %8ss %7sx  %s\n' "$1" "$2" "$3" "$_r" "$_ok"
+}
+
+# make_deployment DIR MIB: a manifest with a tiny model and four random shards.
+make_deployment() {
+    _d=$1; _mib=$2
+    mkdir -p "$_d/shards"
+    "$B/tests/mkgguf" --preset tiny "$_d/tiny.gguf" >/dev/null
+    _per=$((_mib / 4))
+    [ "$_per" -ge 1 ] || _per=1
+    for _s in 1 2 3 4; do
+        openssl rand -out "$_d/shards/shard-0000$_s-of-00004.bin" $((_per * 1048576))
+    done
+    cat >"$_d/m.yaml" <<'EOF'
+apiVersion: airpack/v1
+kind: Deployment
+metadata: { name: bench, version: "1.0.0", sequence: 1 }
+target: { gpu: { model: nvidia-l4, count: 1 } }
+models:
+  - name: tiny
+    path: tiny.gguf
+files:
+  - { path: shards/, target: opt/shards/ }
+EOF
+    cat "$_d"/shards/* "$_d/tiny.gguf" >/dev/null
+}
+
+section_build() { # BUILD_DIR MIB
+    B=$1; MIB=$2
+    A=$B/airpack
+    BT=$(mktemp -d "${TMPDIR:-/tmp}/airpack-bench-build.XXXXXX")
+    make_deployment "$BT/d" "$MIB"
+    make_deployment "$BT/q" $((MIB / 4))
+    minisign -G -W -p "$BT/k.pub" -s "$BT/k.key" >/dev/null 2>&1
+    export SOURCE_DATE_EPOCH=1700000000
+
+    echo "build: $MIB MiB of shards in 4 files ($(nproc) cores)"
+    printf '%-46s %9s %9s %8s  %s\n' "" "airpack" "baseline" "ratio" "target"
+    BENCH_AFTER="rm -f '$BT/out.tar'"
+    bench_time "$A" build "$BT/d/m.yaml" --secret-key "$BT/k.key" --output "$BT/out.tar" --quiet
+    build=$BEST; rss=$RSS
+    bench_time sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards"
+    tar=$BEST
+    BENCH_AFTER=
+    bench_time sh -c "cd '$BT/d' && openssl dgst -sha256 tiny.gguf shards/*"
+    dgst=$BEST
+    BENCH_AFTER="rm -f '$BT/out.tar' '$BT/d/SHA256SUMS' '$BT/d/SHA256SUMS.minisig'"
+    bench_time sh -c "cd '$BT/d' && sha256sum tiny.gguf shards/* >SHA256SUMS &&
+        minisign -S -s '$BT/k.key' -m SHA256SUMS </dev/null &&
+        tar -cf '$BT/out.tar' SHA256SUMS SHA256SUMS.minisig tiny.gguf shards"
+    hand=$BEST
+    BENCH_AFTER="rm -f '$BT/out.tar'"
+    bench_time "$A" build "$BT/q/m.yaml" --secret-key "$BT/k.key" --output "$BT/out.tar" --quiet
+    rss_q=$RSS
+    BENCH_AFTER=
+    bench_row "airpack build vs tar -cf (<= 1.2x)" "$build" "$tar" max 1.2
+    bench_row "airpack build vs openssl dgst -sha256" "$build" "$dgst" info 0
+    bench_row "airpack build vs sha256sum+minisign+tar" "$build" "$hand" info 0
+    printf '%-46s %8s KiB at %s MiB, %s KiB at %s MiB  %s\n' "peak RSS of airpack build (<= 65536 KiB)" \
+        "$rss" "$MIB" "$rss_q" $((MIB / 4)) "$( [ "$rss" -le 65536 ] && echo ok || echo MISSED)"
+    [ "$rss" -le 65536 ] || BENCH_MISSED=$((BENCH_MISSED + 1))
+    _mbs=$(awk "BEGIN{printf \"%.0f\", ($build > 0 ? $MIB / $build : 0)}")
+    echo "airpack build throughput: $_mbs MiB/s (two SHA-256 passes, one write)"
+    unset SOURCE_DATE_EPOCH
+    rm -rf "$BT"
+}
+
+section_verify() { # BUILD_DIR MIB
+    if [ -f "$BENCH_DIR/verify_install.sh" ]; then
+        . "$BENCH_DIR/verify_install.sh"
+        bench_verify_install "$1" "$2"
+    else
+        echo "verify: bench/verify_install.sh not present, skipped"
+    fi
+}
+
+STRICT=0
+if [ "${1:-}" = --strict ]; then STRICT=1; shift; fi
+BUILD=${1:-build/release}
+MIBS=${2:-2048}
+[ $# -gt 2 ] && shift 2 || set --
+[ $# -gt 0 ] && BENCH_SECTIONS=$*
+[ -x "$BUILD/airpack" ] || { echo "bench: no airpack in '$BUILD' (build it first)" >&2; exit 2; }
+for s in $BENCH_SECTIONS; do
+    _before=$BENCH_MISSED
+    BENCH_MISSED=0                  # a section may reset it (verify_install.sh does)
+    "section_$s" "$BUILD" "$MIBS"
+    BENCH_MISSED=$((_before + BENCH_MISSED))
+    echo
+done
+if [ "$STRICT" = 1 ] && [ "$BENCH_MISSED" -gt 0 ]; then
+    echo "bench: $BENCH_MISSED target(s) missed" >&2
+    exit 1
+fi
+exit 0
