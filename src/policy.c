@@ -756,6 +756,65 @@ int ap_policy_parse(const char *name, const void *buf, size_t len, ap_policy **o
     return rc;
 }
 
+/* How a clause uses parameter name: 1 as a regex, 2 as a number, 0 not
+ * (or only as a plain value). */
+static int param_use(const clause *c, const char *name)
+{
+    int u = 0;
+    if ((c->match.param && !strcmp(c->match.param, name)) ||
+        (c->not_match.param && !strcmp(c->not_match.param, name)))
+        return 1;
+    if ((c->min.param && !strcmp(c->min.param, name)) ||
+        (c->max.param && !strcmp(c->max.param, name)))
+        u = 2;
+    for (size_t i = 0; i < c->n_any && u != 1; i++) {
+        int v = param_use(&c->any_of[i], name);
+        u = v ? v : u;
+    }
+    for (size_t i = 0; i < c->n_all && u != 1; i++) {
+        int v = param_use(&c->all_of[i], name);
+        u = v ? v : u;
+    }
+    return u;
+}
+
+/* A site's value for a parameter the rules use as a regex or a number
+ * must be one. */
+static int check_param_value(const ap_policy *p, const ap_ydoc *doc, const ap_ynode *val,
+                             const char *name, ap_error *err)
+{
+    int use = 0;
+    for (size_t i = 0; i < p->n_rules && use != 1; i++) {
+        const rule *r = &p->rules[i];
+        int u = 0;
+        if (r->has_check)
+            u = param_use(&r->check, name);
+        if (!u && r->has_when)
+            u = param_use(&r->when, name);
+        if (!u && r->headroom.param && !strcmp(r->headroom.param, name))
+            u = 2;
+        use = u ? u : use;
+    }
+    if (use == 1 && val->type == AP_Y_SCALAR) {
+        regex_t re;
+        int rc = regcomp(&re, val->str, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char buf[256];
+            regerror(rc, &re, buf, sizeof(buf));
+            return ap_y_error(doc, val, err, "parameter '%s' is not a valid POSIX extended regex: %s",
+                              name, buf);
+        }
+        regfree(&re);
+    } else if (use == 2 && val->type == AP_Y_SCALAR) {
+        char *end;
+        double d = strtod(val->str, &end);
+        if (end == val->str || *end || !isfinite(d))
+            return ap_y_error(doc, val, err, "parameter '%s' must be a number, not '%s'", name,
+                              val->str);
+    }
+    return AP_OK;
+}
+
 int ap_policy_set_params(ap_policy *p, const char *params_yaml_path, ap_error *err)
 {
     static const char *const top[] = {"apiVersion", "kind", "packs", NULL};
@@ -820,7 +879,8 @@ int ap_policy_set_params(ap_policy *p, const char *params_yaml_path, ap_error *e
             free(cands);
             goto done;
         }
-        if ((rc = check_param_shape(doc, val, name, err)))
+        if ((rc = check_param_shape(doc, val, name, err)) ||
+            (rc = check_param_value(p, doc, val, name, err)))
             goto done;
         if (json_is_array(old) != (val->type == AP_Y_SEQ)) {
             rc = ap_y_error(doc, val, err, "parameter '%s' of pack '%s' must be %s", name,

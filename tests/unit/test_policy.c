@@ -203,6 +203,19 @@ static void test_params_override(void **state)
     assert_non_null(strstr(err.msg, "must be a list"));
     write_file(path, "apiVersion: airpack/v1\nkind: PolicyParams\npacks:\n  t:\n    regions: [us-*]\n");
     assert_int_equal(ap_policy_set_params(p, path, &err), AP_OK);
+    {
+        ap_policy *q = parse_pack(PACK_HEAD "params: {re: 'x', lim: '3'}\nrules:\n  - {id: R, title: t, "
+                                  "severity: error, controls: [], rationale: r, "
+                                  "check: {path: a, match: $re, max: $lim}}\n", &err);
+        assert_non_null(q);
+        write_file(path, "apiVersion: airpack/v1\nkind: PolicyParams\npacks:\n  t:\n    re: '('\n");
+        assert_int_equal(ap_policy_set_params(q, path, &err), AP_ERR_INPUT);
+        assert_non_null(strstr(err.msg, "line 5, column 9: parameter 're' is not a valid POSIX extended regex"));
+        write_file(path, "apiVersion: airpack/v1\nkind: PolicyParams\npacks:\n  t:\n    lim: lots\n");
+        assert_int_equal(ap_policy_set_params(q, path, &err), AP_ERR_INPUT);
+        assert_non_null(strstr(err.msg, "parameter 'lim' must be a number, not 'lots'"));
+        ap_policy_free(q);
+    }
     a = json_loads("{\"manifest\": {\"target\": {\"region\": \"us-east-1\"}}}", 0, NULL);
     f = json_array();
     assert_int_equal(ap_policy_eval(p, a, f, &err), AP_OK);
