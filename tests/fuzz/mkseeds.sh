@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors hfconfig minisign lock bundle; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -86,6 +86,27 @@ P
 "$GEN/mksafetensors" --preset tiny "$T/st" >/dev/null
 "$PY" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(1<<20); n=struct.unpack("<Q",d[:8])[0]; open(sys.argv[2],"wb").write(d[:8+n])' \
     "$T/st/model.safetensors" "$S/safetensors/header-tiny.safetensors"
+
+# stindex: indexes over the two shards fuzz_stindex writes (targets.c)
+cat >"$S/stindex/ok-index.json" <<'J'
+{"metadata": {"total_size": 18},
+ "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
+                "c": "model-00002-of-00002.safetensors"}}
+J
+printf '{"weight_map": {"a": "model-00001-of-00002.safetensors", "x": "model-00002-of-00002.safetensors"}}\n' \
+    >"$S/stindex/missing-tensor.json"
+"$GEN/mksafetensors" --preset tiny --shards 2 "$T/sh" >/dev/null
+cp "$T/sh/model.safetensors.index.json" "$S/stindex/preset-tiny.json"
+
+# sums: the demo's pin files (coreutils sha256sum format)
+"$GEN/mkdemo" "$T/demo" >/dev/null
+find "$T/demo" -name '*.sha256' | sort | head -4 | while read -r f; do
+    cp "$f" "$S/sums/ok-$(basename "$f")"
+done
+printf '%s *bin/run.sh\n%s  ./a b\n' "$(printf '%064d' 0)" "$(printf 'f%063d' 1)" >"$S/sums/ok-binary-mode.sha256"
+
+# gpus: the built-in catalogue
+cp "$SRC/data/gpus.yaml" "$S/gpus/ok-gpus.yaml"
 
 # hfconfig: config.json of every preset
 for p in tiny llama-3.1-8b qwen2.5-7b mixtral-8x7b mistral-7b-v0.1; do

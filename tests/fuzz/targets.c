@@ -16,15 +16,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bundle_read.h"
+#include "gpus.h"
 #include "error.h"
 #include "lock.h"
 #include "manifest.h"
 #include "model/model.h"
+#include "pins.h"
 #include "policy.h"
 #include "sign.h"
+#include "util.h"
 #include "waiver.h"
 
 /* The key fuzz_bundle trusts; its secret half (tests/fuzz/fuzz-test.key,
@@ -180,11 +184,13 @@ out:
 typedef int (*model_reader)(const char *path, ap_model_facts *f, ap_error *err);
 
 /* fuzz_gguf's input is a GGUF header: the file is the input followed by a
- * sparse hole of this many bytes standing for the tensor data, which the
- * reader never reads (so seeds can be cut after the header and stay small,
- * and the fuzzer spends its time in the header). A tensor table reaching
- * past the hole is still refused as a truncated file. */
-#define FUZZ_GGUF_HOLE (UINT64_C(1) << 36)
+ * sparse hole of zeros of this many bytes standing for the tensor data
+ * (so seeds can be cut after the header and stay small). A tensor table
+ * reaching past the hole is still refused as a truncated file. The hole is
+ * small on purpose: a header whose metadata runs on into the data section
+ * is parsed for as many bytes as the file has (linear, but seconds per GiB),
+ * which a large hole turns into fuzzer timeouts. */
+#define FUZZ_GGUF_HOLE (UINT64_C(4) << 20)
 
 static int fuzz_model(const uint8_t *data, size_t len, model_reader rd, uint64_t hole)
 {
@@ -224,6 +230,124 @@ int ap_fuzz_safetensors(const uint8_t *data, size_t len)
 int ap_fuzz_hfconfig(const uint8_t *data, size_t len)
 {
     return fuzz_model(data, len, ap_hfconfig_read, 0);
+}
+
+/* ---- a private folder for the sharded safetensors index ---- */
+
+/* Two small shards the index may name; tensors a, b and c. */
+static const char *const shard_name[2] = {"model-00001-of-00002.safetensors",
+                                          "model-00002-of-00002.safetensors"};
+static const char *const shard_hdr[2] = {
+    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+    "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[8,16]}}",
+    "{\"__metadata__\":{\"format\":\"pt\"},"
+    "\"c\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}"};
+static const size_t shard_data[2] = {16, 2};
+
+static char fuzz_dir[64];
+static char fuzz_index[128];
+
+static void fuzz_dir_cleanup(void)
+{
+    char p[256];
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", fuzz_dir, shard_name[i]);
+        unlink(p);
+    }
+    unlink(fuzz_index);
+    rmdir(fuzz_dir);
+}
+
+/* Make the folder with its two shards once; returns 0 when ready. */
+static int fuzz_dir_init(void)
+{
+    static int state; /* 0 not yet, 1 ready, -1 failed */
+    if (state)
+        return state > 0 ? 0 : -1;
+    state = -1;
+    snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/airpack-fuzz-XXXXXX");
+    if (!mkdtemp(fuzz_dir))
+        return -1;
+    snprintf(fuzz_index, sizeof fuzz_index, "%s/model.safetensors.index.json", fuzz_dir);
+    atexit(fuzz_dir_cleanup);
+    for (int i = 0; i < 2; i++) {
+        char p[256];
+        uint8_t buf[512] = {0};
+        size_t hl = strlen(shard_hdr[i]);
+        FILE *f;
+        for (int k = 0; k < 8; k++)
+            buf[k] = (uint8_t)((uint64_t)hl >> (8 * k));
+        memcpy(buf + 8, shard_hdr[i], hl);
+        snprintf(p, sizeof p, "%s/%s", fuzz_dir, shard_name[i]);
+        if (!(f = fopen(p, "wbe")))
+            return -1;
+        if (fwrite(buf, 1, 8 + hl + shard_data[i], f) != 8 + hl + shard_data[i]) {
+            fclose(f);
+            return -1;
+        }
+        if (fclose(f) != 0)
+            return -1;
+    }
+    state = 1;
+    return 0;
+}
+
+int ap_fuzz_stindex(const uint8_t *data, size_t len)
+{
+    ap_model_facts *f = NULL;
+    ap_error err;
+    FILE *fp;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0 || fuzz_dir_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    if (!(fp = fopen(fuzz_index, "wbe")))
+        return AP_ERR_IO;
+    if (fwrite(data, 1, len, fp) != len) {
+        fclose(fp);
+        return AP_ERR_IO;
+    }
+    if (fclose(fp) != 0)
+        return AP_ERR_IO;
+    if (!(f = ap_model_facts_new(fuzz_dir)))
+        return AP_ERR_NOMEM;
+    rc = ap_safetensors_read_index(fuzz_index, f, &err);
+    ap_model_facts_free(f);
+    return rc;
+}
+
+int ap_fuzz_sums(const uint8_t *data, size_t len)
+{
+    ap_sums sums;
+    ap_error err;
+    const char *path;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    if (!(path = fuzz_file(data, len)))
+        return AP_ERR_IO;
+    memset(&sums, 0, sizeof sums);
+    rc = ap_sums_load(path, &sums, &err);
+    ap_sums_release(&sums);
+    return rc;
+}
+
+int ap_fuzz_gpus(const uint8_t *data, size_t len)
+{
+    ap_gpu_catalog *c = NULL;
+    ap_error err;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_gpu_catalog_parse("fuzz-gpus.yaml", data, len, &c, &err);
+    if (rc == AP_OK) {
+        (void)ap_gpu_find(c, "nvidia-l4");
+        (void)ap_gpu_suggest(c, "nvidia-l5");
+    }
+    ap_gpu_catalog_free(c);
+    return rc;
 }
 
 int ap_fuzz_minisign(const uint8_t *data, size_t len)
@@ -341,6 +465,9 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"gguf", ap_fuzz_gguf},
     {"safetensors", ap_fuzz_safetensors},
     {"hfconfig", ap_fuzz_hfconfig},
+    {"stindex", ap_fuzz_stindex},
+    {"sums", ap_fuzz_sums},
+    {"gpus", ap_fuzz_gpus},
     {"minisign", ap_fuzz_minisign},
     {"lock", ap_fuzz_lock},
     {"bundle", ap_fuzz_bundle},

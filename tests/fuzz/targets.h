@@ -6,7 +6,8 @@
  * Each function feeds one untrusted input to one parser entry point and
  * returns the parser's ap_status (AP_OK when the input was accepted). They
  * never print, never touch the file system outside a private memfd (for
- * readers that only take a path) and release everything they allocate.
+ * readers that only take a path) or, for stindex, a private folder under
+ * /tmp (removed at exit), and release everything they allocate.
  * Inputs larger than AP_FUZZ_MAX_INPUT are ignored (AP_ERR_INPUT).
  */
 #ifndef AIRPACK_FUZZ_TARGETS_H
@@ -33,6 +34,9 @@ int ap_fuzz_waivers(const uint8_t *data, size_t len);      /* ap_waivers_parse +
 int ap_fuzz_gguf(const uint8_t *data, size_t len);         /* ap_gguf_read (memfd) */
 int ap_fuzz_safetensors(const uint8_t *data, size_t len);  /* ap_safetensors_read (memfd) */
 int ap_fuzz_hfconfig(const uint8_t *data, size_t len);     /* ap_hfconfig_read (memfd) */
+int ap_fuzz_stindex(const uint8_t *data, size_t len);      /* ap_safetensors_read_index (tmp folder) */
+int ap_fuzz_sums(const uint8_t *data, size_t len);         /* ap_sums_load (memfd) */
+int ap_fuzz_gpus(const uint8_t *data, size_t len);         /* ap_gpu_catalog_parse */
 int ap_fuzz_minisign(const uint8_t *data, size_t len);     /* public key, signature, secret key */
 int ap_fuzz_lock(const uint8_t *data, size_t len);         /* ap_lock_parse */
 int ap_fuzz_bundle(const uint8_t *data, size_t len);       /* ap_bundle_verify_fd, fixed key */

@@ -95,8 +95,11 @@ static void test_trivial_inputs(void **state)
     static const uint8_t one[] = {0};
     (void)state;
     for (const ap_fuzz_target *t = ap_fuzz_targets; t->name; t++) {
-        assert_int_not_equal(t->fn(one, 0), AP_OK);
-        assert_int_not_equal(t->fn(one, 1), AP_OK);
+        /* An empty sums file is a valid, empty list. */
+        if (strcmp(t->name, "sums") != 0 && t->fn(one, 0) == AP_OK)
+            fail_msg("fuzz_%s accepts an empty input", t->name);
+        if (t->fn(one, 1) == AP_OK)
+            fail_msg("fuzz_%s accepts a NUL byte", t->name);
     }
     assert_null(ap_fuzz_find("no-such-target"));
 }
