@@ -456,8 +456,15 @@ struct inst {
 struct ent {
     int fd;
     unsigned mode;
+    uint64_t written;             /* bytes written so far */
+    uint64_t kicked;              /* bytes handed to writeback so far */
     char path[AP_LOCK_MAX_PATH + 1];
 };
+
+/* Start writeback every WRITEBACK_STEP bytes, so that the data reaches the
+ * disk while the rest is still being hashed and the final fsync() has
+ * little left to do (it still makes the file durable). */
+#define WRITEBACK_STEP (8u << 20)
 
 static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size_t lock_len,
                       const void *sig_buf, size_t sig_len, const ap_pubkey *signer, ap_error *err)
@@ -613,6 +620,12 @@ static int inst_write(void *ctx, void *entry, const void *buf, size_t len, ap_er
             return ap_error_errno(err, AP_ERR_IO, w < 0 ? errno : EIO, "cannot write", e->path);
         p += w;
         len -= (size_t)w;
+        e->written += (uint64_t)w;
+    }
+    if (e->written - e->kicked >= WRITEBACK_STEP) {
+        (void)sync_file_range(e->fd, (off64_t)e->kicked, (off64_t)(e->written - e->kicked),
+                              SYNC_FILE_RANGE_WRITE);
+        e->kicked = e->written;
     }
     return AP_OK;
 }
