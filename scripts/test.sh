@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 JOBS=$(nproc 2>/dev/null || echo 2)
 
+if [ -d ../shared/schemas ]; then
+    for f in ../shared/schemas/*.json; do
+        cmp -s "$f" "tests/schemas/$(basename "$f")" ||
+            echo "warning: tests/schemas/$(basename "$f") differs from $f; refresh the vendored copy" >&2
+    done
+fi
+
 echo "== dev build and tests"
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j"$JOBS"

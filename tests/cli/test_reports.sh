@@ -10,7 +10,7 @@ set -eu
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
-SCHEMA="$AIRPACK_SRC/../shared/schemas/sarif-schema-2.1.0.json"
+SCHEMA="$AIRPACK_SRC/tests/schemas/sarif-schema-2.1.0.json"
 
 sarif_valid() {
     /usr/bin/python3 - "$SCHEMA" "$1" "$2" <<'PY'

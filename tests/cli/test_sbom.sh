@@ -10,7 +10,7 @@ set -eu
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
-SCHEMAS="$AIRPACK_SRC/../shared/schemas"
+SCHEMAS="$AIRPACK_SRC/tests/schemas"
 
 validate() {
     /usr/bin/python3 - "$SCHEMAS" "$1" <<'PY'

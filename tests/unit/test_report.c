@@ -19,7 +19,7 @@
 
 #include "report.h"
 
-#define SCHEMAS AIRPACK_SRC "/../shared/schemas"
+#define SCHEMAS AIRPACK_SRC "/tests/schemas"
 
 static const char *doc_text =
     "{\"tool\": {\"name\": \"airpack\", \"version\": \"0.1.0\"},"

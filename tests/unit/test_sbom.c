@@ -19,7 +19,7 @@
 #include "policy.h"
 #include "sbom.h"
 
-#define SCHEMAS AIRPACK_SRC "/../shared/schemas"
+#define SCHEMAS AIRPACK_SRC "/tests/schemas"
 #define H64A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define H64B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
