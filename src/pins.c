@@ -257,6 +257,8 @@ static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_
         if ((rc = ap_sha256_file_hex(p->abs, 1, got, NULL, err)))
             goto out;
         json_object_set_new(o, "sha256", json_string(got));
+        json_object_set_new(o, "hashes",
+                            json_pack("[{s:s, s:s}]", "path", p->path, "sha256", got));
         if (strcmp(got, p->sha256) != 0) {
             status = "mismatch";
             finding(findings, "AP-PIN-MISMATCH", subject, keypath,
@@ -377,6 +379,14 @@ static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_
             }
         }
         json_object_set_new(o, "files", json_integer((json_int_t)sums.n));
+        if (!rc) {
+            /* The evidence: each hashed file with the hash it has now. */
+            json_t *hs = json_array();
+            for (size_t k = 0; k < nh; k++)
+                json_array_append_new(hs, json_pack("{s:s, s:s}", "path", sums.e[idx[k]].path,
+                                                    "sha256", hex[k]));
+            json_object_set_new(o, "hashes", hs);
+        }
         for (size_t k = 0; k < nh; k++)
             free(abs[k]);
         free(idx);
