@@ -27,7 +27,7 @@
 #include "util.h"
 #include "walk.h"
 
-#define BLOCK AP_DIGEST_BLOCK           /* bytes read per block */
+#define BLOCK AP_DIGEST_BLOCK           /* bytes read per block in pass one */
 #define MAX_THREADS 8
 #define PAX_ALLOWANCE 2048u             /* tar header bytes per entry, pax records included */
 
@@ -754,56 +754,128 @@ static void tmp_unregister(void)
 
 /* ---- pass two: writing ------------------------------------------------- */
 
-/* A helper thread that hashes the block the main thread is writing. */
+/* The re-hashing helper: the main thread reads a block into a free slot of
+ * a ring, hands it over, and writes it to the archive while the helper
+ * hashes it. The helper finishes each file's hash at its last block and
+ * compares it with pass one; the main thread only waits when the ring is
+ * full, so the two threads do not run in lockstep (which costs a wake-up
+ * per block on a busy machine). */
+#define RING 16
+#define WBLOCK (256u << 10)             /* bytes per block in pass two */
+#define OUT_BLOCK (64u << 10)           /* bytes per write(2) of the bundle: large writes
+                                           are slower (cache misses on the copy) */
+
+struct slot {
+    uint8_t *buf;                   /* WBLOCK + 1 bytes */
+    size_t len;                     /* bytes in buf */
+    size_t item;                    /* plan index */
+    int last;                       /* the item's last block */
+};
+
 struct hasher {
     pthread_t tid;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    const void *buf;
-    size_t len;
-    int pending, stop, failed;
+    pthread_cond_t more, room;      /* slots to hash / free slots */
+    struct slot slot[RING];
+    size_t head, count;             /* next slot to fill; filled slots not yet hashed */
+    int stop;
+    int failed;                     /* 1: a hash differs or hashing failed */
+    size_t failed_item;             /* plan index of the first failure */
+    int failed_internal;            /* hashing itself failed */
     ap_sha256 *h;
+    const ap_bundle_plan *p;
 };
 
 static void *hasher_main(void *arg)
 {
     struct hasher *hs = arg;
+    size_t tail = 0;
     pthread_mutex_lock(&hs->mu);
     for (;;) {
-        while (!hs->pending && !hs->stop)
-            pthread_cond_wait(&hs->cv, &hs->mu);
-        if (hs->stop && !hs->pending)
+        while (hs->count == 0 && !hs->stop)
+            pthread_cond_wait(&hs->more, &hs->mu);
+        if (hs->count == 0)
             break;
-        const void *b = hs->buf;
-        size_t l = hs->len;
+        struct slot *sl = &hs->slot[tail];
+        int skip = hs->failed;
         pthread_mutex_unlock(&hs->mu);
-        int r = ap_sha256_update(hs->h, b, l);
+        int bad = 0, internal = 0;
+        if (!skip) {
+            if (sl->len && ap_sha256_update(hs->h, sl->buf, sl->len) != AP_OK)
+                bad = internal = 1;
+            if (sl->last && !bad) {
+                uint8_t got[AP_SHA256_LEN];
+                if (ap_sha256_final(hs->h, got) != AP_OK || ap_sha256_reset(hs->h) != AP_OK)
+                    bad = internal = 1;
+                else if (memcmp(got, hs->p->items[sl->item].sha256, AP_SHA256_LEN) != 0)
+                    bad = 1;
+            }
+        }
         pthread_mutex_lock(&hs->mu);
-        if (r)
+        if (bad && !hs->failed) {
             hs->failed = 1;
-        hs->pending = 0;
-        pthread_cond_broadcast(&hs->cv);
+            hs->failed_item = sl->item;
+            hs->failed_internal = internal;
+        }
+        tail = (tail + 1) % RING;
+        hs->count--;
+        pthread_cond_signal(&hs->room);
     }
     pthread_mutex_unlock(&hs->mu);
     return NULL;
 }
 
-static void hasher_post(struct hasher *hs, const void *buf, size_t len)
+/* A free slot to read into (waits while the ring is full). */
+static struct slot *hasher_slot(struct hasher *hs)
+{
+    struct slot *sl;
+    pthread_mutex_lock(&hs->mu);
+    while (hs->count == RING)
+        pthread_cond_wait(&hs->room, &hs->mu);
+    sl = &hs->slot[hs->head];
+    pthread_mutex_unlock(&hs->mu);
+    return sl;
+}
+
+/* Hand the slot just filled to the helper. */
+static void hasher_post(struct hasher *hs)
 {
     pthread_mutex_lock(&hs->mu);
-    hs->buf = buf;
-    hs->len = len;
-    hs->pending = 1;
-    pthread_cond_broadcast(&hs->cv);
+    hs->head = (hs->head + 1) % RING;
+    hs->count++;
+    pthread_cond_signal(&hs->more);
     pthread_mutex_unlock(&hs->mu);
 }
 
-static void hasher_wait(struct hasher *hs)
+/* Wait until every posted block is hashed; returns hs->failed. */
+static int hasher_drain(struct hasher *hs)
 {
+    int f;
     pthread_mutex_lock(&hs->mu);
-    while (hs->pending)
-        pthread_cond_wait(&hs->cv, &hs->mu);
+    while (hs->count > 0)
+        pthread_cond_wait(&hs->room, &hs->mu);
+    f = hs->failed;
     pthread_mutex_unlock(&hs->mu);
+    return f;
+}
+
+static int hasher_failed(struct hasher *hs)
+{
+    int f;
+    pthread_mutex_lock(&hs->mu);
+    f = hs->failed;
+    pthread_mutex_unlock(&hs->mu);
+    return f;
+}
+
+static int hash_failure(const struct hasher *hs, ap_error *err)
+{
+    const ap_bundle_item *it = &hs->p->items[hs->failed_item];
+    if (hs->failed_internal)
+        return ap_error_set(err, AP_ERR_INTERNAL, "cannot hash '%s'", it->src);
+    return ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                           "file changed while building the bundle (its sha-256 differs "
+                           "between the two passes)");
 }
 
 struct writer {
@@ -813,7 +885,6 @@ struct writer {
     uint64_t mtime;
     struct hasher hs;
     int hasher_running;
-    uint8_t *buf[2];
     uint64_t done, total;
     const ap_bundle_write_opts *opts;
 };
@@ -874,26 +945,28 @@ static void progress2(struct writer *w)
         w->opts->progress(w->opts->progress_ctx, 2, w->done, w->total);
 }
 
-/* Copy one source file into the archive, hashing it again on the helper
- * thread; it must match pass one exactly. */
-static int write_file(struct writer *w, const ap_bundle_item *it, ap_error *err)
+/* Copy one source file (plan index idx) into the archive; the helper
+ * hashes it again and compares with pass one. */
+static int write_file(struct writer *w, size_t idx, ap_error *err)
 {
+    const ap_bundle_item *it = &w->hs.p->items[idx];
     uint64_t left = it->size;
-    uint8_t got[AP_SHA256_LEN];
-    int fd = -1, rc, cur = 0, posted = 0;
+    int fd = -1, rc;
     ssize_t r;
 
     if ((rc = open_source(it, 1, &fd, err)))
         return rc;
     if ((rc = write_header(w, it->path, it->size, it->mode, err)))
         goto out;
-    if ((rc = ap_sha256_reset(w->hs.h))) {
-        ap_error_set(err, rc, "cannot hash '%s'", it->src);
-        goto out;
-    }
     for (;;) {
-        size_t want = left < BLOCK ? (size_t)left + 1 : BLOCK; /* +1: notice growth */
-        r = read_full(fd, w->buf[cur], want);
+        struct slot *sl;
+        size_t want = left < WBLOCK ? (size_t)left + 1 : WBLOCK; /* +1: notice growth */
+        if (hasher_failed(&w->hs)) {
+            rc = hash_failure(&w->hs, err);
+            goto out;
+        }
+        sl = hasher_slot(&w->hs);
+        r = read_full(fd, sl->buf, want);
         if (r < 0) {
             rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot read", it->src);
             goto out;
@@ -903,40 +976,25 @@ static int write_file(struct writer *w, const ap_bundle_item *it, ap_error *err)
                                  "file changed while building the bundle (it grew)");
             goto out;
         }
-        if (posted) {
-            hasher_wait(&w->hs);
-            posted = 0;
-        }
-        if (r == 0)
-            break;
-        hasher_post(&w->hs, w->buf[cur], (size_t)r);
-        posted = 1;
-        if ((rc = write_data(w, w->buf[cur], (size_t)r, it->path, err)))
+        if (r == 0 && left > 0) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                                 "file changed while building the bundle (it shrank)");
             goto out;
+        }
         left -= (uint64_t)r;
+        sl->len = (size_t)r;
+        sl->item = idx;
+        sl->last = left == 0;
+        hasher_post(&w->hs);
+        if (r > 0 && (rc = write_data(w, sl->buf, (size_t)r, it->path, err)))
+            goto out;
         w->done += (uint64_t)r;
         progress2(w);
-        cur ^= 1;
-    }
-    if (left != 0) {
-        rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
-                             "file changed while building the bundle (it shrank)");
-        goto out;
-    }
-    if (w->hs.failed || ap_sha256_final(w->hs.h, got) != AP_OK) {
-        rc = ap_error_set(err, AP_ERR_INTERNAL, "cannot hash '%s'", it->src);
-        goto out;
-    }
-    if (memcmp(got, it->sha256, AP_SHA256_LEN) != 0) {
-        rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
-                             "file changed while building the bundle (its sha-256 differs "
-                             "between the two passes)");
-        goto out;
+        if (left == 0)
+            break;
     }
     rc = AP_OK;
 out:
-    if (posted)
-        hasher_wait(&w->hs);
     if (fd >= 0)
         close(fd);
     return rc;
@@ -990,19 +1048,26 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
         goto out;
     }
 
-    /* The re-hashing helper and the two block buffers. */
-    w.buf[0] = malloc(BLOCK);
-    w.buf[1] = malloc(BLOCK);
+    /* The re-hashing helper and its ring of blocks. */
+    w.hs.p = p;
     w.hs.h = ap_sha256_new();
-    if (!w.buf[0] || !w.buf[1] || !w.hs.h) {
+    if (!w.hs.h) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < RING; i++) {
+        if (!(w.hs.slot[i].buf = malloc(WBLOCK + 1))) {
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     pthread_mutex_init(&w.hs.mu, NULL);
-    pthread_cond_init(&w.hs.cv, NULL);
+    pthread_cond_init(&w.hs.more, NULL);
+    pthread_cond_init(&w.hs.room, NULL);
     if (pthread_create(&w.hs.tid, NULL, hasher_main, &w.hs) != 0) {
         pthread_mutex_destroy(&w.hs.mu);
-        pthread_cond_destroy(&w.hs.cv);
+        pthread_cond_destroy(&w.hs.more);
+        pthread_cond_destroy(&w.hs.room);
         rc = ap_error_set(err, AP_ERR_INTERNAL, "cannot start a hashing thread");
         goto out;
     }
@@ -1013,7 +1078,7 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
         goto out;
     }
     if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(w.a, (int)BLOCK) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(w.a, (int)OUT_BLOCK) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(w.a, 1) != ARCHIVE_OK) {
         rc = archive_fail(&w, "format of", output, err);
         goto out;
@@ -1038,13 +1103,17 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
     for (size_t i = 0; i < p->n; i++) {
         const ap_bundle_item *it = &p->items[i];
         if (it->src) {
-            rc = write_file(&w, it, err);
+            rc = write_file(&w, i, err);
         } else {
             rc = write_memory(&w, it->path, it->data, (size_t)it->size, err);
             w.done += it->size;
         }
         if (rc)
             goto out;
+    }
+    if (hasher_drain(&w.hs)) {
+        rc = hash_failure(&w.hs, err);
+        goto out;
     }
     if (archive_write_close(w.a) != ARCHIVE_OK) {
         rc = archive_fail(&w, "end of", output, err);
@@ -1077,15 +1146,17 @@ out:
     if (w.hasher_running) {
         pthread_mutex_lock(&w.hs.mu);
         w.hs.stop = 1;
-        pthread_cond_broadcast(&w.hs.cv);
+        w.hs.failed = 1; /* skip what is left */
+        pthread_cond_broadcast(&w.hs.more);
         pthread_mutex_unlock(&w.hs.mu);
         pthread_join(w.hs.tid, NULL);
         pthread_mutex_destroy(&w.hs.mu);
-        pthread_cond_destroy(&w.hs.cv);
+        pthread_cond_destroy(&w.hs.more);
+        pthread_cond_destroy(&w.hs.room);
     }
     ap_sha256_free(w.hs.h);
-    free(w.buf[0]);
-    free(w.buf[1]);
+    for (size_t i = 0; i < RING; i++)
+        free(w.hs.slot[i].buf);
     if (fd >= 0)
         close(fd);
     if (tmp && !renamed) {
