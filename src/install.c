@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -435,6 +436,135 @@ static int read_highest(const char *prefix, const char *name, uint64_t *out, ap_
 
 /* ---- the staging sink ---- */
 
+struct ent {
+    int fd;
+    unsigned mode;
+    uint64_t written;             /* bytes written so far (writer thread) */
+    uint64_t kicked;              /* bytes handed to writeback so far (writer thread) */
+    size_t pending;               /* blocks queued, not yet written (writer.mu) */
+    int werr;                     /* errno of a failed write, 0 if none (writer.mu) */
+    char path[AP_LOCK_MAX_PATH + 1];
+};
+
+/* Start writeback every WRITEBACK_STEP bytes, so that the data reaches the
+ * disk while the rest is still being hashed and the final fsync() has
+ * little left to do (it still makes the file durable). */
+#define WRITEBACK_STEP (8u << 20)
+
+/* The writer thread: the hashing threads hand each verified-so-far block to
+ * it (copied into one of WQ_SLOTS buffers of WQ_BLOCK bytes), so hashing
+ * and the write() system calls overlap. Blocks of one entry are written in
+ * order (one thread, FIFO). Memory: WQ_SLOTS * WQ_BLOCK bytes. */
+#define WQ_SLOTS 8
+#define WQ_BLOCK (1u << 20)
+
+struct wblock {
+    struct ent *e;
+    uint8_t *buf;
+    size_t len;
+};
+
+struct writer {
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;       /* a block was queued, or stop */
+    pthread_cond_t cv_free;       /* a buffer came back, an entry's block was written */
+    struct wblock q[WQ_SLOTS];
+    size_t head, count;           /* ring of queued blocks */
+    uint8_t *free_bufs[WQ_SLOTS];
+    size_t nfree;
+    int stop;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        struct wblock b;
+        size_t off = 0;
+        int werr;
+        while (w->count == 0 && !w->stop)
+            pthread_cond_wait(&w->cv_work, &w->mu);
+        if (w->count == 0)
+            break;
+        b = w->q[w->head];
+        w->head = (w->head + 1) % WQ_SLOTS;
+        w->count--;
+        werr = b.e->werr;
+        pthread_mutex_unlock(&w->mu);
+        while (!werr && off < b.len) {
+            ssize_t n = write(b.e->fd, b.buf + off, b.len - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                werr = n < 0 ? errno : EIO;
+                break;
+            }
+            off += (size_t)n;
+            b.e->written += (uint64_t)n;
+        }
+        if (!werr && b.e->written - b.e->kicked >= WRITEBACK_STEP) {
+            (void)sync_file_range(b.e->fd, (off64_t)b.e->kicked,
+                                  (off64_t)(b.e->written - b.e->kicked), SYNC_FILE_RANGE_WRITE);
+            b.e->kicked = b.e->written;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (werr && !b.e->werr)
+            b.e->werr = werr;
+        b.e->pending--;
+        w->free_bufs[w->nfree++] = b.buf;
+        pthread_cond_broadcast(&w->cv_free);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int writer_start(struct writer *w, ap_error *err)
+{
+    memset(w, 0, sizeof *w);
+    for (size_t i = 0; i < WQ_SLOTS; i++) {
+        if (!(w->free_bufs[i] = malloc(WQ_BLOCK))) {
+            for (size_t k = 0; k < i; k++)
+                free(w->free_bufs[k]);
+            return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        }
+    }
+    w->nfree = WQ_SLOTS;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv_work, NULL);
+    pthread_cond_init(&w->cv_free, NULL);
+    if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+        for (size_t i = 0; i < WQ_SLOTS; i++)
+            free(w->free_bufs[i]);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv_work);
+        pthread_cond_destroy(&w->cv_free);
+        return ap_error_set(err, AP_ERR_INTERNAL, "cannot start the writer thread");
+    }
+    w->started = 1;
+    return AP_OK;
+}
+
+/* Write every queued block, then stop the thread. Safe when not started. */
+static void writer_stop(struct writer *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv_work);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    for (size_t i = 0; i < w->nfree; i++)
+        free(w->free_bufs[i]);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv_work);
+    pthread_cond_destroy(&w->cv_free);
+    w->started = 0;
+}
+
 struct inst {
     const ap_install_opts *o;
     const char *bundle;
@@ -445,6 +575,7 @@ struct inst {
     char staging[PATH_MAX];       /* its .staging-XXXXXX, "" until made */
     int created_parent;           /* rel_parent was made by us */
     int stage_fd;                 /* staging folder fd */
+    struct writer w;              /* the writer thread */
     /* kept for the receipt */
     char *lock_buf, *sig_buf;
     size_t lock_len, sig_len;
@@ -452,19 +583,6 @@ struct inst {
     int have_signer;
     uint64_t sequence;
 };
-
-struct ent {
-    int fd;
-    unsigned mode;
-    uint64_t written;             /* bytes written so far */
-    uint64_t kicked;              /* bytes handed to writeback so far */
-    char path[AP_LOCK_MAX_PATH + 1];
-};
-
-/* Start writeback every WRITEBACK_STEP bytes, so that the data reaches the
- * disk while the rest is still being hashed and the final fsync() has
- * little left to do (it still makes the file durable). */
-#define WRITEBACK_STEP (8u << 20)
 
 static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size_t lock_len,
                       const void *sig_buf, size_t sig_len, const ap_pubkey *signer, ap_error *err)
@@ -607,35 +725,54 @@ static int inst_open(void *ctx, size_t index, const ap_artifact *a, void **entry
     return AP_OK;
 }
 
+/* Queue a copy of the block for the writer thread (blocks while all
+ * buffers are in use). */
 static int inst_write(void *ctx, void *entry, const void *buf, size_t len, ap_error *err)
 {
+    struct inst *in = ctx;
+    struct writer *w = &in->w;
     struct ent *e = entry;
-    const char *p = buf;
-    (void)ctx;
+    const uint8_t *p = buf;
     while (len > 0) {
-        ssize_t w = write(e->fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return ap_error_errno(err, AP_ERR_IO, w < 0 ? errno : EIO, "cannot write", e->path);
-        p += w;
-        len -= (size_t)w;
-        e->written += (uint64_t)w;
-    }
-    if (e->written - e->kicked >= WRITEBACK_STEP) {
-        (void)sync_file_range(e->fd, (off64_t)e->kicked, (off64_t)(e->written - e->kicked),
-                              SYNC_FILE_RANGE_WRITE);
-        e->kicked = e->written;
+        size_t n = len < WQ_BLOCK ? len : WQ_BLOCK;
+        uint8_t *b;
+        pthread_mutex_lock(&w->mu);
+        while (w->nfree == 0 && !e->werr)
+            pthread_cond_wait(&w->cv_free, &w->mu);
+        if (e->werr) {
+            int werr = e->werr;
+            pthread_mutex_unlock(&w->mu);
+            return ap_error_errno(err, AP_ERR_IO, werr, "cannot write", e->path);
+        }
+        b = w->free_bufs[--w->nfree];
+        pthread_mutex_unlock(&w->mu);
+        memcpy(b, p, n);
+        pthread_mutex_lock(&w->mu);
+        w->q[(w->head + w->count) % WQ_SLOTS] = (struct wblock){e, b, n};
+        w->count++;
+        e->pending++;
+        pthread_cond_signal(&w->cv_work);
+        pthread_mutex_unlock(&w->mu);
+        p += n;
+        len -= n;
     }
     return AP_OK;
 }
 
 static int inst_close(void *ctx, void *entry, int ok, ap_error *err)
 {
+    struct inst *in = ctx;
     struct ent *e = entry;
-    int rc = AP_OK;
-    (void)ctx;
-    if (ok) {
+    int rc = AP_OK, werr;
+    /* the writer must be done with this entry before its fd goes */
+    pthread_mutex_lock(&in->w.mu);
+    while (e->pending > 0)
+        pthread_cond_wait(&in->w.cv_free, &in->w.mu);
+    werr = e->werr;
+    pthread_mutex_unlock(&in->w.mu);
+    if (ok && werr)
+        rc = ap_error_errno(err, AP_ERR_IO, werr, "cannot write", e->path);
+    else if (ok) {
         if (fchmod(e->fd, e->mode) != 0)
             rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot set mode of", e->path);
         else if (fsync(e->fd) != 0)
@@ -881,7 +1018,10 @@ int ap_install(const char *path, const ap_install_opts *o, ap_install_result *re
     bo.sink = &sink;
     bo.progress = o->progress;
     bo.progress_ctx = o->progress_ctx;
+    if ((rc = writer_start(&in.w, err)) != AP_OK)
+        goto out;
     rc = ap_bundle_verify(path, &bo, &res->verify, err);
+    writer_stop(&in.w); /* every entry was closed: nothing is queued */
     if (rc == AP_OK)
         rc = commit(&in, &res->verify, err);
     if (rc == AP_OK) {
