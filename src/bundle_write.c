@@ -878,8 +878,36 @@ static int hash_failure(const struct hasher *hs, ap_error *err)
                            "between the two passes)");
 }
 
+/* Where libarchive's output goes. A failed write(2) is recorded here and
+ * reported to libarchive as success (later bytes are dropped): libarchive
+ * 3.6 leaks its output buffer when it enters its fatal state, so the
+ * writer never lets it; the caller checks `err` after every call. */
+struct sink {
+    int fd;
+    int err;                        /* errno of the first failed write, 0 if none */
+    int discard;                    /* drop everything (the build failed) */
+};
+
+static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+    struct sink *s = ctx;
+    size_t off = 0;
+    (void)a;
+    while (!s->discard && !s->err && off < len) {
+        ssize_t n = write(s->fd, (const char *)buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            s->err = n < 0 ? errno : EIO;
+        else
+            off += (size_t)n;
+    }
+    return (la_ssize_t)len;
+}
+
 struct writer {
     struct archive *a;
+    struct sink sink;
     const char *tmp;                /* for messages */
     const char *output;
     uint64_t mtime;
@@ -892,6 +920,9 @@ struct writer {
 static int archive_fail(struct writer *w, const char *what, const char *entry, ap_error *err)
 {
     int e = archive_errno(w->a);
+    if (w->sink.err)
+        return ap_error_set(err, AP_ERR_IO, "cannot write bundle '%s': %s '%s': %s", w->output,
+                            what, entry, strerror(w->sink.err));
     const char *s = archive_error_string(w->a);
     return ap_error_set(err, AP_ERR_IO, "cannot write bundle '%s': %s '%s': %s", w->output, what,
                         entry, s ? s : (e ? strerror(e) : "unknown error"));
@@ -913,7 +944,7 @@ static int write_header(struct writer *w, const char *path, uint64_t size, unsig
     archive_entry_set_gid(e, 0);
     r = archive_write_header(w->a, e);
     archive_entry_free(e);
-    if (r != ARCHIVE_OK)
+    if (r != ARCHIVE_OK || w->sink.err)
         return archive_fail(w, "header of", path, err);
     return AP_OK;
 }
@@ -922,7 +953,7 @@ static int write_data(struct writer *w, const void *buf, size_t len, const char 
 {
     while (len > 0) {
         la_ssize_t n = archive_write_data(w->a, buf, len);
-        if (n <= 0)
+        if (n <= 0 || w->sink.err)
             return archive_fail(w, "data of", path, err);
         buf = (const char *)buf + n;
         len -= (size_t)n;
@@ -1092,7 +1123,8 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
             goto out;
         }
     }
-    if (archive_write_open_fd(w.a, fd) != ARCHIVE_OK) {
+    w.sink.fd = fd;
+    if (archive_write_open2(w.a, &w.sink, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
         rc = archive_fail(&w, "open", tmp, err);
         goto out;
     }
@@ -1115,7 +1147,7 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
         rc = hash_failure(&w.hs, err);
         goto out;
     }
-    if (archive_write_close(w.a) != ARCHIVE_OK) {
+    if (archive_write_close(w.a) != ARCHIVE_OK || w.sink.err) {
         rc = archive_fail(&w, "end of", output, err);
         goto out;
     }
@@ -1140,7 +1172,8 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
 out:
     if (w.a) {
         if (rc != AP_OK)
-            archive_write_fail(w.a);
+            w.sink.discard = 1; /* close normally (frees libarchive's buffers), write nothing */
+        archive_write_close(w.a);
         archive_write_free(w.a);
     }
     if (w.hasher_running) {
