@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -936,6 +937,13 @@ static int write_header(struct writer *w, const char *path, uint64_t size, unsig
     if (!e)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     archive_entry_set_pathname_utf8(e, path);
+    if (!archive_entry_pathname(e)) {
+        /* libarchive could not encode the name (no UTF-8 locale): refuse, do not crash. */
+        archive_entry_free(e);
+        return ap_error_set(err, AP_ERR_INPUT, "cannot write bundle '%s': cannot encode the "
+                                               "entry name '%s' (no UTF-8 locale available)",
+                            w->output, path);
+    }
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, (mode_t)mode);
     archive_entry_set_size(e, (la_int64_t)size);
@@ -1041,20 +1049,36 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
     const char *base;
     int fd = -1, rc, renamed = 0;
 
+    locale_t utf8 = (locale_t)0, old_locale = (locale_t)0;
+
     if (!opts)
         opts = &defaults;
+    /* libarchive encodes names through the thread's locale: pin it to UTF-8
+     * so that non-ASCII names become standard pax path records whatever the
+     * user's environment (the output must not depend on it). */
+    utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (!utf8)
+        utf8 = newlocale(LC_CTYPE_MASK, "en_US.UTF-8", (locale_t)0);
+    if (utf8)
+        old_locale = uselocale(utf8);
     memset(&w, 0, sizeof w);
     w.opts = opts;
     w.output = output;
     w.mtime = opts->mtime;
     w.total = p->bytes;
-    if (!p->hashed)
-        return ap_error_set(err, AP_ERR_INTERNAL, "the bundle plan is not hashed");
-    if (opts->zstd_level < 0 || opts->zstd_level > 19)
-        return ap_error_set(err, AP_ERR_INPUT, "zstd level %d is out of range (1 to 19)",
-                            opts->zstd_level);
-    if (!(dir = ap_path_dirname(output)))
-        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if (!p->hashed) {
+        rc = ap_error_set(err, AP_ERR_INTERNAL, "the bundle plan is not hashed");
+        goto out;
+    }
+    if (opts->zstd_level < 0 || opts->zstd_level > 19) {
+        rc = ap_error_set(err, AP_ERR_INPUT, "zstd level %d is out of range (1 to 19)",
+                          opts->zstd_level);
+        goto out;
+    }
+    if (!(dir = ap_path_dirname(output))) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if ((rc = ap_bundle_check_space(output, ap_bundle_plan_estimate(p, lock_len, sig_len), err)))
         goto out;
     base = base_name(output);
@@ -1198,6 +1222,10 @@ out:
     }
     free(tmp);
     free(dir);
+    if (utf8) {
+        uselocale(old_locale);
+        freelocale(utf8);
+    }
     return rc;
 }
 

@@ -190,6 +190,18 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "bad --compress" err || fail "--compress gzip: exit $rc"
 
+# Non-ASCII names: a standard pax path record, the same bytes whatever the locale.
+cp -R in uni
+echo "u" >"uni/conf/ünï-名.txt"
+LC_ALL=C "$AIRPACK" build uni/m.yaml --secret-key mk.key --output out/u1.tar --quiet || fail "unicode name"
+LC_ALL=C.UTF-8 "$AIRPACK" build uni/m.yaml --secret-key mk.key --output out/u2.tar --quiet \
+    || fail "unicode name (UTF-8 locale)"
+cmp out/u1.tar out/u2.tar >/dev/null || fail "the bundle depends on the locale"
+mkdir xu && tar -xf out/u1.tar -C xu
+[ -f "xu/payload/files/etc/app/ünï-名.txt" ] || fail "unicode name not extracted: $(ls xu/payload/files/etc/app)"
+(cd xu && sha256sum -c --quiet SHA256SUMS) || fail "sha256sum -c with a unicode name"
+rm -rf uni xu out/u1.tar out/u2.tar
+
 # ---- failures leave no output and no temporary file ------------------------
 expect_fail() { # CODE MESSAGE OUTPUT ARGS...
     code=$1 msg=$2 o=$3
