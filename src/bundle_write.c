@@ -1088,7 +1088,20 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
                    : ap_error_set(err, AP_ERR_INPUT, "'%s' is not a file name", output);
         goto out;
     }
-    fd = mkostemps(tmp, 4, O_CLOEXEC);
+    {
+        /* No signal between creating the file and registering it for cleanup. */
+        sigset_t block, saved;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGHUP);
+        sigaddset(&block, SIGQUIT);
+        pthread_sigmask(SIG_BLOCK, &block, &saved);
+        fd = mkostemps(tmp, 4, O_CLOEXEC);
+        if (fd >= 0)
+            tmp_register(tmp);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    }
     if (fd < 0) {
         rc = ap_error_errno(err, errno == ENOENT ? AP_ERR_INPUT : AP_ERR_IO, errno,
                             "cannot create a temporary file in", dir);
@@ -1096,7 +1109,6 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
         tmp = NULL;
         goto out;
     }
-    tmp_register(tmp);
     w.tmp = tmp;
     if (fchmod(fd, 0644) != 0) {
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot set the mode of", tmp);
