@@ -64,7 +64,7 @@ struct pool {
     size_t head, count;         /* ring of queued jobs */
     size_t busy;                /* jobs being processed */
     int stop;                   /* no more jobs will come */
-    int abort;                  /* a fault happened: drop queued jobs */
+    int abort;                  /* a fault happened: drop queued jobs (atomic) */
     pthread_t th[AP_BUNDLE_JOBS];
     size_t nth;
     struct reader *r;
@@ -526,7 +526,7 @@ static void pool_fault(struct reader *r, size_t idx, ap_bundle_fault f, int stat
     p->ffault = f;
     p->findex = idx;
     p->have_fault = 1;
-    p->abort = 1;
+    __atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
 }
 
 /* Record a sink or internal failure of a worker (pool.mu held). */
@@ -539,7 +539,7 @@ static void pool_error(struct reader *r, size_t idx, const ap_error *e)
     p->ffault = AP_FAULT_SINK;
     p->findex = idx;
     p->have_fault = 1;
-    p->abort = 1;
+    __atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
 }
 
 static void run_job(struct reader *r, struct job *j, ap_sha256 *h, uint8_t *buf)
@@ -587,8 +587,8 @@ static void run_job(struct reader *r, struct job *j, ap_sha256 *h, uint8_t *buf)
         r->done_bytes += (uint64_t)n;
         r->res->bytes += (uint64_t)n;
         pthread_mutex_unlock(&r->pool->mu);
-        if (r->pool->abort)
-            break; /* racy read is fine: only an early exit */
+        if (__atomic_load_n(&r->pool->abort, __ATOMIC_RELAXED))
+            break; /* another entry failed: stop early */
     }
     if (!failed && got == a->size) {
         if (ap_sha256_final(h, d) != AP_OK) {
@@ -648,7 +648,7 @@ static void *worker(void *arg)
         p->count--;
         p->busy++;
         pthread_mutex_unlock(&p->mu);
-        if (p->abort || !h || !buf) {
+        if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED) || !h || !buf) {
             if (j.opened && r->opts->sink->close) {
                 ap_error cerr;
                 r->opts->sink->close(r->opts->sink->ctx, j.entry, 0, &cerr);
@@ -688,7 +688,7 @@ static void pool_finish(struct pool *p, int abort)
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     if (abort)
-        p->abort = 1;
+        __atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&p->cv_job);
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < p->nth; i++)
@@ -708,9 +708,9 @@ static int pool_submit(struct reader *r, size_t idx, uint64_t off)
     struct job j = {.index = idx, .off = off};
 
     pthread_mutex_lock(&p->mu);
-    while (p->count == QUEUE_LEN && !p->abort)
+    while (p->count == QUEUE_LEN && !__atomic_load_n(&p->abort, __ATOMIC_RELAXED))
         pthread_cond_wait(&p->cv_space, &p->mu);
-    if (p->abort) {
+    if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&p->mu);
         return -1;
     }
