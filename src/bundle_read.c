@@ -699,6 +699,26 @@ static void pool_finish(struct pool *p, int abort)
     pthread_cond_destroy(&p->cv_space);
 }
 
+/* Wait (pool.mu held) for a job to finish, at most 250 ms, then report
+ * progress: a long entry hashed on a worker still moves the meter. */
+static void pool_timedwait(struct reader *r)
+{
+    struct pool *p = r->pool;
+    struct timespec ts;
+    uint64_t done;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 250000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cv_space, &p->mu, &ts);
+    done = r->done_bytes;
+    pthread_mutex_unlock(&p->mu);
+    progress(r, done);
+    pthread_mutex_lock(&p->mu);
+}
+
 /* Queue artifact idx at file offset off; blocks while the queue is full.
  * Returns 0, or -1 when the pool has aborted (a fault is recorded). */
 static int pool_submit(struct reader *r, size_t idx, uint64_t off)
@@ -709,7 +729,7 @@ static int pool_submit(struct reader *r, size_t idx, uint64_t off)
 
     pthread_mutex_lock(&p->mu);
     while (p->count == QUEUE_LEN && !__atomic_load_n(&p->abort, __ATOMIC_RELAXED))
-        pthread_cond_wait(&p->cv_space, &p->mu);
+        pool_timedwait(r);
     if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&p->mu);
         return -1;
@@ -1042,6 +1062,13 @@ static int verify_pass(struct reader *r)
         idx++;
     }
     if (use_pool) {
+        if (rc == AP_OK) {
+            pthread_mutex_lock(&pool.mu);
+            while ((pool.count > 0 || pool.busy > 0) &&
+                   !__atomic_load_n(&pool.abort, __ATOMIC_RELAXED))
+                pool_timedwait(r);
+            pthread_mutex_unlock(&pool.mu);
+        }
         pool_finish(&pool, rc != AP_OK);
         if (pool.have_fault) {
             /* a worker's fault concerns an earlier artifact than anything
