@@ -630,6 +630,9 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
     /* free space: the artifacts, plus a block per file, plus the receipt */
     if (statvfs(in->rel_parent, &vfs) == 0) {
         uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+        const char *fake = getenv("AIRPACK_TEST_AVAILABLE_BYTES"); /* test hook (install.h) */
+        if (fake && *fake)
+            avail = strtoull(fake, NULL, 10);
         if (!ap_mul_u64((uint64_t)lock->n_artifacts + 8, 4096, &need) ||
             !ap_add_u64(need, lock->total_bytes, &need) ||
             !ap_add_u64(need, (uint64_t)lock_len * 2 + sig_len, &need))

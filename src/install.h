@@ -21,9 +21,10 @@
  * rollback. Nothing is ever written outside PREFIX, and nothing outside
  * the staging folder before the whole bundle verified.
  *
- * Test hook: with AIRPACK_TEST_CRASH_AT=N in the environment, the process
+ * Test hooks: with AIRPACK_TEST_CRASH_AT=N in the environment, the process
  * kills itself (SIGKILL) at the Nth checkpoint of an install (see
- * tests/cli/test_crash.sh). Checkpoints sit between every durable step.
+ * tests/cli/test_crash.sh; checkpoints sit between every durable step);
+ * AIRPACK_TEST_AVAILABLE_BYTES=N makes the free-space check see N bytes.
  */
 #ifndef AIRPACK_INSTALL_H
 #define AIRPACK_INSTALL_H

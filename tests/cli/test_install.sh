@@ -87,6 +87,25 @@ cat "$G/good-v4.tar" | "$AIRPACK_VERIFY" install - -k "$G/keys" -p "$P" --allow-
 # a zstd bundle installs too
 "$AIRPACK" install "$G/good.tar.zst" -k "$G/keys" -p "$T/z" -q >/dev/null || fail "zstd install"
 
+# too little free space: refused before anything is written (exit 2)
+set +e
+AIRPACK_TEST_AVAILABLE_BYTES=100000 "$AIRPACK" install "$G/good.tar" -k "$G/keys" -p "$T/small" -q >/dev/null 2>"$T/err"
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "not enough free space" "$T/err" || fail "free space: exit $rc: $(cat "$T/err")"
+[ -z "$(ls -A "$T/small/releases")" ] || fail "free space: something was written"
+# one writer at a time: a held prefix lock is reported, nothing changes
+(flock 9 && exec sleep 5) 9>>"$P/.airpack/lock" &
+holder=$!
+sleep 0.3
+set +e
+"$AIRPACK" install "$G/good-v6.tar" -k "$G/keys" -p "$P" -q --allow-downgrade >/dev/null 2>"$T/err"
+rc=$?
+set -e
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+[ "$rc" = 2 ] && grep -q "in use by another airpack" "$T/err" || fail "prefix lock: exit $rc: $(cat "$T/err")"
+
 # usage and input errors: exit 2
 expect2() { set +e; "$@" >/dev/null 2>&1; rc=$?; set -e; [ "$rc" = 2 ] || fail "exit $rc, want 2: $*"; }
 expect2 "$AIRPACK" install "$G/good.tar" -k "$G/keys"
