@@ -286,6 +286,60 @@ int ap_bundle_check_space(const char *output, uint64_t need, ap_error *err)
     return rc;
 }
 
+static const ap_bundle_plan *g_sort_plan; /* for the qsort comparator below (single-threaded use) */
+
+static int cmp_src_idx(const void *a, const void *b)
+{
+    const ap_bundle_item *x = &g_sort_plan->items[*(const size_t *)a];
+    const ap_bundle_item *y = &g_sort_plan->items[*(const size_t *)b];
+    if (!x->src || !y->src)
+        return x->src ? 1 : (y->src ? -1 : 0);
+    return strcmp(x->src, y->src);
+}
+
+struct src_key {
+    const ap_bundle_plan *p;
+    const char *src;
+};
+
+static int cmp_key_idx(const void *k, const void *b)
+{
+    const struct src_key *key = k;
+    const ap_bundle_item *y = &key->p->items[*(const size_t *)b];
+    if (!y->src)
+        return 1;
+    return strcmp(key->src, y->src);
+}
+
+ssize_t ap_bundle_plan_use_hashes(ap_bundle_plan *p, char *const *srcs,
+                                  const char (*hex)[AP_SHA256_HEX_LEN + 1], size_t n)
+{
+    size_t *idx = malloc((p->n ? p->n : 1) * sizeof *idx);
+    ssize_t marked = 0;
+    if (!idx)
+        return -1;
+    for (size_t i = 0; i < p->n; i++)
+        idx[i] = i;
+    g_sort_plan = p;
+    qsort(idx, p->n, sizeof *idx, cmp_src_idx);
+    g_sort_plan = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct src_key key = {p, srcs[i]};
+        const size_t *hit = bsearch(&key, idx, p->n, sizeof *idx, cmp_key_idx);
+        ap_bundle_item *it;
+        if (!hit)
+            continue;
+        it = &p->items[*hit];
+        if (ap_hex_decode(hex[i], it->sha256, AP_SHA256_LEN)) {
+            if (!it->known)
+                marked++;
+            it->known = 1;
+        }
+    }
+    free(idx);
+    return marked;
+}
+
 /* ---- pass one: hashing ------------------------------------------------- */
 
 static int cmp_item(const void *a, const void *b)
@@ -435,7 +489,7 @@ static void hash_loop(struct hash_job *j, int main_thread)
         if (i >= j->p->n || __atomic_load_n(&j->failed, __ATOMIC_SEQ_CST))
             break;
         ap_bundle_item *it = &j->p->items[i];
-        if (!it->src)
+        if (!it->src || it->known)
             continue;
         if (hash_item(j, it, buf, main_thread, &e) != AP_OK) {
             if (e.status != AP_OK)
@@ -483,7 +537,10 @@ int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_
     j.p = p;
     j.progress = progress;
     j.progress_ctx = progress_ctx;
-    j.total = p->bytes;
+    j.total = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (!p->items[i].known)
+            j.total += p->items[i].size;
     ap_error_clear(&j.err);
     pthread_mutex_init(&j.mu, NULL);
     for (size_t i = 0; i < p->n; i++) {
@@ -515,7 +572,7 @@ int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_
         goto out;
     }
     if (progress)
-        progress(progress_ctx, 1, p->bytes, p->bytes);
+        progress(progress_ctx, 1, j.total, j.total);
 
     free(p->sums);
     if (!(p->sums = malloc(sums_cap))) {
@@ -887,7 +944,11 @@ struct sink {
     int fd;
     int err;                        /* errno of the first failed write, 0 if none */
     int discard;                    /* drop everything (the build failed) */
+    uint64_t written;               /* bytes written */
+    uint64_t flushed;               /* bytes handed to writeback */
 };
+
+#define WRITEBACK_STEP (32u << 20)  /* start writeback every 32 MiB (the final fsync is short) */
 
 static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -902,6 +963,13 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size
             s->err = n < 0 ? errno : EIO;
         else
             off += (size_t)n;
+    }
+    s->written += off;
+    if (!s->err && s->written - s->flushed >= WRITEBACK_STEP) {
+        /* Start writing back what is done without waiting for it. */
+        sync_file_range(s->fd, (off_t)s->flushed, (off_t)(s->written - s->flushed),
+                        SYNC_FILE_RANGE_WRITE);
+        s->flushed = s->written;
     }
     return (la_ssize_t)len;
 }

@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "digest.h"
 #include "error.h"
@@ -46,6 +47,7 @@ typedef struct ap_bundle_item {
     uint64_t size;                  /* bytes (pass one) */
     uint8_t sha256[AP_SHA256_LEN];  /* pass one's hash */
     uint64_t dev, ino;              /* the source file's identity in pass one */
+    int known;                      /* sha256 comes from a checked pin: pass one skips it */
 } ap_bundle_item;
 
 typedef struct ap_bundle_plan {
@@ -96,6 +98,16 @@ uint64_t ap_bundle_plan_estimate(const ap_bundle_plan *p, size_t lock_len, size_
 /* Refuse when the folder of output has less than need bytes free
  * (AP_ERR_IO, "not enough free space"). */
 int ap_bundle_check_space(const char *output, uint64_t need, ap_error *err) AP_WUR;
+
+/* Use hashes that were already checked against the files (content pins
+ * that `airpack check` found "ok") as pass one's hashes: hex[i] is the
+ * lowercase SHA-256 of the source file srcs[i] (a path exactly as the plan
+ * holds it). Such items are not hashed in pass one; pass two still hashes
+ * them and fails the build if they changed since. Sources not in the plan
+ * are ignored. Returns the number of items marked, or -1 when out of
+ * memory. */
+ssize_t ap_bundle_plan_use_hashes(ap_bundle_plan *p, char *const *srcs,
+                                  const char (*hex)[AP_SHA256_HEX_LEN + 1], size_t n);
 
 /* Pass one: sort into bundle order (role, then path bytewise), refuse two
  * inputs with the same entry name, hash everything on up to threads

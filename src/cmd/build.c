@@ -17,6 +17,7 @@
 #include "common.h"
 #include "lock.h"
 #include "manifest.h"
+#include "pins.h"
 #include "report.h"
 #include "sbom.h"
 #include "sign.h"
@@ -120,6 +121,98 @@ static int add_extras(ap_bundle_plan *plan, const json_t *analysis, ap_error *er
     sarif = ap_report_sarif(analysis);
     rc = add_json_artifact(plan, AP_REPORT_NAME, sarif, AP_ROLE_REPORT, err);
     json_decref(sarif);
+    return rc;
+}
+
+/* The manifest path a pins[] subject ("models[0]", "runtimes[1]", "files[2]") names. */
+static const ap_mpath *subject_path(const ap_manifest *m, const char *subject)
+{
+    size_t i;
+    char c;
+    if (sscanf(subject, "models[%zu%c", &i, &c) == 2 && c == ']' && i < m->n_models)
+        return &m->models[i].src;
+    if (sscanf(subject, "runtimes[%zu%c", &i, &c) == 2 && c == ']' && i < m->n_runtimes)
+        return &m->runtimes[i].src;
+    if (sscanf(subject, "files[%zu%c", &i, &c) == 2 && c == ']' && i < m->n_files)
+        return &m->files[i].src;
+    return NULL;
+}
+
+/* Content pins that the analysis found "ok" already hashed those files:
+ * use them as pass one (pass two still hashes every file again). */
+static int use_pin_hashes(ap_bundle_plan *plan, const ap_manifest *m, const json_t *analysis,
+                          ap_error *err)
+{
+    const json_t *pins = json_object_get(analysis, "pins"), *pin;
+    char **srcs = NULL;
+    char(*hex)[AP_SHA256_HEX_LEN + 1] = NULL;
+    size_t n = 0, cap = 0, i;
+    int rc = AP_OK;
+
+    json_array_foreach(pins, i, pin) {
+        const char *st = json_string_value(json_object_get(pin, "status"));
+        const char *subj = json_string_value(json_object_get(pin, "subject"));
+        const ap_mpath *mp = subj ? subject_path(m, subj) : NULL;
+        ap_sums sums = {0};
+        if (!st || strcmp(st, "ok") != 0 || !mp || !mp->abs)
+            continue;
+        if (mp->sha256) {
+            if (strlen(mp->sha256) != AP_SHA256_HEX_LEN)
+                continue;
+        } else if (!mp->sha256sums_abs || ap_sums_load(mp->sha256sums_abs, &sums, err) != AP_OK) {
+            ap_error_clear(err); /* no reuse; pass one hashes these files */
+            continue;
+        }
+        size_t want = mp->sha256 ? 1 : sums.n;
+        if (n + want > cap) {
+            size_t nc = (n + want) * 2;
+            char **ns = realloc(srcs, nc * sizeof *ns);
+            if (ns)
+                srcs = ns;
+            char(*nh)[AP_SHA256_HEX_LEN + 1] = realloc(hex, nc * sizeof *nh);
+            if (nh)
+                hex = nh;
+            if (!ns || !nh) {
+                ap_sums_release(&sums);
+                rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            cap = nc;
+        }
+        if (mp->sha256) {
+            if (!(srcs[n] = strdup(mp->abs))) {
+                rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            memcpy(hex[n++], mp->sha256, AP_SHA256_HEX_LEN + 1);
+            continue;
+        }
+        for (size_t k = 0; k < sums.n; k++) {
+            const char *slash = strrchr(mp->abs, '/');
+            char *src;
+            if (mp->is_dir)
+                src = ap_path_join(mp->abs, sums.e[k].path);
+            else if (strcmp(sums.e[k].path, slash ? slash + 1 : mp->abs) == 0)
+                src = strdup(mp->abs);
+            else
+                continue; /* a file's sums file may list other files */
+            if (!src) {
+                ap_sums_release(&sums);
+                rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            srcs[n] = src;
+            memcpy(hex[n++], sums.e[k].hex, AP_SHA256_HEX_LEN + 1);
+        }
+        ap_sums_release(&sums);
+    }
+    if (n && ap_bundle_plan_use_hashes(plan, srcs, (const char(*)[AP_SHA256_HEX_LEN + 1])hex, n) < 0)
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+out:
+    for (size_t k = 0; k < n; k++)
+        free(srcs[k]);
+    free(srcs);
+    free(hex);
     return rc;
 }
 
@@ -304,7 +397,7 @@ int cmd_build(int argc, char **argv)
         rc = cli_report(&err);
         goto out;
     }
-    if (add_extras(&plan, analysis, &err) != AP_OK) {
+    if (use_pin_hashes(&plan, m, analysis, &err) != AP_OK || add_extras(&plan, analysis, &err) != AP_OK) {
         rc = cli_report(&err);
         goto out;
     }
