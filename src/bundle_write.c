@@ -201,6 +201,9 @@ static char *file_entry_prefix(const ap_mfile *f, int *is_full_name)
     char buf[PATH_MAX];
     size_t l;
     int dir_target;
+    while (t[0] == '.' && t[1] == '/') /* "./config/" is "config/" */
+        for (t += 2; *t == '/'; t++)
+            ;
     snprintf(buf, sizeof buf, "payload/files/%s", t);
     l = strlen(buf);
     dir_target = l > 0 && buf[l - 1] == '/';
