@@ -129,15 +129,17 @@ for t in $TARGETS; do
     printf '%-22s %14s %10s %8s  %s\n' "fuzz_$t" "${execs:-?}" "${rate:-?}" "$corpus" "$result"
 done
 if [ "$failed" != 0 ]; then
-    echo "fuzz.sh: a target failed; logs in $BUILD/fuzz-logs, inputs in $CRASH:" >&2
-    ls -l "$CRASH" >&2 || true
     for t in $TARGETS; do
         if [ "$(cat "$BUILD/fuzz-logs/$t.rc" 2>/dev/null || echo 99)" != 0 ]; then
             echo "---- fuzz_$t (last lines of $BUILD/fuzz-logs/$t.log)" >&2
             tail -40 "$BUILD/fuzz-logs/$t.log" >&2
         fi
     done
-    echo "fuzz.sh: reproduce with $BUILD/tests/fuzz/fuzz_TARGET CRASH_FILE; add the input to tests/fuzz/regressions/TARGET/" >&2
+    echo "fuzz.sh: a target failed; inputs that failed:" >&2
+    for t in $TARGETS; do
+        sed -n 's/.*Test unit written to //p' "$BUILD/fuzz-logs/$t.log" | grep -v slow-unit >&2 || true
+    done
+    echo "fuzz.sh: reproduce with $BUILD/tests/fuzz/fuzz_TARGET FILE; once fixed, add FILE to tests/fuzz/regressions/TARGET/" >&2
     exit 1
 fi
 echo "fuzz.sh: all targets ran clean"
