@@ -15,10 +15,104 @@
 #include <unistd.h>
 
 #include "bundle_read.h"
+#include "data.h"
 #include "digest.h"
 #include "install.h"
 #include "lock.h"
+#include "policy.h"
 #include "util.h"
+
+struct packs {
+    ap_policy **p;
+    size_t n;
+};
+
+static void packs_free(struct packs *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        ap_policy_free(ps->p[i]);
+    free(ps->p);
+    ps->p = NULL;
+    ps->n = 0;
+}
+
+/* A shipped pack name ([a-z0-9-]+, embedded in the binary) or a path. */
+static int load_pack(const char *ref, ap_policy **out, ap_error *err)
+{
+    size_t n = strlen(ref);
+    if (n > 0 && n < 100 && strspn(ref, "abcdefghijklmnopqrstuvwxyz0123456789-") == n) {
+        char name[128], disp[160];
+        size_t len;
+        const char *buf;
+        snprintf(name, sizeof name, "%s.yaml", ref);
+        snprintf(disp, sizeof disp, "policies/%s.yaml", ref);
+        if (!(buf = ap_data_get(name, &len)))
+            return ap_error_set(err, AP_ERR_INPUT,
+                                "unknown policy pack '%s' (a shipped pack name or a path)", ref);
+        return ap_policy_parse(disp, buf, len, out, err);
+    }
+    return ap_policy_load(ref, out, err);
+}
+
+static int packs_load(const ap_audit_opts *o, struct packs *ps, ap_error *err)
+{
+    size_t n = 0;
+    int rc;
+    memset(ps, 0, sizeof *ps);
+    if (!o || !o->policies)
+        return AP_OK;
+    while (o->policies[n])
+        n++;
+    if (!n)
+        return AP_OK;
+    if (!(ps->p = calloc(n, sizeof *ps->p)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = load_pack(o->policies[i], &ps->p[i], err)) != AP_OK ||
+            (o->policy_params && (rc = ap_policy_set_params(ps->p[i], o->policy_params, err)))) {
+            ps->n = i + 1;
+            packs_free(ps);
+            return rc;
+        }
+        ps->n = i + 1;
+    }
+    return AP_OK;
+}
+
+/* Evaluate the packs over the lock's analysis: {"packs", "findings",
+ * "summary"}; *passed cleared on an error-level finding. NULL without packs. */
+static json_t *eval_packs(const struct packs *ps, const ap_lock *l, int *passed)
+{
+    json_t *out, *packs, *findings, *sum;
+    const json_t *analysis = l ? json_object_get(l->json, "analysis") : NULL;
+    ap_error e;
+    if (!ps->n)
+        return NULL;
+    out = json_object();
+    packs = json_array();
+    findings = json_array();
+    if (!out || !packs || !findings) {
+        json_decref(out);
+        json_decref(packs);
+        json_decref(findings);
+        *passed = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < ps->n; i++) {
+        json_array_append_new(packs, ap_policy_to_json(ps->p[i]));
+        if (!analysis || ap_policy_eval(ps->p[i], analysis, findings, &e) != AP_OK) {
+            json_object_set_new(out, "error", json_string(analysis ? e.msg : "no analysis in the lock"));
+            *passed = 0;
+        }
+    }
+    sum = ap_findings_summary(findings);
+    if (!sum || !json_is_true(json_object_get(sum, "passed")))
+        *passed = 0;
+    json_object_set_new(out, "packs", packs);
+    json_object_set_new(out, "findings", findings);
+    json_object_set_new(out, "summary", sum ? sum : json_null());
+    return out;
+}
 
 static json_t *tool_json(void)
 {
@@ -192,7 +286,8 @@ out:
 }
 
 static json_t *audit_one(const char *prefix, const char *name, const ap_keyring *keys,
-                         size_t *n_mod, size_t *n_miss, size_t *n_unexp, size_t *n_sigfail)
+                         const struct packs *ps, size_t *n_mod, size_t *n_miss, size_t *n_unexp,
+                         size_t *n_sigfail, size_t *n_policy)
 {
     char *release_dir = NULL, *receipt = NULL, rel[AP_RELEASE_MAX], p[PATH_MAX];
     char *lock_buf = NULL, *rec_buf = NULL, hex[AP_SHA256_HEX_LEN + 1];
@@ -267,6 +362,16 @@ static json_t *audit_one(const char *prefix, const char *name, const ap_keyring 
     }
     json_object_set_new(d, "files", json_pack("{s:I,s:I}", "checked",
                                               (json_int_t)lock->n_artifacts, "ok", (json_int_t)ok));
+    {
+        int pol_ok = 1;
+        json_t *pol = eval_packs(ps, lock, &pol_ok);
+        if (pol)
+            json_object_set_new(d, "policy", pol);
+        if (!pol_ok) {
+            problems = 1;
+            (*n_policy)++;
+        }
+    }
 out:
     if (d) {
         size_t m = json_array_size(modified), mi = json_array_size(missing),
@@ -295,9 +400,12 @@ out:
     return d;
 }
 
-int ap_audit_installed(const char *prefix, const char *name, const ap_keyring *keys,
+int ap_audit_installed(const char *prefix, const char *name, const ap_audit_opts *o,
                        json_t **report, ap_error *err)
 {
+    const ap_keyring *keys = o ? o->keys : NULL;
+    struct packs ps;
+    size_t n_pol = 0;
     char **names = NULL, *one[2] = {NULL, NULL};
     char **list;
     json_t *doc, *deps;
@@ -309,19 +417,24 @@ int ap_audit_installed(const char *prefix, const char *name, const ap_keyring *k
     if (stat(prefix, &st) != 0 || !S_ISDIR(st.st_mode))
         return ap_error_errno(err, AP_ERR_INPUT, errno ? errno : ENOTDIR, "cannot open prefix",
                               prefix);
+    if ((rc = packs_load(o, &ps, err)) != AP_OK)
+        return rc;
     if (name) {
         one[0] = (char *)name;
         list = one;
     } else {
-        if ((rc = ap_install_names(prefix, &names, err)) != AP_OK)
+        if ((rc = ap_install_names(prefix, &names, err)) != AP_OK) {
+            packs_free(&ps);
             return rc;
+        }
         list = names;
     }
     doc = json_pack("{s:o,s:s,s:s,s:[]}", "tool", tool_json(), "kind", "installed", "prefix",
                     prefix, "deployments");
     deps = json_object_get(doc, "deployments");
     for (size_t i = 0; doc && list[i]; i++, n++) {
-        json_t *d = audit_one(prefix, list[i], keys, &n_mod, &n_miss, &n_unexp, &n_sig);
+        json_t *d = audit_one(prefix, list[i], keys, &ps, &n_mod, &n_miss, &n_unexp, &n_sig,
+                              &n_pol);
         if (!d)
             continue;
         if (!json_is_true(json_object_get(d, "passed")))
@@ -329,15 +442,17 @@ int ap_audit_installed(const char *prefix, const char *name, const ap_keyring *k
         json_array_append_new(deps, d);
     }
     ap_strv_free(names);
+    packs_free(&ps);
     if (!doc)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     if (n == 0)
         failed++; /* nothing installed: nothing proven */
     json_object_set_new(doc, "summary",
-                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "deployments", (json_int_t)n,
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "deployments", (json_int_t)n,
                                   "modified", (json_int_t)n_mod, "missing", (json_int_t)n_miss,
                                   "unexpected", (json_int_t)n_unexp, "signature_failures",
-                                  (json_int_t)n_sig, "passed", failed == 0));
+                                  (json_int_t)n_sig, "policy_failures", (json_int_t)n_pol,
+                                  "passed", failed == 0));
     *report = doc;
     return AP_OK;
 }
@@ -365,8 +480,12 @@ static void on_artifact(void *ctx, size_t index, const ap_artifact *a, ap_bundle
         json_array_append_new(b->arts, o);
 }
 
-int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report, ap_error *err)
+int ap_audit_bundle(const char *path, const ap_audit_opts *ao, json_t **report, ap_error *err)
 {
+    const ap_keyring *keys = ao ? ao->keys : NULL;
+    struct packs ps;
+    json_t *pol = NULL;
+    int pol_ok = 1;
     ap_bundle_opts o;
     ap_bundle_result res;
     struct bundle_audit b;
@@ -377,10 +496,14 @@ int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report, a
     *report = NULL;
     if (strcmp(path, "-") != 0 && access(path, R_OK) != 0)
         return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open bundle", path);
+    if ((rc = packs_load(ao, &ps, err)) != AP_OK)
+        return rc;
     memset(&o, 0, sizeof o);
     b.arts = json_array();
-    if (!b.arts)
+    if (!b.arts) {
+        packs_free(&ps);
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
     o.keys = keys;
     o.allow_unsigned = !keys || keys->n == 0;
     o.keep_going = 1;
@@ -393,10 +516,16 @@ int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report, a
         *err = verr;
         json_decref(b.arts);
         ap_bundle_result_release(&res);
+        packs_free(&ps);
         return rc;
     }
     v = ap_bundle_result_json(path, &res, rc == AP_OK ? NULL : &verr);
-    passed = rc == AP_OK && res.signature_checked;
+    if (res.lock)
+        pol = eval_packs(&ps, res.lock, &pol_ok);
+    else if (ps.n)
+        pol_ok = 0;
+    packs_free(&ps);
+    passed = rc == AP_OK && res.signature_checked && pol_ok;
     doc = json_pack("{s:o,s:s,s:s,s:o,s:o,s:o,s:o}", "tool", tool_json(), "kind", "bundle",
                     "bundle", path, "verify", v ? v : json_null(), "artifacts", b.arts,
                     "target",
@@ -404,6 +533,10 @@ int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report, a
                         ? json_incref(json_object_get(res.lock->json, "target"))
                         : json_null(),
                     "analysis", analysis_summary(res.lock));
+    if (doc && pol)
+        json_object_set_new(doc, "policy", pol);
+    else
+        json_decref(pol);
     if (doc) {
         size_t bad = 0;
         for (size_t i = 0; i < json_array_size(b.arts); i++)

@@ -14,6 +14,11 @@
  * type differ), "missing" and "unexpected" (in the release folder but not
  * in the lock; symlinks always count) files are listed. Symlinks are never
  * followed. Bundle: a keep-going verify of every artifact.
+ *
+ * Policy packs given in the options are evaluated (policy.h) over the
+ * analysis document the verified lock carries (the build-time facts, plan
+ * and pins), so an auditor can check an installed release or a bundle
+ * against today's packs; results go under "policy" in the report.
  */
 #ifndef AIRPACK_AUDIT_H
 #define AIRPACK_AUDIT_H
@@ -26,18 +31,27 @@
 #define AP_AUDIT_MAX_DEPTH 64        /* folder depth walked in a release */
 #define AP_AUDIT_MAX_LISTED 10000    /* entries listed per category */
 
+typedef struct ap_audit_opts {
+    const ap_keyring *keys;           /* trusted keys, or NULL/empty (see below) */
+    const char *const *policies;      /* policy packs to evaluate over each lock's
+                                       * analysis: shipped names or paths,
+                                       * NULL-terminated; NULL for none */
+    const char *policy_params;        /* site parameters for the packs (YAML) or NULL */
+} ap_audit_opts;
+
 /* Audit the active release of name (NULL: every deployment) under prefix.
- * keys may be NULL or empty (then the recorded key is used). On AP_OK
- * *report is a new document whose "summary.passed" says whether the
- * installation is intact; errors are for an unreadable prefix only. */
-int ap_audit_installed(const char *prefix, const char *name, const ap_keyring *keys,
+ * With no keys the recorded key is used. On AP_OK *report is a new
+ * document whose "summary.passed" says whether the installation is intact
+ * (and, with policies, meets them: no error-level finding); errors are for
+ * an unreadable prefix or a policy pack that does not load (AP_ERR_INPUT). */
+int ap_audit_installed(const char *prefix, const char *name, const ap_audit_opts *o,
                        json_t **report, ap_error *err) AP_WUR;
 
 /* Report on a bundle (verify every artifact, going on past mismatches).
- * keys may be NULL or empty: the signature is then reported as not
- * checked and the report does not pass. On AP_OK *report is new; an
- * unreadable bundle is an error. */
-int ap_audit_bundle(const char *path, const ap_keyring *keys, json_t **report,
+ * With no keys the signature is reported as not checked and the report
+ * does not pass. On AP_OK *report is new; an unreadable bundle or a pack
+ * that does not load is an error. */
+int ap_audit_bundle(const char *path, const ap_audit_opts *o, json_t **report,
                     ap_error *err) AP_WUR;
 
 #endif

@@ -20,7 +20,8 @@
 
 const char cmd_audit_usage[] =
 "usage: airpack audit (BUNDLE | --installed DIR) [--name NAME] [--public-key F]...\n"
-    "                     [--format text|json] [--output F]\n"
+    "                     [--policy P]... [--policy-params F] [--format text|json]\n"
+    "                     [--output F]\n"
     "\n"
     "The auditor's report.\n"
     "  --installed DIR: for each deployment under DIR (or --name), re-verify the\n"
@@ -36,11 +37,16 @@ const char cmd_audit_usage[] =
     "                        Without it, an installed receipt is checked against\n"
     "                        the key recorded at install time (the report says so)\n"
     "                        and a bundle's signature is reported as not checked\n"
+    "  -p, --policy P        evaluate policy pack P (a shipped name such as\n"
+    "                        baseline, or a file) over the analysis each verified\n"
+    "                        lock carries; may be repeated; an error-level\n"
+    "                        finding fails the audit\n"
+    "      --policy-params F site parameters for the packs (YAML)\n"
     "  -f, --format FMT      text (default) or json (docs/install.md)\n"
     "  -o, --output F        write the report to F instead of standard output\n"
     "\n"
     "exit status: 0 intact, 1 drift, failed or unchecked signature, failed\n"
-    "artifact, 2 bad usage or unreadable input\n";
+    "artifact or policy error, 2 bad usage or unreadable input\n";
 
 static void print_list(FILE *f, const char *label, const json_t *arr, int with_reason)
 {
@@ -58,6 +64,28 @@ static const char *str(const json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "?";
+}
+
+/* The "policy" part of a report: packs, counts, then each finding. */
+static void print_policy(FILE *f, const json_t *pol)
+{
+    const json_t *packs = json_object_get(pol, "packs"), *fs = json_object_get(pol, "findings");
+    const json_t *sum = json_object_get(pol, "summary");
+    if (!json_is_object(pol))
+        return;
+    fprintf(f, "  policies:");
+    for (size_t i = 0; i < json_array_size(packs); i++)
+        fprintf(f, "%s %s", i ? "," : "", str(json_array_get(packs, i), "name"));
+    fprintf(f, ": %lld errors, %lld warnings, %lld notes\n",
+            (long long)json_integer_value(json_object_get(sum, "errors")),
+            (long long)json_integer_value(json_object_get(sum, "warnings")),
+            (long long)json_integer_value(json_object_get(sum, "notes")));
+    if (json_object_get(pol, "error"))
+        fprintf(f, "    error: %s\n", str(pol, "error"));
+    for (size_t i = 0; i < json_array_size(fs); i++) {
+        const json_t *x = json_array_get(fs, i);
+        fprintf(f, "    %s %s: %s\n", str(x, "level"), str(x, "rule"), str(x, "message"));
+    }
 }
 
 static int render_text_installed(FILE *f, const json_t *doc)
@@ -84,13 +112,16 @@ static int render_text_installed(FILE *f, const json_t *doc)
         print_list(f, "modified", json_object_get(d, "modified"), 1);
         print_list(f, "missing", json_object_get(d, "missing"), 0);
         print_list(f, "unexpected", json_object_get(d, "unexpected"), 0);
+        print_policy(f, json_object_get(d, "policy"));
     }
-    fprintf(f, "result: %s (%lld modified, %lld missing, %lld unexpected, %lld signature failures)\n",
+    fprintf(f, "result: %s (%lld modified, %lld missing, %lld unexpected, %lld signature failures, "
+               "%lld policy failures)\n",
             json_is_true(json_object_get(sum, "passed")) ? "intact" : "FAILED",
             (long long)json_integer_value(json_object_get(sum, "modified")),
             (long long)json_integer_value(json_object_get(sum, "missing")),
             (long long)json_integer_value(json_object_get(sum, "unexpected")),
-            (long long)json_integer_value(json_object_get(sum, "signature_failures")));
+            (long long)json_integer_value(json_object_get(sum, "signature_failures")),
+            (long long)json_integer_value(json_object_get(sum, "policy_failures")));
     return 0;
 }
 
@@ -117,6 +148,7 @@ static int render_text_bundle(FILE *f, const json_t *doc)
                 (long long)json_integer_value(json_object_get(an, "errors")),
                 (long long)json_integer_value(json_object_get(an, "warnings")),
                 json_is_true(json_object_get(an, "passed")) ? "passed" : "not passed");
+    print_policy(f, json_object_get(doc, "policy"));
     if (json_is_object(e))
         fprintf(f, "  error: %s\n", str(e, "message"));
     fprintf(f, "result: %s (%lld of %lld artifacts failed)\n",
@@ -150,6 +182,8 @@ static const struct {
     {CLI_FMT_JSON, render_json},
 };
 
+#define AUDIT_MAX_POLICIES 64
+
 int cmd_audit(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -158,8 +192,13 @@ int cmd_audit(int argc, char **argv)
         {"public-key", required_argument, NULL, 'k'},
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
+        {"policy", required_argument, NULL, 'p'},
+        {"policy-params", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
+    const char *policies[AUDIT_MAX_POLICIES + 1] = {NULL};
+    size_t n_policies = 0;
+    ap_audit_opts ao;
     const char *installed = NULL, *name = NULL, *output = NULL, *bundle = NULL;
     enum cli_format fmt = CLI_FMT_TEXT;
     unsigned accepted = 0;
@@ -173,7 +212,8 @@ int cmd_audit(int argc, char **argv)
         accepted |= renderers[i].fmt;
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:n:k:f:o:", opts, NULL)) != -1) {
+    memset(&ao, 0, sizeof ao);
+    while ((c = getopt_long(argc, argv, "i:n:k:f:o:p:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             installed = optarg;
@@ -194,6 +234,16 @@ int cmd_audit(int argc, char **argv)
         case 'o':
             output = optarg;
             break;
+        case 'p':
+            if (n_policies == AUDIT_MAX_POLICIES) {
+                rc = cli_usage_error("audit", "more than %d --policy options", AUDIT_MAX_POLICIES);
+                goto out;
+            }
+            policies[n_policies++] = optarg;
+            break;
+        case 'P':
+            ao.policy_params = optarg;
+            break;
         default:
             rc = cli_usage_error("audit", "invalid option");
             goto out;
@@ -209,8 +259,10 @@ int cmd_audit(int argc, char **argv)
         rc = cli_usage_error("audit", "--name goes with --installed");
         goto out;
     }
-    rc = installed ? ap_audit_installed(installed, name, &kr, &doc, &err)
-                   : ap_audit_bundle(bundle, &kr, &doc, &err);
+    ao.keys = &kr;
+    ao.policies = n_policies ? policies : NULL;
+    rc = installed ? ap_audit_installed(installed, name, &ao, &doc, &err)
+                   : ap_audit_bundle(bundle, &ao, &doc, &err);
     if (rc != AP_OK) {
         rc = cli_report(&err);
         goto out;

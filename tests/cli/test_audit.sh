@@ -94,6 +94,26 @@ assert sum(1 for s in st.values() if s == "ok") == 6, st
 assert d["summary"]["failed"] == 1 and d["summary"]["passed"] is False
 PY
 [ ! -e "$T/prefix/releases/$N/x" ]
+# policy packs over the analysis the verified lock carries: the generated
+# lock has no manifest, so the baseline pack finds errors (exit 1), and an
+# unknown pack is a usage error (exit 2)
+set +e
+"$AIRPACK" audit --installed "$P" -k "$G/keys" --policy baseline >"$T/out" 2>&1; rc=$?
+"$AIRPACK" audit "$G/good.tar" -k "$G/keys" --policy baseline --format json >"$T/j" 2>/dev/null; rc2=$?
+"$AIRPACK" audit "$G/good.tar" -k "$G/keys" --policy no-such-pack >/dev/null 2>&1; rc3=$?
+set -e
+[ "$rc" = 1 ] && grep -q "policies: baseline: [1-9][0-9]* errors" "$T/out" || fail "installed --policy: exit $rc $(cat "$T/out")"
+grep -q "error BASE-NAME-DEPLOYMENT" "$T/out" || fail "installed --policy findings: $(cat "$T/out")"
+[ "$rc2" = 1 ] && [ "$rc3" = 2 ] || fail "bundle --policy exits $rc2 $rc3"
+/usr/bin/python3 - "$T/j" <<'PY' || fail "bundle --policy json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["policy"]["packs"][0]["name"] == "baseline", d["policy"]["packs"]
+assert d["policy"]["summary"]["passed"] is False and d["summary"]["passed"] is False
+assert any(f["rule"] == "BASE-NAME-DEPLOYMENT" for f in d["policy"]["findings"])
+assert all(a["status"] == "ok" for a in d["artifacts"])
+PY
+
 # usage
 set +e
 "$AIRPACK" audit >/dev/null 2>&1; rc=$?

@@ -191,7 +191,8 @@ static void test_audit(void **state)
     FILE *f;
     (void)state;
     must_install("g/good.tar", 0, "1.0.0+5");
-    assert_int_equal(ap_audit_installed(prefix, NULL, &ring, &rep, &err), AP_OK);
+    ap_audit_opts ao = {.keys = &ring};
+    assert_int_equal(ap_audit_installed(prefix, NULL, &ao, &rep, &err), AP_OK);
     assert_true(json_is_true(json_object_get(json_object_get(rep, "summary"), "passed")));
     json_decref(rep);
     f = fopen(ppath("releases/chat-assistant/1.0.0+5/report.sarif.json"), "a");
@@ -203,7 +204,7 @@ static void test_audit(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "summary"), "modified")), 1);
     json_decref(rep);
     assert_int_equal(ap_audit_installed(gpath("nope"), NULL, NULL, &rep, &err), AP_ERR_INPUT);
-    assert_int_equal(ap_audit_bundle(gpath("g/good.tar"), &ring, &rep, &err), AP_OK);
+    assert_int_equal(ap_audit_bundle(gpath("g/good.tar"), &ao, &rep, &err), AP_OK);
     assert_true(json_is_true(json_object_get(json_object_get(rep, "summary"), "passed")));
     json_decref(rep);
 }
