@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bundle_read.h"
@@ -124,6 +125,70 @@ static json_t *analysis_summary(const ap_lock *l)
 {
     json_t *s = l ? json_object_get(json_object_get(l->json, "analysis"), "summary") : NULL;
     return s ? json_incref(s) : json_null();
+}
+
+/* One audit Finding (the shared contract) about subject. */
+static json_t *finding(const char *rule, const char *title, const char *subject, const char *msg)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:[s,s],s:s,s:s,s:b}", "rule", rule, "level", "error",
+                     "message", msg, "subject", subject, "controls", "NIST SP 800-53 SI-7",
+                     "NIST SP 800-53 CM-14", "pack", "airpack", "title", title, "waived", 0);
+}
+
+static void add_finding(json_t *arr, json_t *f)
+{
+    if (f)
+        json_array_append_new(arr, f);
+}
+
+/* The evidence document: the lock's analysis (what was checked at build
+ * time) with the audit's own findings and the policy results added, and
+ * the bundle and artifact evidence report.h renders (SARIF, Markdown,
+ * HTML). extra is stolen. NULL when out of memory. */
+static json_t *evidence(const ap_lock *lock, const char *file, const uint8_t lock_sha[AP_SHA256_LEN],
+                        const char *keyid, const char *keyfile, int verified, json_t *extra,
+                        const json_t *policy)
+{
+    const json_t *an = json_object_get(lock->json, "analysis");
+    json_t *doc = an ? json_deep_copy(an) : json_object(), *fs, *pols, *x;
+    char hex[AP_SHA256_HEX_LEN + 1], when[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    size_t i;
+
+    if (!doc) {
+        json_decref(extra);
+        return NULL;
+    }
+    ap_hex_encode(lock_sha, AP_SHA256_LEN, hex);
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(doc, "generated", json_string(when));
+    json_object_set_new(doc, "bundle",
+                        json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:s},s:b}", "file", file, "lock_sha256",
+                                  hex, "created", lock->created, "expires",
+                                  lock->expires ? json_string(lock->expires) : json_null(),
+                                  "signer", "keyid", keyid ? keyid : "", "file",
+                                  keyfile ? keyfile : "", "verified", verified));
+    json_object_set(doc, "artifacts", json_object_get(lock->json, "artifacts"));
+    fs = json_object_get(doc, "findings");
+    if (!json_is_array(fs)) {
+        fs = json_array();
+        json_object_set_new(doc, "findings", fs);
+    }
+    pols = json_object_get(doc, "policies");
+    if (!json_is_array(pols)) {
+        pols = json_array();
+        json_object_set_new(doc, "policies", pols);
+    }
+    json_array_foreach(json_object_get(policy, "findings"), i, x)
+        json_array_append(fs, x);
+    json_array_foreach(json_object_get(policy, "packs"), i, x)
+        json_array_append(pols, x);
+    json_array_extend(fs, extra);
+    json_decref(extra);
+    json_object_set_new(doc, "summary", ap_findings_summary(fs));
+    return doc;
 }
 
 static int cmp_art(const void *a, const void *b)
@@ -372,6 +437,35 @@ static json_t *audit_one(const char *prefix, const char *name, const ap_keyring 
             (*n_policy)++;
         }
     }
+    {
+        json_t *extra = json_array();
+        size_t i;
+        json_t *x;
+        char msg[AP_LOCK_MAX_PATH + 200];
+        json_array_foreach(modified, i, x) {
+            snprintf(msg, sizeof msg, "installed file '%s' was modified: %s",
+                     json_string_value(json_object_get(x, "path")),
+                     json_string_value(json_object_get(x, "reason")));
+            add_finding(extra, finding("AP-AUDIT-MODIFIED", "installed file differs from the signed lock",
+                                       json_string_value(json_object_get(x, "path")), msg));
+        }
+        json_array_foreach(missing, i, x) {
+            snprintf(msg, sizeof msg, "installed file '%s' is missing", json_string_value(x));
+            add_finding(extra, finding("AP-AUDIT-MISSING", "file of the signed lock is missing",
+                                       json_string_value(x), msg));
+        }
+        json_array_foreach(unexpected, i, x) {
+            snprintf(msg, sizeof msg, "'%s' is in the release but not in the signed lock",
+                     json_string_value(x));
+            add_finding(extra, finding("AP-AUDIT-UNEXPECTED", "file not in the signed lock",
+                                       json_string_value(x), msg));
+        }
+        json_object_set_new(d, "evidence",
+                            evidence(lock, release_dir, lh,
+                                     json_string_value(json_object_get(sig, "key_id")),
+                                     json_string_value(json_object_get(sig, "key_file")), 1, extra,
+                                     json_object_get(d, "policy")));
+    }
 out:
     if (d) {
         size_t m = json_array_size(modified), mi = json_array_size(missing),
@@ -533,6 +627,30 @@ int ap_audit_bundle(const char *path, const ap_audit_opts *ao, json_t **report, 
                         ? json_incref(json_object_get(res.lock->json, "target"))
                         : json_null(),
                     "analysis", analysis_summary(res.lock));
+    if (doc && res.lock && res.has_sig) {
+        json_t *extra = json_array();
+        char kid[17];
+        ap_keyid_hex(res.sig.keyid, kid);
+        for (size_t i = 0; i < json_array_size(b.arts); i++) {
+            json_t *a = json_array_get(b.arts, i);
+            const char *st = json_string_value(json_object_get(a, "status"));
+            if (st && strcmp(st, "ok") != 0)
+                add_finding(extra, finding("AP-AUDIT-ARTIFACT", "bundle entry does not match the signed lock",
+                                           json_string_value(json_object_get(a, "path")),
+                                           json_string_value(json_object_get(a, "message"))
+                                               ? json_string_value(json_object_get(a, "message"))
+                                               : st));
+        }
+        if (rc != AP_OK && !res.n_failed)
+            add_finding(extra, finding("AP-AUDIT-BUNDLE", "bundle refused", path, verr.msg));
+        if (!res.signature_checked)
+            add_finding(extra, finding("AP-AUDIT-SIGNATURE", "signature not checked", path,
+                                       "the lock's signature was not checked: no trusted key given"));
+        json_object_set_new(doc, "evidence",
+                            evidence(res.lock, path, res.lock_sha256, kid,
+                                     res.signature_checked ? res.signer.source : NULL,
+                                     rc == AP_OK && res.signature_checked, extra, pol));
+    }
     if (doc && pol)
         json_object_set_new(doc, "policy", pol);
     else

@@ -4,9 +4,9 @@
  * or on a bundle (src/audit.h builds the report document).
  *
  * Rendering: the report is one JSON document; each output format is a
- * renderer over it (the `renderers` table below). SARIF, Markdown and HTML
- * renderers of the same document are meant to be added to that table from
- * the report module; until then those formats are refused as usage errors.
+ * renderer over it (the `renderers` table below). Text and JSON render the
+ * whole document; SARIF, Markdown and HTML render its "evidence" (the
+ * verified lock's analysis plus the audit's findings) with report.h.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,12 +16,13 @@
 #include "audit.h"
 #include "cmd.h"
 #include "common.h"
+#include "report.h"
 #include "sign.h"
 
 const char cmd_audit_usage[] =
 "usage: airpack audit (BUNDLE | --installed DIR) [--name NAME] [--public-key F]...\n"
-    "                     [--policy P]... [--policy-params F] [--format text|json]\n"
-    "                     [--output F]\n"
+    "                     [--policy P]... [--policy-params F]\n"
+    "                     [--format text|json|sarif|markdown|html] [--output F]\n"
     "\n"
     "The auditor's report.\n"
     "  --installed DIR: for each deployment under DIR (or --name), re-verify the\n"
@@ -42,7 +43,10 @@ const char cmd_audit_usage[] =
     "                        lock carries; may be repeated; an error-level\n"
     "                        finding fails the audit\n"
     "      --policy-params F site parameters for the packs (YAML)\n"
-    "  -f, --format FMT      text (default) or json (docs/install.md)\n"
+    "  -f, --format FMT      text (default), json (docs/install.md), or sarif,\n"
+    "                        markdown or html: the evidence report (the verified\n"
+    "                        lock's analysis with the audit's findings); with\n"
+    "                        --installed, one deployment (--name)\n"
     "  -o, --output F        write the report to F instead of standard output\n"
     "\n"
     "exit status: 0 intact, 1 drift, failed or unchecked signature, failed\n"
@@ -172,14 +176,57 @@ static int render_json(FILE *f, const json_t *doc)
     return cli_print_json(f, doc);
 }
 
-/* The renderers of the report document. SARIF, Markdown and HTML come
- * from the report module: add {CLI_FMT_SARIF, fn} etc. here. */
+/* SARIF, Markdown and HTML: the report module (report.h) renders the
+ * evidence document of the audit (the verified lock's analysis with the
+ * audit's findings, policy results, bundle and artifact evidence). An
+ * installed prefix with several deployments needs --name for these. */
+static int render_evidence(FILE *f, const json_t *doc, const char *fmt)
+{
+    const json_t *ev = json_object_get(doc, "evidence");
+    ap_error err;
+    if (strcmp(str(doc, "kind"), "installed") == 0) {
+        const json_t *deps = json_object_get(doc, "deployments");
+        if (json_array_size(deps) != 1) {
+            cli_error("the prefix holds %zu deployments: choose one with --name for --format %s",
+                      json_array_size(deps), fmt);
+            return 2;
+        }
+        ev = json_object_get(json_array_get(deps, 0), "evidence");
+    }
+    if (!json_is_object(ev)) {
+        cli_error("no verified lock to report on (use --format text or json to see why)");
+        return 1;
+    }
+    if (ap_report_write(f, ev, fmt, &err) != AP_OK)
+        return cli_report(&err);
+    return 0;
+}
+
+static int render_sarif(FILE *f, const json_t *doc)
+{
+    return render_evidence(f, doc, "sarif");
+}
+
+static int render_markdown(FILE *f, const json_t *doc)
+{
+    return render_evidence(f, doc, "markdown");
+}
+
+static int render_html(FILE *f, const json_t *doc)
+{
+    return render_evidence(f, doc, "html");
+}
+
+/* The renderers of the report document. */
 static const struct {
     enum cli_format fmt;
     int (*render)(FILE *f, const json_t *doc);
 } renderers[] = {
     {CLI_FMT_TEXT, render_text},
     {CLI_FMT_JSON, render_json},
+    {CLI_FMT_SARIF, render_sarif},
+    {CLI_FMT_MARKDOWN, render_markdown},
+    {CLI_FMT_HTML, render_html},
 };
 
 #define AUDIT_MAX_POLICIES 64

@@ -114,6 +114,28 @@ assert any(f["rule"] == "BASE-NAME-DEPLOYMENT" for f in d["policy"]["findings"])
 assert all(a["status"] == "ok" for a in d["artifacts"])
 PY
 
+# SARIF (validated against SARIF 2.1.0), Markdown and HTML evidence reports:
+# a drifted file is an AP-AUDIT-MODIFIED error result
+echo tampered >>"$R/payload/files/etc/app/config.yaml"
+set +e
+"$AIRPACK" audit --installed "$P" -k "$G/keys" --format sarif --output "$T/a.sarif"; rc=$?
+"$AIRPACK" audit --installed "$P" -k "$G/keys" --format markdown >"$T/a.md"; rc2=$?
+"$AIRPACK" audit "$G/hostile/tampered.tar" -k "$G/keys" --format html >"$T/a.html"; rc3=$?
+set -e
+[ "$rc" = 1 ] && [ "$rc2" = 1 ] && [ "$rc3" = 1 ] || fail "evidence reports: exits $rc $rc2 $rc3, want 1"
+/usr/bin/python3 - "$AIRPACK_SRC/tests/schemas/sarif-schema-2.1.0.json" "$T/a.sarif" <<'PY' || fail "audit SARIF"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1])); log = json.load(open(sys.argv[2]))
+jsonschema.Draft7Validator(schema).validate(log)
+res = [r for r in log["runs"][0]["results"] if r["ruleId"] == "AP-AUDIT-MODIFIED"]
+assert res and res[0]["level"] == "error", log["runs"][0]["results"]
+assert "payload/files/etc/app/config.yaml" in res[0]["message"]["text"], res[0]
+PY
+grep -q "AP-AUDIT-MODIFIED" "$T/a.md" || fail "markdown lacks the finding"
+grep -q "AP-AUDIT-ARTIFACT" "$T/a.html" && grep -q "payload/models/tiny/model.gguf" "$T/a.html" ||
+    fail "html lacks the artifact finding"
+cp "$T/save" "$R/payload/files/etc/app/config.yaml" 2>/dev/null || true
+
 # usage
 set +e
 "$AIRPACK" audit >/dev/null 2>&1; rc=$?
