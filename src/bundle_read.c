@@ -100,6 +100,7 @@ struct reader {
     int have_fault;
     uint64_t done_bytes;        /* artifact bytes hashed (pool.mu with workers) */
     struct pool *pool;
+    struct hq *hq;              /* stream mode hashing helper, or NULL */
 };
 
 /* A name from the archive made printable: control bytes (and every
@@ -418,13 +419,191 @@ static void hexdigest(const uint8_t d[AP_SHA256_LEN], char out[AP_SHA256_HEX_LEN
     ap_hex_encode(d, AP_SHA256_LEN, out);
 }
 
+/* ---- the hashing helper (stream mode) ----
+ *
+ * From a pipe or a zstd stream the main thread reads (and decompresses)
+ * while a helper thread hashes and feeds the sink: each block of a large
+ * entry is copied into one of HQ_SLOTS buffers and queued. One entry at a
+ * time: the main thread waits for the entry's hash before the next one. */
+
+#define HQ_SLOTS 4
+#define HQ_MIN_ENTRY (4u << 20)  /* bytes: smaller entries are hashed inline */
+
+struct hq {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;           /* any change of the fields below */
+    uint8_t *slot[HQ_SLOTS];     /* FEED_BLOCK bytes each */
+    size_t len[HQ_SLOTS];
+    size_t head, count;          /* queued slots */
+    int finish;                  /* main: the entry's data is all queued */
+    int done;                    /* helper: the entry's digest is ready */
+    int stop;                    /* main: shut down */
+    int failed;                  /* helper: the sink failed (ferr) */
+    ap_error ferr;
+    const ap_bundle_sink *s;     /* the entry's sink and handle */
+    void *entry;
+    ap_sha256 *h;
+    uint8_t digest[AP_SHA256_LEN];
+    int hash_failed;
+};
+
+static void *hq_main(void *arg)
+{
+    struct hq *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->stop && q->count == 0 && !(q->finish && !q->done))
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->count > 0) {
+            size_t i = q->head;
+            int skip = q->failed || q->hash_failed;
+            pthread_mutex_unlock(&q->mu);
+            if (!skip) {
+                ap_error e;
+                int hf = ap_sha256_update(q->h, q->slot[i], q->len[i]) != AP_OK;
+                int sf = !hf && q->s && q->s->write &&
+                         q->s->write(q->s->ctx, q->entry, q->slot[i], q->len[i], &e) != AP_OK;
+                pthread_mutex_lock(&q->mu);
+                if (hf)
+                    q->hash_failed = 1;
+                if (sf) {
+                    q->failed = 1;
+                    q->ferr = e;
+                }
+            } else {
+                pthread_mutex_lock(&q->mu);
+            }
+            q->head = (q->head + 1) % HQ_SLOTS;
+            q->count--;
+            pthread_cond_broadcast(&q->cv);
+            continue;
+        }
+        if (q->finish && !q->done) {
+            pthread_mutex_unlock(&q->mu);
+            int hf = ap_sha256_final(q->h, q->digest) != AP_OK;
+            pthread_mutex_lock(&q->mu);
+            if (hf)
+                q->hash_failed = 1;
+            q->done = 1;
+            pthread_cond_broadcast(&q->cv);
+            continue;
+        }
+        if (q->stop)
+            break;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static struct hq *hq_start(void)
+{
+    struct hq *q = calloc(1, sizeof *q);
+    size_t i;
+    if (!q)
+        return NULL;
+    for (i = 0; i < HQ_SLOTS; i++)
+        if (!(q->slot[i] = malloc(FEED_BLOCK)))
+            goto fail;
+    if (!(q->h = ap_sha256_new()))
+        goto fail;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->done = 1; /* idle */
+    q->finish = 1;
+    if (pthread_create(&q->th, NULL, hq_main, q) != 0) {
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+        goto fail;
+    }
+    return q;
+fail:
+    for (i = 0; i < HQ_SLOTS; i++)
+        free(q->slot[i]);
+    ap_sha256_free(q->h);
+    free(q);
+    return NULL;
+}
+
+static void hq_stop(struct hq *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->th, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    for (size_t i = 0; i < HQ_SLOTS; i++)
+        free(q->slot[i]);
+    ap_sha256_free(q->h);
+    free(q);
+}
+
+/* Begin an entry on the helper (which is idle). */
+static int hq_begin(struct hq *q, const ap_bundle_sink *s, void *entry)
+{
+    pthread_mutex_lock(&q->mu);
+    q->s = s;
+    q->entry = entry;
+    q->failed = q->hash_failed = 0;
+    q->head = q->count = 0;
+    q->done = q->finish = 0;
+    pthread_mutex_unlock(&q->mu);
+    return ap_sha256_reset(q->h) == AP_OK ? 0 : -1; /* the helper does not touch h now */
+}
+
+/* Queue a copy of data; -1 when the helper's sink failed. */
+static int hq_push(struct hq *q, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < FEED_BLOCK ? len : FEED_BLOCK, i;
+        pthread_mutex_lock(&q->mu);
+        while (q->count == HQ_SLOTS && !q->failed)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->failed) {
+            pthread_mutex_unlock(&q->mu);
+            return -1;
+        }
+        i = (q->head + q->count) % HQ_SLOTS;
+        pthread_mutex_unlock(&q->mu);
+        memcpy(q->slot[i], data, n); /* slot i is outside the queue: ours */
+        pthread_mutex_lock(&q->mu);
+        q->len[i] = n;
+        q->count++;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* End the entry: wait for its digest. Returns 0, or -1 when the sink
+ * (ferr) or the hash failed. */
+static int hq_end(struct hq *q, uint8_t out[AP_SHA256_LEN])
+{
+    int rc;
+    pthread_mutex_lock(&q->mu);
+    q->finish = 1;
+    pthread_cond_broadcast(&q->cv);
+    while (!q->done)
+        pthread_cond_wait(&q->cv, &q->mu);
+    rc = q->failed || q->hash_failed ? -1 : 0;
+    memcpy(out, q->digest, AP_SHA256_LEN);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
 /* Sequential path: stream the entry's data through the hash and the sink. */
 static int stream_entry(struct reader *r, size_t idx, int *mismatch)
 {
     const ap_artifact *a = &r->lock->artifacts[idx];
     const ap_bundle_sink *s = r->opts->sink;
     void *entry = NULL;
-    int opened = 0, rc = AP_OK, ok = 0;
+    int opened = 0, rc = AP_OK, ok = 0, helper = 0, used_helper = 0;
     uint64_t got = 0;
     uint8_t d[AP_SHA256_LEN];
 
@@ -438,6 +617,15 @@ static int stream_entry(struct reader *r, size_t idx, int *mismatch)
             return rc;
         }
         opened = 1;
+    }
+    if (a->size >= HQ_MIN_ENTRY && r->opts->threads != 1 && !r->hq)
+        r->hq = hq_start(); /* NULL (out of memory): hash inline */
+    if (a->size >= HQ_MIN_ENTRY && r->hq) {
+        if (hq_begin(r->hq, opened ? s : NULL, entry) != 0) {
+            rc = ap_error_set(r->err, AP_ERR_INTERNAL, "sha-256 failed");
+            goto out;
+        }
+        helper = used_helper = 1;
     }
     for (;;) {
         const void *b;
@@ -459,6 +647,13 @@ static int stream_entry(struct reader *r, size_t idx, int *mismatch)
                        (unsigned long long)a->size);
             goto out;
         }
+        if (helper) {
+            if (hq_push(r->hq, b, len) != 0)
+                break; /* the sink failed: hq_end reports it */
+            got += len;
+            progress(r, r->done_bytes + got);
+            continue;
+        }
         if (ap_sha256_update(r->h, b, len) != AP_OK) {
             rc = ap_error_set(r->err, AP_ERR_INTERNAL, "sha-256 failed");
             goto out;
@@ -471,12 +666,26 @@ static int stream_entry(struct reader *r, size_t idx, int *mismatch)
         got += len;
         progress(r, r->done_bytes + got);
     }
+    if (helper) {
+        helper = 0;
+        if (hq_end(r->hq, d) != 0) {
+            if (r->hq->failed) {
+                *r->err = r->hq->ferr;
+                r->res->fault = AP_FAULT_SINK;
+                snprintf(r->res->fault_path, sizeof r->res->fault_path, "%s", a->path);
+                rc = r->err->status ? r->err->status : AP_ERR_IO;
+            } else {
+                rc = ap_error_set(r->err, AP_ERR_INTERNAL, "sha-256 failed");
+            }
+            goto out;
+        }
+    }
     if (got != a->size) {
         rc = fault(r, AP_FAULT_TRUNCATED, a->path, "truncated: %llu of %llu bytes",
                    (unsigned long long)got, (unsigned long long)a->size);
         goto out;
     }
-    if (ap_sha256_final(r->h, d) != AP_OK) {
+    if (!used_helper && ap_sha256_final(r->h, d) != AP_OK) {
         rc = ap_error_set(r->err, AP_ERR_INTERNAL, "sha-256 failed");
         goto out;
     }
@@ -492,6 +701,10 @@ static int stream_entry(struct reader *r, size_t idx, int *mismatch)
     }
     ok = 1;
 out:
+    if (helper) {
+        uint8_t dummy[AP_SHA256_LEN];
+        (void)hq_end(r->hq, dummy); /* the helper must be done with the entry */
+    }
     if (opened && s->close) {
         ap_error cerr;
         ap_error_clear(&cerr);
@@ -1133,6 +1346,7 @@ int ap_bundle_verify_fd(int fd, const char *name, const ap_bundle_opts *opts,
     if (rc != AP_OK && res->fault == AP_FAULT_NONE && rc == AP_ERR_CHECK)
         res->fault = AP_FAULT_ARCHIVE;
 out:
+    hq_stop(r.hq);
     if (r.inner)
         archive_read_free(r.inner);
     if (r.outer)

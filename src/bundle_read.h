@@ -32,7 +32,9 @@
  * walks the tar headers; at most AP_BUNDLE_JOBS entries in flight, one
  * 1 MiB buffer each). Sinks are then called from those threads, one entry
  * per thread at a time: open() on the main thread, write() and close()
- * on a worker.
+ * on a worker. In stream mode a helper thread hashes entries of at least
+ * 4 MiB (and calls the sink's write() for them) while the main thread
+ * reads on; open() and close() stay on the main thread.
  */
 #ifndef AIRPACK_BUNDLE_READ_H
 #define AIRPACK_BUNDLE_READ_H
