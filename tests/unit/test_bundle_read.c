@@ -46,6 +46,14 @@ static int setup(void **state)
     snprintf(cmd, sizeof cmd, "'%s/mkhostile' '%s' >/dev/null", AIRPACK_GEN_DIR, dir);
     if (system(cmd) != 0)
         return -1;
+    /* two 6 MiB shards (large entries go to the hashing threads), signed by
+     * their own key; and a copy with one byte changed inside shard 1 */
+    snprintf(cmd, sizeof cmd,
+             "'%s/mkhostile' --big '%s/big' 12 2 >/dev/null && cp '%s/big/big-2.tar' '%s/big/bad.tar' && "
+             "printf Z | dd of='%s/big/bad.tar' bs=1 seek=3000000 conv=notrunc 2>/dev/null",
+             AIRPACK_GEN_DIR, dir, dir, dir, dir);
+    if (system(cmd) != 0)
+        return -1;
     memset(&ring, 0, sizeof ring);
     if (ap_keyring_add(&ring, gpath("keys"), &err) != AP_OK)
         return -1;
@@ -274,6 +282,60 @@ static void test_sink(void **state)
     }
 }
 
+/* Large entries: hashed by the pool (file), the stream helper (pipe) or
+ * inline (threads=1); the sink sees every byte once, a changed byte is
+ * found on every path. */
+static void test_large_entries(void **state)
+{
+    ap_keyring big = {0};
+    ap_error err;
+    (void)state;
+    assert_int_equal(ap_keyring_add(&big, gpath("big/trusted.pub"), &err), AP_OK);
+    for (int threads = 0; threads <= 1; threads++) {
+        for (int bad = 0; bad <= 1; bad++) {
+            struct counter c;
+            ap_bundle_sink s = {&c, c_begin, c_open, c_write, c_close};
+            ap_bundle_opts o;
+            ap_bundle_result res;
+            int rc;
+            memset(&c, 0, sizeof c);
+            pthread_mutex_init(&c.mu, NULL);
+            memset(&o, 0, sizeof o);
+            o.keys = &big;
+            o.threads = threads;
+            o.sink = &s;
+            rc = ap_bundle_verify(gpath(bad ? "big/bad.tar" : "big/big-2.tar"), &o, &res, &err);
+            pthread_mutex_destroy(&c.mu);
+            if (bad) {
+                assert_int_equal(rc, AP_ERR_CHECK);
+                assert_int_equal(res.fault, AP_FAULT_SHA256);
+                assert_false(c.accepted[3]);
+            } else {
+                if (rc != AP_OK)
+                    fail_msg("threads %d: %s", threads, err.msg);
+                assert_true(c.bytes == res.lock->total_bytes);
+                assert_int_equal(c.closes_ok, (int)res.lock->n_artifacts);
+            }
+            assert_int_equal(c.opens, c.closes_ok + c.closes_bad);
+            ap_bundle_result_release(&res);
+        }
+    }
+    /* through a pipe: the stream helper thread */
+    {
+        ap_keyring saved = ring;
+        ap_bundle_result res;
+        ring = big;
+        if (verify_pipe("big/big-2.tar", &res, &err) != AP_OK)
+            fail_msg("pipe: %s", err.msg);
+        ap_bundle_result_release(&res);
+        assert_int_equal(verify_pipe("big/bad.tar", &res, &err), AP_ERR_CHECK);
+        assert_int_equal(res.fault, AP_FAULT_SHA256);
+        ap_bundle_result_release(&res);
+        ring = saved;
+    }
+    ap_keyring_release(&big);
+}
+
 static void test_signature_before_lock(void **state)
 {
     ap_keyring only_untrusted = {0};
@@ -413,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_pipe),
         cmocka_unit_test(test_sink),
+        cmocka_unit_test(test_large_entries),
         cmocka_unit_test(test_signature_before_lock),
         cmocka_unit_test(test_hostile_corpus),
         cmocka_unit_test(test_keep_going),
