@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle_read.h"
 #include "bundle_write.h"
 #include "cmd.h"
 #include "common.h"
@@ -43,6 +44,7 @@ static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *s
     json_object_foreach((json_t *)src_md, k, v)
         json_object_set(md, k, v);
     json_object_set_new(o, "metadata", md);
+    json_object_set_new(o, "expired", json_boolean(l->expires && ap_rfc3339_past(l->expires) == 1));
     json_object_set(o, "target", json_object_get(l->json, "target"));
     if (has_sig) {
         char hex[17];
@@ -101,7 +103,8 @@ static void print_text(const char *path, const ap_lock *l, const ap_signature *s
     printf("sequence:    %llu\n", (unsigned long long)l->sequence);
     printf("created:     %s\n", l->created);
     if (l->expires)
-        printf("expires:     %s\n", l->expires);
+        printf("expires:     %s%s\n", l->expires,
+               ap_rfc3339_past(l->expires) == 1 ? " (expired: verify and install refuse it)" : "");
     if (json_string_value(json_object_get(md, "description")))
         printf("description: %s\n", json_string_value(json_object_get(md, "description")));
     if (json_string_value(json_object_get(md, "owner")))

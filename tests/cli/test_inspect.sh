@@ -72,6 +72,14 @@ del a["bundle"], b["bundle"]
 assert a == b
 EOF
 
+# An expired bundle still shows, marked as expired.
+sed 's/expires: 2099-12-31/expires: 2001-02-03/' in/m.yaml >in/old.yaml
+"$AIRPACK" build in/old.yaml --secret-key k.key --output old.tar --quiet || fail "build expired"
+"$AIRPACK" inspect old.tar >out || fail "inspect expired"
+grep -q "^expires: *2001-02-03T00:00:00Z (expired" out || fail "expired marker: $(cat out)"
+"$AIRPACK" inspect old.tar --format json | grep -q '"expired": true' || fail "expired in JSON"
+grep -q '"expired": false' j1 || fail "not expired in JSON"
+
 # Inspect does not verify: a tampered payload still shows (verify is what refuses it).
 $PY - b.tar t.tar <<'EOF'
 import io, tarfile, sys
