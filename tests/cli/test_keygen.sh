@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_keygen.sh - `airpack keygen` through the real binary, checked against
 # stock minisign both ways (airpack's keys sign with minisign; the one
-# encrypted-key case costs minisign's full scrypt work, a few seconds).
+# encrypted-key cases cost minisign's full scrypt work, a few seconds each).
 set -eu
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
@@ -70,4 +70,22 @@ python3 -c "import base64,sys; b=base64.b64decode(open('e.key').read().split('\n
 printf 'correct horse\n' | minisign -S -s e.key -m msg -x msg2.sig >/dev/null 2>err \
     || fail "minisign cannot decrypt airpack's encrypted key: $(cat err)"
 minisign -V -p e.pub -m msg -x msg2.sig >out 2>&1 || fail "minisign -V (encrypted key): $(cat out)"
+
+# The other way: an encrypted key made by stock minisign signs an airpack bundle.
+printf 'minisign pw\nminisign pw\n' | minisign -G -p m.pub -s m.key >/dev/null 2>&1 || fail "minisign -G"
+"$AIRPACK_GEN_DIR/mkgguf" --preset tiny tiny.gguf >/dev/null
+cat >d.yaml <<'EOF'
+apiVersion: airpack/v1
+kind: Deployment
+metadata: { name: keys, version: "1", sequence: 1 }
+target: { gpu: { model: nvidia-l4, count: 1 } }
+models:
+  - name: tiny
+    path: tiny.gguf
+EOF
+printf 'minisign pw\n' >m.pw
+"$AIRPACK" build d.yaml --secret-key m.key --password-file m.pw --output b.tar --quiet 2>err \
+    || fail "build with an encrypted minisign key: $(cat err)"
+mkdir x && tar -xf b.tar -C x
+(cd x && minisign -Vm airpack.lock.json -p ../m.pub >/dev/null 2>&1) || fail "minisign rejects the lock"
 echo "ok"
