@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_keygen.sh - `airpack keygen` through the real binary, checked against
-# stock minisign both ways (airpack's keys sign with minisign; the one
-# encrypted-key cases cost minisign's full scrypt work, a few seconds each).
+# stock minisign both ways (airpack's keys sign with minisign; an encrypted
+# minisign key builds a bundle). The encrypted-key cases cost minisign's full
+# scrypt work, a few seconds each.
 set -eu
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
