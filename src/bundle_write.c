@@ -402,7 +402,8 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 
 struct hash_job {
     ap_bundle_plan *p;
-    size_t next;                    /* next item index (atomic) */
+    size_t next;                    /* next position in order (atomic) */
+    size_t *order;                  /* item indices, largest first (balances the threads) */
     uint64_t done;                  /* bytes hashed (atomic) */
     int failed;                     /* set once (atomic) */
     pthread_mutex_t mu;
@@ -491,7 +492,7 @@ static void hash_loop(struct hash_job *j, int main_thread)
         size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_SEQ_CST);
         if (i >= j->p->n || __atomic_load_n(&j->failed, __ATOMIC_SEQ_CST))
             break;
-        ap_bundle_item *it = &j->p->items[i];
+        ap_bundle_item *it = &j->p->items[j->order[i]];
         if (!it->src || it->known)
             continue;
         if (hash_item(j, it, buf, main_thread, &e) != AP_OK) {
@@ -507,6 +508,17 @@ static void *hash_thread(void *arg)
 {
     hash_loop(arg, 0);
     return NULL;
+}
+
+static const ap_bundle_plan *g_size_plan; /* for cmp_size_desc (called under no lock: one caller) */
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+    uint64_t x = g_size_plan->items[*(const size_t *)a].size;
+    uint64_t y = g_size_plan->items[*(const size_t *)b].size;
+    if (x != y)
+        return x > y ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
 static unsigned default_threads(void)
@@ -538,6 +550,13 @@ int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_
     }
     memset(&j, 0, sizeof j);
     j.p = p;
+    if (!(j.order = malloc((p->n ? p->n : 1) * sizeof *j.order)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->n; i++)
+        j.order[i] = i;
+    g_size_plan = p;
+    qsort(j.order, p->n, sizeof *j.order, cmp_size_desc);
+    g_size_plan = NULL;
     j.progress = progress;
     j.progress_ctx = progress_ctx;
     j.total = 0;
@@ -595,6 +614,7 @@ int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_
     p->hashed = 1;
 out:
     pthread_mutex_destroy(&j.mu);
+    free(j.order);
     return rc;
 }
 
