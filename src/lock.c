@@ -128,8 +128,8 @@ static int text_ok(const char *s)
     if (n > TEXT_MAX_LEN || !ap_utf8_valid(s, n))
         return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f)
+            return 0; /* no escape sequences for terminals that show it */
     return 1;
 }
 

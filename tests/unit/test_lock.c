@@ -76,6 +76,14 @@ static void test_good(void **state)
     assert_non_null(l->json);
     ap_lock_free(l);
     ap_lock_free(NULL);
+    /* A multi-line description is fine. */
+    {
+        json_t *g = good_lock();
+        json_object_set_new(json_object_get(g, "metadata"), "description",
+                            json_string("line one\n\tline two"));
+        assert_int_equal(parse_json(g, &l, &err), AP_OK);
+        ap_lock_free(l);
+    }
 }
 
 static void test_roles(void **state)
@@ -129,6 +137,7 @@ static void m_totals(json_t *l) { json_object_set_new(json_object_get(l, "totals
 static void m_totals_count(json_t *l) { json_object_set_new(json_object_get(l, "totals"), "artifacts", json_integer(5)); }
 static void m_sig_name(json_t *l) { json_object_set_new(art(l, 1), "path", json_string("airpack.lock.json")); json_object_set_new(art(l, 1), "role", json_string("report")); }
 static void m_overflow(json_t *l) { json_object_set_new(art(l, 2), "size", json_integer(INT64_MAX)); json_object_set_new(art(l, 3), "size", json_integer(INT64_MAX)); }
+static void m_esc_text(json_t *l) { json_object_set_new(json_object_get(l, "metadata"), "owner", json_string("x\x1b[2Jy")); }
 static void m_nul_name(json_t *l) { json_object_set_new(json_object_get(l, "metadata"), "description", json_stringn("a\0b", 3)); }
 
 static const struct {
@@ -170,6 +179,7 @@ static const struct {
     {"reserved name", m_sig_name, "does not fit role"},
     {"size overflow", m_overflow, "overflow"},
     {"NUL in text", m_nul_name, "u0000"},
+    {"escape sequence in text", m_esc_text, "metadata.owner"},
 };
 
 static void test_hostile(void **state)
