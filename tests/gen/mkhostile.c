@@ -303,10 +303,20 @@ static char *sign_text(const struct bundle *b, const char *lock, size_t len)
     return sig;
 }
 
+/* Bytes of extended attribute (a pax header record) added to every
+ * artifact entry: the pax-header bomb. */
+static size_t g_xattr_bytes;
+
 static void write_entry(struct archive *w, const char *name, int type, unsigned mode,
                         const void *data, size_t len, const char *link)
 {
     struct archive_entry *e = archive_entry_new();
+    if (g_xattr_bytes && strcmp(name, AP_LOCK_NAME) != 0 && strcmp(name, AP_LOCK_SIG_NAME) != 0) {
+        char *x = malloc(g_xattr_bytes);
+        memset(x, 'x', g_xattr_bytes);
+        archive_entry_xattr_add_entry(e, "user.bomb", x, g_xattr_bytes);
+        free(x);
+    }
     archive_entry_set_pathname(e, name);
     archive_entry_set_mtime(e, 1767225600, 0);
     archive_entry_set_uid(e, 0);
@@ -410,6 +420,70 @@ static void write_bundle(struct bundle *b, const char *file)
     free(lock);
     free(sig);
     free(path);
+}
+
+/* A ustar header block of type typ for a body of size bytes. */
+static void ustar_header(uint8_t h[512], const char *name, unsigned long size, char typ)
+{
+    unsigned sum = 0;
+    memset(h, 0, 512);
+    snprintf((char *)h, 100, "%s", name);
+    memcpy(h + 100, "0000644", 8);
+    memcpy(h + 108, "0000000", 8);
+    memcpy(h + 116, "0000000", 8);
+    snprintf((char *)h + 124, 12, "%011lo", size);
+    memcpy(h + 136, "00000000000", 12);
+    h[156] = (uint8_t)typ;
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    for (int i = 0; i < 512; i++)
+        sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+}
+
+/* A zstd bundle that expands without end inside the archive: the good
+ * lock and signature, then pax global headers ('g', which a tar reader
+ * consumes without returning an entry) for 256 MiB. */
+static void header_bomb(struct bundle *b, const char *file)
+{
+    char *tmp = outpath("tmp.tar"), *path = outpath(file), *raw = NULL;
+    size_t rn;
+    ap_error err;
+    struct archive *z = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    static const char rec[] = "18 comment=hello\n";
+    uint8_t blk[1024];
+
+    b->ne = 0; /* lock and signature only; the lock still lists the artifacts */
+    b->block512 = 1;
+    write_bundle(b, "tmp.tar");
+    if (ap_read_file(tmp, 64u << 20, &raw, &rn, &err) != AP_OK || rn < 1024)
+        die("header bomb");
+    ustar_header(blk, "pax_global_header", sizeof rec - 1, 'g');
+    memset(blk + 512, 0, 512);
+    memcpy(blk + 512, rec, sizeof rec - 1);
+    archive_write_set_format_raw(z);
+    archive_write_add_filter_zstd(z);
+    if (archive_write_open_filename(z, path) != ARCHIVE_OK)
+        die("open '%s'", path);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_pathname(e, "data");
+    archive_write_header(z, e);
+    archive_entry_free(e);
+    archive_write_data(z, raw, rn - 1024); /* without the end marker */
+    for (unsigned long i = 0; i < (256ul << 20) / sizeof blk; i++)
+        archive_write_data(z, blk, sizeof blk);
+    memset(blk, 0, sizeof blk);
+    archive_write_data(z, blk, sizeof blk);
+    if (archive_write_close(z) != ARCHIVE_OK)
+        die("header bomb: %s", archive_error_string(z));
+    archive_write_free(z);
+    unlink(tmp);
+    free(tmp);
+    free(path);
+    free(raw);
 }
 
 static void hostile(struct bundle *b, const char *name, const char *expect)
@@ -746,6 +820,14 @@ int main(int argc, char **argv)
     hostile(&b, "lock-not-json", "lock");
     good(&b, 5, "1.0.0"), b.zstd = 1, b.zero_tail = 1;
     hostile(&b, "zstd-bomb", "trailing-data|expansion");
+    good(&b, 5, "1.0.0"), header_bomb(&b, "hostile/zstd-header-bomb.tar.zst"), release(&b);
+    fprintf(cases, "zstd-header-bomb.tar.zst\texpansion|unsafe-path|archive\n");
+    /* 300 KiB pax records on every artifact: the headers alone are more than
+     * the lock allows for (the stream is stopped at the lock's size) */
+    g_xattr_bytes = 300u << 10;
+    good(&b, 5, "1.0.0"), b.zstd = 1;
+    hostile(&b, "zstd-pax-bomb", "expansion");
+    g_xattr_bytes = 0;
     {
         /* not a tar at all */
         char *np = outpath("hostile/not-a-tar.tar");
