@@ -456,7 +456,9 @@ static void header_bomb(struct bundle *b, const char *file)
     static const char rec[] = "18 comment=hello\n";
     uint8_t blk[1024];
 
-    b->ne = 0; /* lock and signature only; the lock still lists the artifacts */
+    for (size_t i = 0; i < b->ne; i++) /* lock and signature only; the lock still lists them */
+        free(b->e[i].data);
+    b->ne = 0;
     b->block512 = 1;
     write_bundle(b, "tmp.tar");
     if (ap_read_file(tmp, 64u << 20, &raw, &rn, &err) != AP_OK || rn < 1024)
