@@ -11,6 +11,7 @@
 #     build    `airpack build` of a deployment whose payload is four random
 #              shards of MIB/4 MiB, against, on the same files:
 #                plain `tar -cf`               target: build <= 1.2x tar
+#                `tar -cf` + `sync` of the tar (airpack fsyncs before the rename)
 #                `openssl dgst -sha256`        (hashing alone, one stream)
 #                the by-hand ritual: sha256sum > SHA256SUMS; minisign -S;
 #                tar -cf of sums, signature and shards
@@ -97,6 +98,9 @@ section_build() { # BUILD_DIR MIB
     build=$BEST; rss=$RSS
     bench_time sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards"
     tar=$BEST
+    # airpack fsyncs the bundle before renaming it into place; tar does not.
+    bench_time sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards && sync '$BT/out.tar'"
+    tarsync=$BEST
     BENCH_AFTER=
     bench_time sh -c "cd '$BT/d' && openssl dgst -sha256 tiny.gguf shards/*"
     dgst=$BEST
@@ -110,6 +114,7 @@ section_build() { # BUILD_DIR MIB
     rss_q=$RSS
     BENCH_AFTER=
     bench_row "airpack build vs tar -cf (<= 1.2x)" "$build" "$tar" max 1.2
+    bench_row "airpack build vs tar -cf + sync (same durability)" "$build" "$tarsync" info 0
     bench_row "airpack build vs openssl dgst -sha256" "$build" "$dgst" info 0
     bench_row "airpack build vs sha256sum+minisign+tar" "$build" "$hand" info 0
     printf '%-46s %8s KiB at %s MiB, %s KiB at %s MiB  %s\n' "peak RSS of airpack build (<= 65536 KiB)" \
