@@ -16,37 +16,6 @@
 #include "util.h"
 #include "waiver.h"
 
-/* A shipped pack name ("baseline") rather than a path. */
-static int is_pack_name(const char *s)
-{
-    if (!*s || strchr(s, '/') || strchr(s, '.'))
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
-            return 0;
-    return 1;
-}
-
-/* Load a pack by shipped name (embedded in the binary) or by path. */
-static int load_pack(const char *ref, ap_policy **out, ap_error *err)
-{
-    if (is_pack_name(ref)) {
-        char name[128], disp[160];
-        size_t len;
-        const char *buf;
-        snprintf(name, sizeof name, "%s.yaml", ref);
-        snprintf(disp, sizeof disp, "policies/%s.yaml", ref);
-        buf = ap_data_get(name, &len);
-        if (!buf)
-            return ap_error_set(err, AP_ERR_INPUT,
-                                "unknown policy pack '%s' (shipped packs: baseline, "
-                                "offline-runtime, eu-sovereignty, nist-800-53; or give a path)",
-                                ref);
-        return ap_policy_parse(disp, buf, len, out, err);
-    }
-    return ap_policy_load(ref, out, err);
-}
-
 static int run_policies(const ap_manifest *m, const ap_analyze_opts *opts, json_t *analysis,
                         json_t *policies, json_t *findings, ap_error *err)
 {
@@ -68,7 +37,7 @@ static int run_policies(const ap_manifest *m, const ap_analyze_opts *opts, json_
     for (size_t i = 0; i < total && !rc; i++) {
         ap_policy *p = NULL;
         int dup = 0;
-        if ((rc = load_pack(refs[i], &p, err)))
+        if ((rc = ap_policy_load_ref(refs[i], &p, err)))
             break;
         for (size_t k = 0; k < nseen; k++)
             dup |= !strcmp(seen[k], ap_policy_name(p));

@@ -37,24 +37,6 @@ static void packs_free(struct packs *ps)
     ps->n = 0;
 }
 
-/* A shipped pack name ([a-z0-9-]+, embedded in the binary) or a path. */
-static int load_pack(const char *ref, ap_policy **out, ap_error *err)
-{
-    size_t n = strlen(ref);
-    if (n > 0 && n < 100 && strspn(ref, "abcdefghijklmnopqrstuvwxyz0123456789-") == n) {
-        char name[128], disp[160];
-        size_t len;
-        const char *buf;
-        snprintf(name, sizeof name, "%s.yaml", ref);
-        snprintf(disp, sizeof disp, "policies/%s.yaml", ref);
-        if (!(buf = ap_data_get(name, &len)))
-            return ap_error_set(err, AP_ERR_INPUT,
-                                "unknown policy pack '%s' (a shipped pack name or a path)", ref);
-        return ap_policy_parse(disp, buf, len, out, err);
-    }
-    return ap_policy_load(ref, out, err);
-}
-
 static int packs_load(const ap_audit_opts *o, struct packs *ps, ap_error *err)
 {
     size_t n = 0;
@@ -69,7 +51,7 @@ static int packs_load(const ap_audit_opts *o, struct packs *ps, ap_error *err)
     if (!(ps->p = calloc(n, sizeof *ps->p)))
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        if ((rc = load_pack(o->policies[i], &ps->p[i], err)) != AP_OK ||
+        if ((rc = ap_policy_load_ref(o->policies[i], &ps->p[i], err)) != AP_OK ||
             (o->policy_params && (rc = ap_policy_set_params(ps->p[i], o->policy_params, err)))) {
             ps->n = i + 1;
             packs_free(ps);

@@ -13,6 +13,8 @@
  */
 #include "policy.h"
 
+#include "data.h"
+
 #include <fnmatch.h>
 #include <math.h>
 #include <regex.h>
@@ -1891,4 +1893,23 @@ int ap_license_expr_known(const char *expr)
         after_with = 0;
     }
     return !want_id && depth == 0;
+}
+
+int ap_policy_load_ref(const char *ref, ap_policy **out, ap_error *err)
+{
+    size_t n = strlen(ref);
+    if (n > 0 && n < 100 && strspn(ref, "abcdefghijklmnopqrstuvwxyz0123456789-") == n) {
+        char name[128], disp[160];
+        size_t len;
+        const char *buf;
+        snprintf(name, sizeof name, "%s.yaml", ref);
+        snprintf(disp, sizeof disp, "policies/%s.yaml", ref);
+        if (!(buf = ap_data_get(name, &len)))
+            return ap_error_set(err, AP_ERR_INPUT,
+                                "unknown policy pack '%s' (shipped packs: baseline, "
+                                "offline-runtime, eu-sovereignty, nist-800-53; or give a path)",
+                                ref);
+        return ap_policy_parse(disp, buf, len, out, err);
+    }
+    return ap_policy_load(ref, out, err);
 }

@@ -45,6 +45,11 @@ int ap_policy_parse(const char *name, const void *buf, size_t len, ap_policy **o
                     ap_error *err) AP_WUR;
 void ap_policy_free(ap_policy *p);
 
+/* Load a pack by reference: a shipped pack name ([a-z0-9-]+: baseline,
+ * offline-runtime, eu-sovereignty, nist-800-53; embedded in the binary and
+ * named "policies/NAME.yaml" in messages) or a path to a pack file. */
+int ap_policy_load_ref(const char *ref, ap_policy **out, ap_error *err) AP_WUR;
+
 /* Pack name (metadata.name) and the file it was loaded from. */
 const char *ap_policy_name(const ap_policy *p);
 const char *ap_policy_file(const ap_policy *p);

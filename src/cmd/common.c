@@ -52,7 +52,11 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     va_start(ap, fmt);
     vmsg("error", fmt, ap);
     va_end(ap);
+#ifdef AIRPACK_VERIFY_ONLY
+    fprintf(stderr, "see 'airpack-verify %s --help'\n", command);
+#else
     fprintf(stderr, "see 'airpack %s --help'\n", command);
+#endif
     return 2;
 }
 
