@@ -114,7 +114,7 @@ section_build() { # BUILD_DIR MIB
     rss_q=$RSS
     BENCH_AFTER=
     bench_row "airpack build vs tar -cf (<= 1.2x)" "$build" "$tar" max 1.2
-    bench_row "airpack build vs tar -cf + sync (same durability)" "$build" "$tarsync" info 0
+    bench_row "airpack build vs tar -cf + sync" "$build" "$tarsync" info 0
     bench_row "airpack build vs openssl dgst -sha256" "$build" "$dgst" info 0
     bench_row "airpack build vs sha256sum+minisign+tar" "$build" "$hand" info 0
     printf '%-46s %8s KiB at %s MiB, %s KiB at %s MiB  %s\n' "peak RSS of airpack build (<= 65536 KiB)" \
