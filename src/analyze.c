@@ -61,7 +61,7 @@ static int run_policies(const ap_manifest *m, const ap_analyze_opts *opts, json_
     return rc;
 }
 
-static void locate_findings(const ap_manifest *m, json_t *findings)
+static void locate_findings(const ap_manifest *m, const char *name, json_t *findings)
 {
     size_t i;
     json_t *f;
@@ -77,7 +77,7 @@ static void locate_findings(const ap_manifest *m, json_t *findings)
             ap_manifest_locate(m, subject, &loc);
         else
             continue;
-        json_object_set_new(f, "location", json_pack("{s:s, s:i, s:i}", "file", m->file, "line",
+        json_object_set_new(f, "location", json_pack("{s:s, s:i, s:i}", "file", name, "line",
                                                      (json_int_t)loc.line, "column",
                                                      (json_int_t)loc.column));
     }
@@ -142,8 +142,11 @@ static int read_facts(const ap_manifest *m, ap_model_facts **facts, json_t *mani
         if (rc)
             return ap_error_prefix(err, "model '%s' (%s, line %u)", m->models[i].name, m->file,
                                    m->models[i].loc.line);
-        json_object_set_new(json_array_get(models, i), "facts",
-                            ap_model_facts_to_json(facts[i]));
+        json_t *fj = ap_model_facts_to_json(facts[i]);
+        /* Name the files as the manifest does, not by where airpack ran. */
+        if (fj)
+            json_object_set_new(fj, "path", json_string(m->models[i].src.path));
+        json_object_set_new(json_array_get(models, i), "facts", fj);
     }
     return AP_OK;
 }
@@ -172,7 +175,8 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
     }
     json_object_set_new(a, "tool", json_pack("{s:s, s:s}", "name", "airpack", "version",
                                              AIRPACK_VERSION));
-    json_object_set_new(a, "manifest_file", json_string(m->file));
+    json_object_set_new(a, "manifest_file",
+                        json_string(opts->manifest_name ? opts->manifest_name : m->file));
 
     if (!opts->skip_pins && (rc = ap_pins_check(m, pins, findings, err)))
         goto fail;
@@ -207,7 +211,7 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
         if (rc)
             goto fail;
     }
-    locate_findings(m, findings);
+    locate_findings(m, opts->manifest_name ? opts->manifest_name : m->file, findings);
     ap_analysis_summarize(a);
     *out = a;
     a = NULL;

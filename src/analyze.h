@@ -23,6 +23,10 @@ typedef struct ap_analyze_opts {
     const char *waivers;           /* waivers file or NULL */
     const char *policy_params;     /* site parameters for the packs (YAML) or NULL */
     const char *today;             /* YYYY-MM-DD for waiver expiry; NULL = today (UTC) */
+    const char *manifest_name;     /* how the document names the manifest ("manifest_file",
+                                      findings' location.file); NULL = the path as given.
+                                      build passes the file name alone, so the lock does not
+                                      depend on how the manifest's path was typed */
     int skip_pins;                 /* do not hash the inputs (plan, sbom) */
     int skip_policies;             /* do not evaluate policies (plan) */
     int skip_facts;                /* do not read model files (sbom of a manifest without models) */

@@ -762,7 +762,7 @@ fail:
 
 int ap_lock_dump(const json_t *lock, char **buf, size_t *len, ap_error *err)
 {
-    char *s = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    char *s = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
     size_t n;
     char *b;
     *buf = NULL;

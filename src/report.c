@@ -433,13 +433,13 @@ int ap_report_write(FILE *f, const json_t *analysis, const char *format, ap_erro
     if (!strcmp(format, "text")) {
         rc = write_text(f, analysis);
     } else if (!strcmp(format, "json")) {
-        rc = json_dumpf(analysis, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+        rc = json_dumpf(analysis, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) != 0 ||
              fputc('\n', f) == EOF;
     } else if (!strcmp(format, "sarif")) {
         json_t *s = ap_report_sarif(analysis);
         if (!s)
             return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-        rc = json_dumpf(s, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 || fputc('\n', f) == EOF;
+        rc = json_dumpf(s, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) != 0 || fputc('\n', f) == EOF;
         json_decref(s);
     } else if (!strcmp(format, "markdown") || !strcmp(format, "md")) {
         rc = write_markdown(f, analysis);

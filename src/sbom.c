@@ -84,22 +84,26 @@ static json_t *component_files(const json_t *analysis, const json_t *lock, const
         return files;
     }
     {
-        const char *sums = str(item, "sha256sums"), *mf = str(analysis, "manifest_file");
-        char *dir, *path;
-        ap_sums s = {0};
-        ap_error err;
-        if (!sums || !mf)
-            return files;
-        dir = ap_path_dirname(mf);
-        path = dir ? ap_path_join(dir, sums) : NULL;
-        if (path && ap_sums_load(path, &s, &err) == AP_OK) {
-            for (size_t k = 0; k < s.n; k++)
-                json_array_append_new(files, json_pack("{s:s,s:s}", "path", s.e[k].path,
-                                                       "sha256", s.e[k].hex));
+        /* No lock: the hashes the pin check computed (analysis.pins[].hashes),
+         * for the pin entry of the same manifest path. */
+        const json_t *pins = json_object_get(analysis, "pins"), *p;
+        const char *ipath = str(item, "path");
+        json_array_foreach(pins, i, p) {
+            const json_t *hs = json_object_get(p, "hashes"), *h;
+            size_t k;
+            if (!ipath || !str(p, "path") || strcmp(str(p, "path"), ipath) != 0)
+                continue;
+            json_array_foreach(hs, k, h) {
+                const char *hp = str(h, "path"), *hh = str(h, "sha256");
+                if (!hp || !is_hex64(hh))
+                    continue;
+                /* a single file's pin names it by its manifest path: keep the file name */
+                if (strcmp(hp, ipath) == 0 && strrchr(hp, '/'))
+                    hp = strrchr(hp, '/') + 1;
+                json_array_append_new(files, json_pack("{s:s,s:s}", "path", hp, "sha256", hh));
+            }
+            break;
         }
-        ap_sums_release(&s);
-        free(path);
-        free(dir);
     }
     return files;
 }

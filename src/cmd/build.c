@@ -92,7 +92,7 @@ static int add_json_artifact(ap_bundle_plan *plan, const char *name, json_t *doc
     int rc;
     if (!doc)
         return ap_error_set(err, AP_ERR_NOMEM, "cannot build '%s'", name);
-    s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
     if (!s)
         return ap_error_set(err, AP_ERR_NOMEM, "cannot serialise '%s'", name);
     size_t n = strlen(s);
@@ -374,6 +374,9 @@ int cmd_build(int argc, char **argv)
     memset(&aopts, 0, sizeof aopts);
     aopts.policies = policies;
     aopts.n_policies = n_policies;
+    /* The lock names the manifest by its file name alone: the bundle must
+     * not depend on how the path was typed (reproducible builds). */
+    aopts.manifest_name = strrchr(manifest, '/') ? strrchr(manifest, '/') + 1 : manifest;
     if (ap_analyze(m, &aopts, &analysis, &err) != AP_OK) {
         rc = cli_report(&err);
         goto out;

@@ -77,7 +77,7 @@ int cli_parse_format(const char *command, const char *s, unsigned accepted, enum
 
 int cli_print_json(FILE *f, const json_t *j)
 {
-    if (json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0) {
+    if (json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) != 0) {
         cli_error("cannot write JSON output");
         return 2;
     }

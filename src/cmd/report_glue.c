@@ -75,7 +75,7 @@ static int render(FILE *f, const json_t *a, enum cli_format fmt, int color, ap_e
 {
     switch (fmt) {
     case CLI_FMT_JSON:
-        if (json_dumpf(a, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0 || fputc('\n', f) == EOF)
+        if (json_dumpf(a, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)) != 0 || fputc('\n', f) == EOF)
             return ap_error_set(err, AP_ERR_IO, "cannot write JSON output");
         return AP_OK;
     case CLI_FMT_TEXT:

@@ -162,6 +162,10 @@ cmp out/b.tar out/b2.tar >/dev/null || fail "two builds of the same inputs diffe
 # Rebuilding onto an existing name replaces it only when complete.
 "$AIRPACK" build in/m.yaml --secret-key mk.key --output out/b2.tar --quiet || fail "rebuild"
 cmp out/b.tar out/b2.tar >/dev/null || fail "rebuild differs"
+# The path to the manifest may be typed any way: same bytes.
+(cd in && "$AIRPACK" build ./m.yaml --secret-key ../mk.key --output ../out/b3.tar --quiet) \
+    || fail "build from the manifest's folder"
+cmp out/b.tar out/b3.tar >/dev/null || fail "the bundle depends on how the manifest path was typed"
 # Without SOURCE_DATE_EPOCH: the fixed default epoch.
 env -u SOURCE_DATE_EPOCH "$AIRPACK" build in/m.yaml --secret-key mk.key --output out/d.tar --quiet \
     || fail "build without SOURCE_DATE_EPOCH"
