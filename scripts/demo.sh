@@ -44,5 +44,7 @@ $A list --prefix "$W/prefix"
 
 step "airpack audit --installed $W/prefix"
 $A audit --installed "$W/prefix"
+$A audit --installed "$W/prefix" --format html --output "$W/audit-report.html"
+echo "HTML audit report: $W/audit-report.html"
 
 printf '\ndemo done: everything is in %s\n' "$W"
