@@ -19,8 +19,9 @@ SRC=$(pwd)
 BUILD=${1:-build/valgrind}
 case $BUILD in /*) ;; *) BUILD=$SRC/$BUILD ;; esac
 # Fast CLI tests that still reach every command's main paths: check and
-# pin, keygen, verify (good and tampered bundles), policy evaluation.
-CLI_DEFAULT="cli check keygen verify"
+# pin, keygen, verify (good and tampered bundles), sbom of a manifest and a
+# signed bundle.
+CLI_DEFAULT="cli check keygen verify sbom"
 
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "valgrind.sh: valgrind not found: memcheck stage skipped"
@@ -29,8 +30,10 @@ fi
 JOBS=$(nproc 2>/dev/null || echo 2)
 if [ "${VALGRIND_SKIP_BUILD:-0}" != 1 ]; then
     echo "valgrind.sh: building $BUILD (Debug, no sanitizers)"
+    # airpack-verify linked dynamically: memcheck cannot intercept malloc
+    # in a static binary (and static glibc start-up code looks uninitialised).
     cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DAIRPACK_SANITIZE=OFF -DAIRPACK_FUZZ=OFF \
-        -DAIRPACK_TESTS=ON >"$BUILD.configure.log" 2>&1 ||
+        -DAIRPACK_TESTS=ON -DAIRPACK_STATIC_VERIFY=OFF >"$BUILD.configure.log" 2>&1 ||
         { cat "$BUILD.configure.log" >&2; echo "valgrind.sh: configure failed" >&2; exit 1; }
     rm -f "$BUILD.configure.log"
     cmake --build "$BUILD" -j"$JOBS" >"$BUILD/valgrind-build.log" 2>&1 ||
@@ -56,11 +59,13 @@ done
 export AIRPACK="$W/airpack" AIRPACK_VERIFY="$W/airpack-verify" AIRPACK_GEN_DIR="$BUILD/tests" \
     AIRPACK_SRC="$SRC" AIRPACK_BIN="$BUILD" NO_COLOR=1
 
-# Logs of one case that report errors (ERROR SUMMARY > 0) or a crash.
+# Logs of one case that report errors (ERROR SUMMARY > 0) or a crash
+# (SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV; tests send SIGINT and SIGTERM
+# on purpose, and a process killed that way writes no leak summary).
 bad_logs() {
     for l in "$1"/*.log; do
         [ -f "$l" ] || continue
-        if grep -qE 'ERROR SUMMARY: [1-9]|Process terminating' "$l"; then
+        if grep -qE 'ERROR SUMMARY: [1-9]|Process terminating with default action of signal (4|6|7|8|11) ' "$l"; then
             echo "$l"
         fi
     done
