@@ -17,7 +17,7 @@ BUILD_PKGS="build-essential cmake pkg-config \
     libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev libzstd-dev \
     libcmocka-dev"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
-    python3 python3-jsonschema python3-yaml chromium"
+    python3 python3-jsonschema python3-yaml chromium openssl time"
 
 PKGS="$BUILD_PKGS"
 [ "${AIRPACK_SETUP_MIN:-0}" = 1 ] || PKGS="$PKGS $TEST_PKGS"
