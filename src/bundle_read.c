@@ -1247,7 +1247,9 @@ static int verify_pass(struct reader *r)
                 break;
             }
             if (pool_submit(r, idx, off) != 0) {
-                rc = r->err->status;
+                /* The pool was aborted: the fault is in pool.ferr (taken
+                 * over below), not in r->err, which may be unset. */
+                rc = AP_ERR_CHECK;
                 break;
             }
             if (archive_read_data_skip(r->inner) < ARCHIVE_WARN) {
