@@ -95,7 +95,7 @@ run_one() {
     echo "$rc" >"$BUILD/fuzz-logs/$t.rc"
 }
 
-echo "fuzz.sh: running$TARGETS for ${SECS}s each ($JOBS at a time)"
+echo "fuzz.sh: running $(echo $TARGETS) for ${SECS}s each ($JOBS at a time)"
 running=0
 for t in $TARGETS; do
     if [ ! -x "$BUILD/tests/fuzz/fuzz_$t" ]; then
