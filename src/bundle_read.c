@@ -119,6 +119,8 @@ static void show_path(const char *in, char *out, size_t n)
 }
 
 static int vfault(struct reader *r, ap_bundle_fault f, int status, const char *path,
+                  const char *fmt, va_list ap) AP_PRINTF(5, 0);
+static int vfault(struct reader *r, ap_bundle_fault f, int status, const char *path,
                   const char *fmt, va_list ap)
 {
     char body[AP_ERROR_MSG_MAX];

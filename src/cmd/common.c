@@ -15,6 +15,7 @@
 
 #include "util.h"
 
+static void vmsg(const char *prefix, const char *fmt, va_list ap) AP_PRINTF(2, 0);
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
     fprintf(stderr, "%s: ", prefix);

@@ -39,6 +39,7 @@ static const unsigned gt_size[GT_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8
 
 #define RD_BUF (64 * 1024)
 #define MAX_NESTING 4
+#define GGUF_MAX_METADATA (256u << 20)  /* bytes of header + metadata (real vocabularies: tens of MiB) */
 
 typedef struct rd {
     int fd;
@@ -228,6 +229,10 @@ static int is_int_type(int t)
 static int rd_value(rd *r, uint32_t t, const char *key, gval *keep, unsigned depth)
 {
     int rc;
+    /* The metadata is headers: bound its size, or nested arrays of empty
+     * arrays could walk a hostile file end to end (found by fuzz_gguf). */
+    if (rd_tell(r) > GGUF_MAX_METADATA)
+        return rd_fail(r, "metadata is larger than %u MiB", GGUF_MAX_METADATA >> 20);
     if (t >= GT_COUNT)
         return rd_fail(r, "metadata '%s' has unknown value type %" PRIu32, key, t);
     if (t == GT_STRING)
