@@ -416,11 +416,6 @@ static void progress(struct reader *r, uint64_t done)
         r->opts->progress(r->opts->progress_ctx, done, r->lock ? r->lock->total_bytes : 0);
 }
 
-static void hexdigest(const uint8_t d[AP_SHA256_LEN], char out[AP_SHA256_HEX_LEN + 1])
-{
-    ap_hex_encode(d, AP_SHA256_LEN, out);
-}
-
 /* ---- the hashing helper (stream mode) ----
  *
  * From a pipe or a zstd stream the main thread reads (and decompresses)
@@ -695,8 +690,8 @@ static int stream_entry(struct reader *r, size_t idx, int *mismatch)
     r->res->bytes += got;
     if (memcmp(d, a->sha256, AP_SHA256_LEN) != 0) {
         char want[AP_SHA256_HEX_LEN + 1], have[AP_SHA256_HEX_LEN + 1];
-        hexdigest(a->sha256, want);
-        hexdigest(d, have);
+        ap_hex_encode(a->sha256, AP_SHA256_LEN, want);
+        ap_hex_encode(d, AP_SHA256_LEN, have);
         rc = fault(r, AP_FAULT_SHA256, a->path, "sha256 mismatch (lock %s, bundle %s)", want, have);
         *mismatch = 1;
         goto out;
@@ -811,8 +806,8 @@ static void run_job(struct reader *r, struct job *j, ap_sha256 *h, uint8_t *buf)
             failed = 1;
         } else if (memcmp(d, a->sha256, AP_SHA256_LEN) != 0) {
             char want[AP_SHA256_HEX_LEN + 1], have[AP_SHA256_HEX_LEN + 1];
-            hexdigest(a->sha256, want);
-            hexdigest(d, have);
+            ap_hex_encode(a->sha256, AP_SHA256_LEN, want);
+            ap_hex_encode(d, AP_SHA256_LEN, have);
             pthread_mutex_lock(&r->pool->mu);
             pool_fault(r, j->index, AP_FAULT_SHA256, AP_ERR_CHECK,
                        "sha256 mismatch (lock %s, bundle %s)", want, have);

@@ -289,12 +289,12 @@ int ap_bundle_check_space(const char *output, uint64_t need, ap_error *err)
     return rc;
 }
 
-static const ap_bundle_plan *g_sort_plan; /* for the qsort comparator below (single-threaded use) */
-
-static int cmp_src_idx(const void *a, const void *b)
+/* qsort_r comparator: plan item indexes by source path (ctx: the plan). */
+static int cmp_src_idx(const void *a, const void *b, void *ctx)
 {
-    const ap_bundle_item *x = &g_sort_plan->items[*(const size_t *)a];
-    const ap_bundle_item *y = &g_sort_plan->items[*(const size_t *)b];
+    const ap_bundle_plan *p = ctx;
+    const ap_bundle_item *x = &p->items[*(const size_t *)a];
+    const ap_bundle_item *y = &p->items[*(const size_t *)b];
     if (!x->src || !y->src)
         return x->src ? 1 : (y->src ? -1 : 0);
     return strcmp(x->src, y->src);
@@ -323,9 +323,7 @@ ssize_t ap_bundle_plan_use_hashes(ap_bundle_plan *p, char *const *srcs,
         return -1;
     for (size_t i = 0; i < p->n; i++)
         idx[i] = i;
-    g_sort_plan = p;
-    qsort(idx, p->n, sizeof *idx, cmp_src_idx);
-    g_sort_plan = NULL;
+    qsort_r(idx, p->n, sizeof *idx, cmp_src_idx, p);
     for (size_t i = 0; i < n; i++) {
         struct src_key key = {p, srcs[i]};
         const size_t *hit = bsearch(&key, idx, p->n, sizeof *idx, cmp_key_idx);
@@ -510,12 +508,12 @@ static void *hash_thread(void *arg)
     return NULL;
 }
 
-static const ap_bundle_plan *g_size_plan; /* for cmp_size_desc (called under no lock: one caller) */
-
-static int cmp_size_desc(const void *a, const void *b)
+/* qsort_r comparator: plan item indexes, largest first (ctx: the plan). */
+static int cmp_size_desc(const void *a, const void *b, void *ctx)
 {
-    uint64_t x = g_size_plan->items[*(const size_t *)a].size;
-    uint64_t y = g_size_plan->items[*(const size_t *)b].size;
+    const ap_bundle_plan *p = ctx;
+    uint64_t x = p->items[*(const size_t *)a].size;
+    uint64_t y = p->items[*(const size_t *)b].size;
     if (x != y)
         return x > y ? -1 : 1;
     return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
@@ -554,9 +552,7 @@ int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < p->n; i++)
         j.order[i] = i;
-    g_size_plan = p;
-    qsort(j.order, p->n, sizeof *j.order, cmp_size_desc);
-    g_size_plan = NULL;
+    qsort_r(j.order, p->n, sizeof *j.order, cmp_size_desc, p);
     j.progress = progress;
     j.progress_ctx = progress_ctx;
     j.total = 0;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "policy.h"
 #include "util.h"
 
 #define NAME_MAX_LEN 128
@@ -166,17 +167,6 @@ static int date_ok(const char *s)
     return ok;
 }
 
-static int hex64_ok(const char *s)
-{
-    if (strlen(s) != 64)
-        return 0;
-    for (int i = 0; i < 64; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-              (s[i] >= 'A' && s[i] <= 'F')))
-            return 0;
-    return 1;
-}
-
 /* ---- paths --------------------------------------------------------------- */
 
 /* Resolve a manifest path: refuse absolute and escaping paths unless
@@ -293,7 +283,8 @@ static int parse_mpath(struct ctx *c, const ap_ynode *map, const char *what, int
     if (h) {
         if ((rc = dup_str(c, h, "sha256", &p->sha256)))
             return rc;
-        if (!hex64_ok(p->sha256))
+        uint8_t digest[32];
+        if (!ap_hex_decode(p->sha256, digest, sizeof digest))
             return ap_y_error(c->doc, h, c->err,
                               "'sha256' must be 64 hexadecimal digits, not '%s'", p->sha256);
         for (char *q = p->sha256; *q; q++)
@@ -619,16 +610,6 @@ static int parse_files(struct ctx *c, const ap_ynode *root)
     return AP_OK;
 }
 
-static int shipped_pack_name(const char *s)
-{
-    if (!*s || strchr(s, '/') || strchr(s, '.'))
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
-            return 0;
-    return 1;
-}
-
 static int parse_policies(struct ctx *c, const ap_ynode *root)
 {
     ap_ynode *list = ap_ymap_get(root, "policies");
@@ -644,7 +625,7 @@ static int parse_policies(struct ctx *c, const ap_ynode *root)
     for (size_t i = 0; i < list->n; i++) {
         ap_ynode *it = list->items[i];
         c->m->n_policies = i + 1;
-        if (it->type == AP_Y_SCALAR && shipped_pack_name(it->str)) {
+        if (it->type == AP_Y_SCALAR && ap_policy_ref_is_name(it->str)) {
             /* A shipped pack by name ("baseline"): resolved by the analysis. */
             if ((rc = dup_str(c, it, "policies[]", &c->m->policies_raw[i])))
                 return rc;

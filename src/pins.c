@@ -14,6 +14,19 @@
 #include "util.h"
 #include "walk.h"
 
+/* qsort_r comparator: entry indexes by path, then by line (ctx: entries). */
+static int cmp_entry_idx(const void *a, const void *b, void *ctx)
+{
+    const ap_sums_entry *e = ctx, *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
+    int c = strcmp(x->path, y->path);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int ap_sums_load(const char *path, ap_sums *out, ap_error *err)
 {
     char *buf = NULL, *p, *save = NULL;
@@ -23,6 +36,7 @@ int ap_sums_load(const char *path, ap_sums *out, ap_error *err)
 
     out->e = NULL;
     out->n = 0;
+    out->by_path = NULL;
     if ((rc = ap_read_file(path, AP_SUMS_MAX_BYTES, &buf, &len, err)))
         return rc;
     if (memchr(buf, '\0', len)) {
@@ -87,14 +101,6 @@ int ap_sums_load(const char *path, ap_sums *out, ap_error *err)
             }
             ap_hex_encode(tmp, sizeof tmp, e->hex);
             e->line = line;
-            for (size_t i = 0; i < out->n; i++) {
-                if (strcmp(out->e[i].path, name) == 0) {
-                    rc = ap_error_set_at(err, AP_ERR_INPUT, path, line, 67,
-                                         "'%s' is listed twice (first on line %u)", name,
-                                         out->e[i].line);
-                    goto fail;
-                }
-            }
             if (!(e->path = strdup(name))) {
                 rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
                 goto fail;
@@ -108,6 +114,37 @@ int ap_sums_load(const char *path, ap_sums *out, ap_error *err)
     }
     (void)save;
     free(buf);
+    buf = NULL;
+    /* Index by path: lookups, and duplicates are neighbours. */
+    out->by_path = malloc((out->n ? out->n : 1) * sizeof *out->by_path);
+    if (!out->by_path) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < out->n; i++)
+        out->by_path[i] = i;
+    qsort_r(out->by_path, out->n, sizeof *out->by_path, cmp_entry_idx, out->e);
+    {
+        /* Report the duplicate that comes first in the file, against the
+         * first line that lists its path. */
+        const ap_sums_entry *dup = NULL, *first = NULL;
+        for (size_t i = 1; i < out->n; i++) {
+            const ap_sums_entry *a = &out->e[out->by_path[i - 1]], *b = &out->e[out->by_path[i]];
+            /* b is the second line of its path when a is the first */
+            if (strcmp(a->path, b->path) != 0 ||
+                (i >= 2 && !strcmp(out->e[out->by_path[i - 2]].path, b->path)))
+                continue;
+            if (!dup || b->line < dup->line) {
+                dup = b;
+                first = a;
+            }
+        }
+        if (dup) {
+            rc = ap_error_set_at(err, AP_ERR_INPUT, path, dup->line, 67,
+                                 "'%s' is listed twice (first on line %u)", dup->path, first->line);
+            goto fail;
+        }
+    }
     return AP_OK;
 fail:
     free(buf);
@@ -122,8 +159,37 @@ void ap_sums_release(ap_sums *s)
     for (size_t i = 0; i < s->n; i++)
         free(s->e[i].path);
     free(s->e);
+    free(s->by_path);
     s->e = NULL;
+    s->by_path = NULL;
     s->n = 0;
+}
+
+struct sums_key {
+    const ap_sums *s;
+    const char *path;
+};
+
+static int cmp_key_entry(const void *k, const void *b)
+{
+    const struct sums_key *key = k;
+    return strcmp(key->path, key->s->e[*(const size_t *)b].path);
+}
+
+const ap_sums_entry *ap_sums_find(const ap_sums *s, const char *path)
+{
+    struct sums_key key = {s, path};
+    const size_t *hit;
+    if (!s->n || !s->by_path)
+        return NULL;
+    hit = bsearch(&key, s->by_path, s->n, sizeof *s->by_path, cmp_key_entry);
+    return hit ? &s->e[*hit] : NULL;
+}
+
+/* True when path is one of the sorted paths (a folder walk's listing). */
+static int listed_in(char *const *sorted, size_t n, const char *path)
+{
+    return n && bsearch(&path, sorted, n, sizeof *sorted, cmp_str) != NULL;
 }
 
 /* ---- parallel hashing ---------------------------------------------------- */
@@ -312,11 +378,7 @@ static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_
                 break;
             }
             if (p->is_dir) {
-                for (size_t k = 0; k < files.n; k++)
-                    if (!strcmp(files.paths[k], sums.e[i].path)) {
-                        present = 1;
-                        break;
-                    }
+                present = listed_in(files.paths, files.n, sums.e[i].path);
             } else {
                 present = !strcmp(files.paths[0], sums.e[i].path) && lstat(fp, &st) == 0;
             }
@@ -354,10 +416,7 @@ static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_
             }
         }
         if (!rc && !p->is_dir) {
-            int listed = 0;
-            for (size_t i = 0; i < sums.n; i++)
-                listed |= !strcmp(sums.e[i].path, files.paths[0]);
-            if (!listed) {
+            if (!ap_sums_find(&sums, files.paths[0])) {
                 status = worst(status, "unlisted");
                 finding(findings, "AP-PIN-UNLISTED", subject, keypath,
                         "file '%s' is not listed in its pin file '%s'", p->path, p->sha256sums);
@@ -366,10 +425,7 @@ static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_
             }
         }
         for (size_t k = 0; !rc && p->is_dir && k < files.n; k++) {
-            int listed = 0;
-            for (size_t i = 0; i < sums.n && !listed; i++)
-                listed = !strcmp(sums.e[i].path, files.paths[k]);
-            if (!listed) {
+            if (!ap_sums_find(&sums, files.paths[k])) {
                 status = worst(status, "unlisted");
                 finding(findings, "AP-PIN-UNLISTED", subject, keypath,
                         "file '%s/%s' is in the folder but not listed in '%s'", disp,

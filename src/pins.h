@@ -31,10 +31,14 @@ typedef struct ap_sums_entry {
 typedef struct ap_sums {
     ap_sums_entry *e;                   /* in file order */
     size_t n;
+    size_t *by_path;                    /* indexes into e, sorted by path (strcmp) */
 } ap_sums;
 
-/* Parse a coreutils sha256sum file. Errors carry file and line. */
+/* Parse a coreutils sha256sum file. Errors carry file and line; a path
+ * listed twice is an error. */
 int ap_sums_load(const char *path, ap_sums *out, ap_error *err) AP_WUR;
+/* The entry for path, or NULL (binary search: O(log n)). */
+const ap_sums_entry *ap_sums_find(const ap_sums *s, const char *path);
 void ap_sums_release(ap_sums *s);
 
 /* Check every pin of the manifest. Appends to pins (array) one object per

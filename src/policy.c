@@ -1895,10 +1895,15 @@ int ap_license_expr_known(const char *expr)
     return !want_id && depth == 0;
 }
 
-int ap_policy_load_ref(const char *ref, ap_policy **out, ap_error *err)
+int ap_policy_ref_is_name(const char *ref)
 {
     size_t n = strlen(ref);
-    if (n > 0 && n < 100 && strspn(ref, "abcdefghijklmnopqrstuvwxyz0123456789-") == n) {
+    return n > 0 && n < 100 && strspn(ref, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+int ap_policy_load_ref(const char *ref, ap_policy **out, ap_error *err)
+{
+    if (ap_policy_ref_is_name(ref)) {
         char name[128], disp[160];
         size_t len;
         const char *buf;

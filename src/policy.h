@@ -49,6 +49,9 @@ void ap_policy_free(ap_policy *p);
  * offline-runtime, eu-sovereignty, nist-800-53; embedded in the binary and
  * named "policies/NAME.yaml" in messages) or a path to a pack file. */
 int ap_policy_load_ref(const char *ref, ap_policy **out, ap_error *err) AP_WUR;
+/* True when ref names a shipped pack ([a-z0-9-]+, under 100 characters)
+ * rather than a path. */
+int ap_policy_ref_is_name(const char *ref);
 
 /* Pack name (metadata.name) and the file it was loaded from. */
 const char *ap_policy_name(const ap_policy *p);

@@ -113,6 +113,40 @@ static void text_controls(FILE *f, const json_t *fd)
     fputc('\n', f);
 }
 
+/* One line for the pins and a few for the memory plan, when the document
+ * has them (a check's analysis does; an audit's evidence may not). */
+static void text_pins_plan(FILE *f, const json_t *a)
+{
+    const json_t *pins = json_object_get(a, "pins"), *p, *plan = json_object_get(a, "plan"), *mm;
+    size_t i, ok = 0, unpinned = 0;
+
+    if (json_is_array(pins)) {
+        json_array_foreach(pins, i, p) {
+            ok += !strcmp(rp_str(p, "status"), "ok");
+            unpinned += !strcmp(rp_str(p, "status"), "unpinned");
+        }
+        fprintf(f, "pins: %zu checked, %zu ok, %zu unpinned\n", json_array_size(pins), ok,
+                unpinned);
+    }
+    if (!json_is_object(plan))
+        return;
+    const json_t *gpu = json_object_get(plan, "gpu");
+    fprintf(f, "plan: %s on %lld x %s (%.2f GiB each, utilization %.2f)\n",
+            json_is_true(json_object_get(plan, "fits")) ? "fits" : "DOES NOT FIT",
+            rp_int(gpu, "count"), json_is_string(json_object_get(gpu, "label")) ? rp_str(gpu, "label") : "GPU",
+            json_number_value(json_object_get(gpu, "memory_gib")),
+            json_number_value(json_object_get(gpu, "memory_utilization")));
+    json_array_foreach(json_object_get(plan, "models"), i, mm) {
+        if (!json_is_true(json_object_get(mm, "planned")))
+            continue;
+        fprintf(f, "  model '%s': %.2f GiB per GPU, headroom %.2f GiB, largest context %lld, "
+                   "largest concurrency %lld\n",
+                rp_str(mm, "name"), (double)rp_int(mm, "total_per_gpu_bytes") / (1024.0 * 1024 * 1024),
+                (double)rp_int(mm, "headroom_bytes") / (1024.0 * 1024 * 1024),
+                rp_int(mm, "max_context"), rp_int(mm, "max_concurrency"));
+    }
+}
+
 static int write_text(FILE *f, const json_t *a)
 {
     const json_t *man = json_object_get(a, "manifest");
@@ -122,6 +156,7 @@ static int write_text(FILE *f, const json_t *a)
     fprintf(f, "manifest '%s': deployment '%s' version %s sequence %lld\n",
             rp_str(a, "manifest_file"), rp_str(md, "name"), rp_str(md, "version"),
             rp_int(md, "sequence"));
+    text_pins_plan(f, a);
     json_array_foreach(json_object_get(a, "policies"), i, pol)
         fprintf(f, "policy '%s' (%s): %lld rules\n", rp_str(pol, "name"), rp_str(pol, "file"),
                 rp_int(pol, "rules"));

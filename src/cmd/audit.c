@@ -8,7 +8,6 @@
  * whole document; SARIF, Markdown and HTML render its "evidence" (the
  * verified lock's analysis plus the audit's findings) with report.h.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "common.h"
+#include "report_glue.h"
 #include "report.h"
 #include "sign.h"
 
@@ -229,6 +229,23 @@ static const struct {
     {CLI_FMT_HTML, render_html},
 };
 
+/* Output through cli_write_output (atomic for --output): the renderers
+ * print their own errors and return exit codes. */
+struct render_ctx {
+    const json_t *doc;
+    enum cli_format fmt;
+    int rc;          /* the renderer's exit code */
+};
+
+static int write_rendered(FILE *f, void *ctx, ap_error *err)
+{
+    struct render_ctx *r = ctx;
+    for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
+        if (renderers[i].fmt == r->fmt && (r->rc = renderers[i].render(f, r->doc)) != 0)
+            return ap_error_set(err, AP_ERR_INTERNAL, "rendering failed");
+    return AP_OK;
+}
+
 #define AUDIT_MAX_POLICIES 64
 
 int cmd_audit(int argc, char **argv)
@@ -252,7 +269,6 @@ int cmd_audit(int argc, char **argv)
     ap_keyring kr = {0};
     ap_error err;
     json_t *doc = NULL;
-    FILE *out = stdout;
     int c, rc;
 
     for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
@@ -314,25 +330,16 @@ int cmd_audit(int argc, char **argv)
         rc = cli_report(&err);
         goto out;
     }
-    if (output && !(out = fopen(output, "w"))) {
-        cli_error("cannot write '%s': %s", output, strerror(errno));
-        rc = 2;
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
-        if (renderers[i].fmt == fmt && (rc = renderers[i].render(out, doc)) != 0)
+    {
+        struct render_ctx r = {doc, fmt, 0};
+        if (cli_write_output(output, write_rendered, &r, &err) != AP_OK) {
+            /* a renderer that failed has said why; an I/O error has not */
+            rc = r.rc ? r.rc : cli_report(&err);
             goto out;
-    if (out != stdout && fclose(out) != 0) {
-        out = stdout;
-        cli_error("cannot write '%s'", output);
-        rc = 2;
-        goto out;
+        }
     }
-    out = stdout;
     rc = json_is_true(json_object_get(json_object_get(doc, "summary"), "passed")) ? 0 : 1;
 out:
-    if (out != stdout)
-        fclose(out);
     json_decref(doc);
     ap_keyring_release(&kr);
     return rc;
