@@ -14,10 +14,11 @@ struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *usage;
+    const struct option *options;   /* the command's getopt_long table */
     const char *summary;
 };
 
-#define C(n, s) {#n, cmd_##n, cmd_##n##_usage, s}
+#define C(n, s) {#n, cmd_##n, cmd_##n##_usage, cmd_##n##_options, s}
 static const struct command commands[] = {
 #ifndef AIRPACK_VERIFY_ONLY
     C(check, "validate a manifest, read model facts, plan VRAM, evaluate policies"),

@@ -248,18 +248,21 @@ static int write_rendered(FILE *f, void *ctx, ap_error *err)
 
 #define AUDIT_MAX_POLICIES 64
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_audit_options[] = {
+    {"installed", required_argument, NULL, 'i'},
+    {"name", required_argument, NULL, 'n'},
+    {"public-key", required_argument, NULL, 'k'},
+    {"format", required_argument, NULL, 'f'},
+    {"output", required_argument, NULL, 'o'},
+    {"policy", required_argument, NULL, 'p'},
+    {"policy-params", required_argument, NULL, 'P'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_audit(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"installed", required_argument, NULL, 'i'},
-        {"name", required_argument, NULL, 'n'},
-        {"public-key", required_argument, NULL, 'k'},
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
-        {"policy", required_argument, NULL, 'p'},
-        {"policy-params", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
-    };
     const char *policies[AUDIT_MAX_POLICIES + 1] = {NULL};
     size_t n_policies = 0;
     ap_audit_opts ao;
@@ -276,7 +279,7 @@ int cmd_audit(int argc, char **argv)
     ap_error_clear(&err);
     optind = 1;
     memset(&ao, 0, sizeof ao);
-    while ((c = getopt_long(argc, argv, "i:n:k:f:o:p:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:n:k:f:o:p:", cmd_audit_options, NULL)) != -1) {
         switch (c) {
         case 'i':
             installed = optarg;

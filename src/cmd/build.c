@@ -246,18 +246,21 @@ static void print_error_findings(const json_t *analysis)
     }
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_build_options[] = {
+    {"secret-key", required_argument, NULL, 's'},
+    {"output", required_argument, NULL, 'o'},
+    {"policy", required_argument, NULL, 'P'},
+    {"password-file", required_argument, NULL, 'w'},
+    {"compress", required_argument, NULL, 'z'},
+    {"threads", required_argument, NULL, 't'},
+    {"quiet", no_argument, NULL, 'q'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_build(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"secret-key", required_argument, NULL, 's'},
-        {"output", required_argument, NULL, 'o'},
-        {"policy", required_argument, NULL, 'P'},
-        {"password-file", required_argument, NULL, 'w'},
-        {"compress", required_argument, NULL, 'z'},
-        {"threads", required_argument, NULL, 't'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
-    };
     const char *seckey = NULL, *output = NULL, *pwfile = NULL, *manifest = NULL;
     const char **policies = NULL;
     size_t n_policies = 0;
@@ -282,7 +285,7 @@ int cmd_build(int argc, char **argv)
     memset(&ps, 0, sizeof ps);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", cmd_build_options, NULL)) != -1) {
         switch (c) {
         case 's': seckey = optarg; break;
         case 'o': output = optarg; break;

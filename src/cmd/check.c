@@ -40,17 +40,20 @@ const char cmd_check_usage[] =
     "exit status: 0 passed, 1 a check failed (error-level finding, pin mismatch,\n"
     "VRAM does not fit), 2 bad usage or invalid input.\n";
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_check_options[] = {
+    {"policy", required_argument, NULL, 'p'},
+    {"waivers", required_argument, NULL, 'w'},
+    {"policy-params", required_argument, NULL, 'P'},
+    {"format", required_argument, NULL, 'f'},
+    {"output", required_argument, NULL, 'o'},
+    {"allow-outside-paths", no_argument, NULL, 'A'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_check(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"policy", required_argument, NULL, 'p'},
-        {"waivers", required_argument, NULL, 'w'},
-        {"policy-params", required_argument, NULL, 'P'},
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
-        {"allow-outside-paths", no_argument, NULL, 'A'},
-        {NULL, 0, NULL, 0},
-    };
     const char **policies = NULL;
     size_t n_policies = 0;
     const char *waivers = NULL, *output = NULL, *params = NULL;
@@ -67,7 +70,7 @@ int cmd_check(int argc, char **argv)
     if (!policies)
         return 2;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", cmd_check_options, NULL)) != -1) {
         switch (c) {
         case 'p':
             policies[n_policies++] = optarg;

@@ -3,15 +3,21 @@
  *
  * Each command exports `int cmd_NAME(int argc, char **argv)` (argv[0] is
  * the command name; returns the exit code: 0 ok, 1 check failed, 2 bad
- * usage or input) and `const char cmd_NAME_usage[]` (its --help text).
+ * usage or input), `const char cmd_NAME_usage[]` (its --help text) and
+ * `const struct option cmd_NAME_options[]` (the getopt_long table it parses,
+ * NULL-terminated; main.c exposes it to the shell-completion generator, so
+ * completion never drifts from the parser).
  * main.c handles `--help`/`-h` before dispatching, so commands need not.
  */
 #ifndef AIRPACK_CMD_H
 #define AIRPACK_CMD_H
 
-#define AP_CMD(name)                              \
-    int cmd_##name(int argc, char **argv);        \
-    extern const char cmd_##name##_usage[];
+#include <getopt.h>
+
+#define AP_CMD(name)                                      \
+    int cmd_##name(int argc, char **argv);                \
+    extern const char cmd_##name##_usage[];               \
+    extern const struct option cmd_##name##_options[];
 
 AP_CMD(check)
 AP_CMD(plan)

@@ -141,12 +141,15 @@ static void print_text(const char *path, const ap_lock *l, const ap_signature *s
     }
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_inspect_options[] = {
+    {"format", required_argument, NULL, 'f'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_inspect(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     enum cli_format fmt = CLI_FMT_TEXT;
     const char *path;
     char *lock_buf = NULL, *sig_buf = NULL;
@@ -159,7 +162,7 @@ int cmd_inspect(int argc, char **argv)
     ap_error_clear(&err);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", cmd_inspect_options, NULL)) != -1) {
         switch (c) {
         case 'f':
             if ((rc = cli_parse_format("inspect", optarg, CLI_FMT_TEXT | CLI_FMT_JSON, &fmt)))

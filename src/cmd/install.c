@@ -42,16 +42,19 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
     cli_progress_update(p, done);
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_install_options[] = {
+    {"public-key", required_argument, NULL, 'k'},
+    {"prefix", required_argument, NULL, 'p'},
+    {"allow-downgrade", no_argument, NULL, 'D'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"threads", required_argument, NULL, 'T'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_install(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"public-key", required_argument, NULL, 'k'},
-        {"prefix", required_argument, NULL, 'p'},
-        {"allow-downgrade", no_argument, NULL, 'D'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"threads", required_argument, NULL, 'T'},
-        {NULL, 0, NULL, 0},
-    };
     ap_keyring kr = {0};
     ap_install_opts o;
     ap_install_result res;
@@ -63,7 +66,7 @@ int cmd_install(int argc, char **argv)
     memset(&res, 0, sizeof res);
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:p:q", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:p:q", cmd_install_options, NULL)) != -1) {
         switch (c) {
         case 'k':
             if (ap_keyring_add(&kr, optarg, &err) != AP_OK) {

@@ -25,17 +25,20 @@ const char cmd_keygen_usage[] =
     "  --force             overwrite existing key files\n"
     "  --quiet             print nothing on success\n";
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_keygen_options[] = {
+    {"public-key", required_argument, NULL, 'p'},
+    {"secret-key", required_argument, NULL, 's'},
+    {"no-password", no_argument, NULL, 'W'},
+    {"password-file", required_argument, NULL, 'P'},
+    {"force", no_argument, NULL, 'f'},
+    {"quiet", no_argument, NULL, 'q'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_keygen(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"public-key", required_argument, NULL, 'p'},
-        {"secret-key", required_argument, NULL, 's'},
-        {"no-password", no_argument, NULL, 'W'},
-        {"password-file", required_argument, NULL, 'P'},
-        {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
-        {NULL, 0, NULL, 0},
-    };
     const char *pub = NULL, *sec = NULL, *pwfile = NULL;
     int nopw = 0, force = 0, quiet = 0, c, rc;
     char *pw = NULL;
@@ -46,7 +49,7 @@ int cmd_keygen(int argc, char **argv)
     ap_error_clear(&err);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", cmd_keygen_options, NULL)) != -1) {
         switch (c) {
         case 'p': pub = optarg; break;
         case 's': sec = optarg; break;

@@ -21,13 +21,16 @@ const char cmd_list_usage[] =
     "\n"
     "exit status: 0 listed, 2 bad usage or unreadable prefix\n";
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_list_options[] = {
+    {"prefix", required_argument, NULL, 'p'},
+    {"format", required_argument, NULL, 'f'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_list(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"prefix", required_argument, NULL, 'p'},
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     const char *prefix = NULL;
     enum cli_format fmt = CLI_FMT_TEXT;
     json_t *doc = NULL, *deps;
@@ -36,7 +39,7 @@ int cmd_list(int argc, char **argv)
 
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:f:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:f:", cmd_list_options, NULL)) != -1) {
         switch (c) {
         case 'p':
             prefix = optarg;

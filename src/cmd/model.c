@@ -87,13 +87,16 @@ static void print_text(const ap_model_facts *f)
     }
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_model_options[] = {
+    {"format", required_argument, NULL, 'f'},
+    {"type", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_model(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"type", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
-    };
     enum cli_format fmt = CLI_FMT_TEXT;
     ap_model_format type = AP_FMT_AUTO;
     ap_model_facts *f = NULL;
@@ -102,7 +105,7 @@ int cmd_model(int argc, char **argv)
 
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", cmd_model_options, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (cli_parse_format("model", optarg, CLI_FMT_TEXT | CLI_FMT_JSON, &fmt) != 0)

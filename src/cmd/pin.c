@@ -154,13 +154,16 @@ out:
     return rc;
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_pin_options[] = {
+    {"force", no_argument, NULL, 'f'},
+    {"allow-outside-paths", no_argument, NULL, 'A'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_pin(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"force", no_argument, NULL, 'f'},
-        {"allow-outside-paths", no_argument, NULL, 'A'},
-        {NULL, 0, NULL, 0},
-    };
     ap_manifest_opts mopts = {0};
     ap_manifest *m = NULL;
     ap_error err;
@@ -170,7 +173,7 @@ int cmd_pin(int argc, char **argv)
 
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", cmd_pin_options, NULL)) != -1) {
         if (c == 'f')
             force = 1;
         else if (c == 'A')

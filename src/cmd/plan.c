@@ -98,12 +98,15 @@ static void print_text(const ap_plan *p, const json_t *findings)
     printf("\nverdict: %s\n", p->fits ? "fits" : "DOES NOT FIT");
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_plan_options[] = {
+    {"format", required_argument, NULL, 'f'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_plan(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     enum cli_format fmt = CLI_FMT_TEXT;
     ap_manifest *m = NULL;
     ap_model_facts **facts = NULL;
@@ -114,7 +117,7 @@ int cmd_plan(int argc, char **argv)
 
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", cmd_plan_options, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (cli_parse_format("plan", optarg, CLI_FMT_TEXT | CLI_FMT_JSON, &fmt) != 0)

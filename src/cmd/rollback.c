@@ -23,12 +23,15 @@ const char cmd_rollback_usage[] =
     "\n"
     "exit status: 0 switched, 1 nothing to roll back to, 2 bad usage or I/O error\n";
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_rollback_options[] = {
+    {"prefix", required_argument, NULL, 'p'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_rollback(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"prefix", required_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0},
-    };
     const char *prefix = NULL, *name = NULL;
     char from[AP_RELEASE_MAX], to[AP_RELEASE_MAX];
     ap_error err;
@@ -36,7 +39,7 @@ int cmd_rollback(int argc, char **argv)
 
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:", cmd_rollback_options, NULL)) != -1) {
         if (c == 'p')
             prefix = optarg;
         else

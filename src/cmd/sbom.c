@@ -101,14 +101,17 @@ static int sbom_of_manifest(const char *path, const ap_manifest_opts *mopts, jso
     return rc;
 }
 
+/* The options getopt_long parses; main.c and the completion generator
+ * read the same table. */
+const struct option cmd_sbom_options[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"public-key", required_argument, NULL, 'k'},
+    {"allow-outside-paths", no_argument, NULL, 'A'},
+    {NULL, 0, NULL, 0},
+};
+
 int cmd_sbom(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"public-key", required_argument, NULL, 'k'},
-        {"allow-outside-paths", no_argument, NULL, 'A'},
-        {NULL, 0, NULL, 0},
-    };
     const char *output = NULL;
     ap_keyring kr = {0};
     ap_manifest_opts mopts = {0};
@@ -118,7 +121,7 @@ int cmd_sbom(int argc, char **argv)
 
     ap_error_clear(&err);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:", cmd_sbom_options, NULL)) != -1) {
         switch (c) {
         case 'o':
             output = optarg;

@@ -24,7 +24,7 @@ sarif = '--sarif' in sys.argv[4:]
 validator = None
 if sarif:
     import jsonschema
-    schema = json.load(open(os.path.join(src, '..', 'shared', 'schemas', 'sarif-schema-2.1.0.json')))
+    schema = json.load(open(os.path.join(src, 'tests', 'schemas', 'sarif-schema-2.1.0.json')))
     validator = jsonschema.Draft7Validator(schema)
 cases = json.load(open(os.path.join(src, 'tests/policy/cases.json')))
 base = yaml.safe_load(open(os.path.join(src, 'tests/policy/compliant.yaml')))
