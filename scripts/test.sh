@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 JOBS=$(nproc 2>/dev/null || echo 2)
 
+# The one place the project looks at ../shared: a warning when the vendored
+# schemas drift from the brief's copies (airpack-shared-drift-check). Nothing
+# needs that folder; tests/cli/test_no_shared.sh keeps it that way.
 if [ -d ../shared/schemas ]; then
     for f in ../shared/schemas/*.json; do
         cmp -s "$f" "tests/schemas/$(basename "$f")" ||

@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_sbom.sh - `airpack sbom` through the real binary: the SBOM of a
 # manifest and of a signed bundle validates against CycloneDX 1.6
-# (../shared/schemas, python3-jsonschema), carries the model as a
+# (tests/schemas, python3-jsonschema), carries the model as a
 # machine-learning-model component with the file's real SHA-256, says
 # whether the bundle was verified and by which key, and a tampered bundle
 # or bad usage is refused.

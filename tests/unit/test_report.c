@@ -2,7 +2,7 @@
  * test_report.c - the report renderers over an analysis document with
  * hostile strings: text groups by severity with locations; SARIF 2.1.0
  * carries rules, levels, lines and suppressions and validates against
- * ../shared/schemas/sarif-schema-2.1.0.json (python3-jsonschema); Markdown
+ * tests/schemas/sarif-schema-2.1.0.json (python3-jsonschema); Markdown
  * and HTML escape everything; the HTML loads nothing from elsewhere and
  * renders in headless Chromium (a screenshot is taken and checked).
  */

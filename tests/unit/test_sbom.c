@@ -3,7 +3,7 @@
  * with hashes, licences (SPDX id, expression or name), model card
  * parameters from the facts and origin properties; runtimes and files;
  * nested file components from a lock's artifacts; a deterministic serial
- * number; and the output validates against ../shared/schemas/bom-1.6
+ * number; and the output validates against tests/schemas/bom-1.6
  * (with spdx and jsf beside it) using python3-jsonschema.
  */
 #include <stdarg.h>
