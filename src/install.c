@@ -204,7 +204,7 @@ static int read_json(const char *path, json_t **out, ap_error *err)
 static int write_json_atomic(const char *path, const json_t *j, ap_error *err)
 {
     char tmp[PATH_MAX];
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     int rc;
     if (!s)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
@@ -829,7 +829,7 @@ static int write_receipt(struct inst *in, const ap_bundle_result *vr, const char
     if (!rec)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     json_object_set_new(rec, "previous_release", in->prev[0] ? json_string(in->prev) : json_null());
-    s = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    s = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(rec);
     if (!s)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");

@@ -421,7 +421,7 @@ static void evidence(FILE *f, const json_t *a)
     if (!json_is_object(plan)) {
         fputs("<p class=\"muted\">No memory plan in this analysis.</p>\n", f);
     } else {
-        char *txt = json_dumps(plan, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *txt = json_dumps(plan, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         plan_table(f, plan);
         fputs("<details><summary>The plan as data</summary><pre>", f);
         h(f, txt);

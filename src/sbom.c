@@ -371,7 +371,7 @@ int ap_sbom_build(const json_t *analysis, const json_t *lock, json_t **out, ap_e
         goto done;
     }
     /* serial number: a v5 UUID of the deployment and every hash in it */
-    seed = json_dumps(comps, JSON_COMPACT | JSON_SORT_KEYS);
+    seed = json_dumps(comps, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
     {
         size_t n = (seed ? strlen(seed) : 0) + 512;
         char *name = malloc(n);
