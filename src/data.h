@@ -11,4 +11,8 @@
 /* The bytes of data/NAME (NUL-terminated; *len excludes the NUL), or NULL. */
 const char *ap_data_get(const char *name, size_t *len);
 
+/* The name of the i-th embedded file that came from the source folder dir
+ * ("data" or "policies"), in build order, or NULL past the last one. */
+const char *ap_data_list(const char *dir, size_t i);
+
 #endif

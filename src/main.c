@@ -10,14 +10,6 @@
 
 #include "cmd/cmd.h"
 
-struct command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *usage;
-    const struct option *options;   /* the command's getopt_long table */
-    const char *summary;
-};
-
 #define C(n, s) {#n, cmd_##n, cmd_##n##_usage, cmd_##n##_options, s}
 static const struct command commands[] = {
 #ifndef AIRPACK_VERIFY_ONLY
@@ -36,6 +28,7 @@ static const struct command commands[] = {
     C(audit, "the auditor's report on a bundle or an installed prefix"),
 #ifndef AIRPACK_VERIFY_ONLY
     C(sbom, "CycloneDX 1.6 SBOM of a manifest or a bundle"),
+    C(completion, "shell completion script for bash or zsh"),
 #endif
 };
 #undef C
@@ -46,12 +39,22 @@ static const struct command commands[] = {
 #define PROG "airpack"
 #endif
 
+const struct command *cmd_table(size_t *n)
+{
+    *n = sizeof commands / sizeof commands[0];
+    return commands;
+}
+
 static void print_help(FILE *f)
 {
     fprintf(f, "usage: " PROG " <command> [options] [arguments]\n\n"
                "Offline bundles for LLM inference stacks in air-gapped sites.\n\ncommands:\n");
+    int w = 0;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        if ((int)strlen(commands[i].name) > w)
+            w = (int)strlen(commands[i].name);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-*s  %s\n", w, commands[i].name, commands[i].summary);
     fprintf(f, "\n  help [COMMAND]      this text, or a command's help\n"
                "  --version           print the version\n\n"
                "exit status: 0 success, 1 a check failed, 2 bad usage or invalid input\n"

@@ -13,12 +13,28 @@
 #define AIRPACK_CMD_H
 
 #include <getopt.h>
+#include <stddef.h>
 
 #define AP_CMD(name)                                      \
     int cmd_##name(int argc, char **argv);                \
     extern const char cmd_##name##_usage[];               \
     extern const struct option cmd_##name##_options[];
 
+/* One row of main.c's command table. */
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;
+    const struct option *options;   /* the command's getopt_long table */
+    const char *summary;            /* one line, for `airpack help` */
+};
+
+/* main.c's command table (the commands this program was built with), for
+ * the commands that describe the CLI itself (completion); *n gets its
+ * length. */
+const struct command *cmd_table(size_t *n);
+
+AP_CMD(completion)
 AP_CMD(check)
 AP_CMD(plan)
 AP_CMD(pin)
