@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "pins.h"
 #include "plan.h"
+#include "runtime/launch.h"
 #include "policy.h"
 #include "util.h"
 #include "waiver.h"
@@ -195,6 +196,17 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
         ap_plan_free(plan);
         if (rc)
             goto fail;
+    }
+    {
+        /* how each serving runtime starts, from the plan (docs/runtimes.md) */
+        json_t *launch = NULL;
+        if ((rc = ap_launch_build(m, json_object_get(a, "plan"), &launch, err)))
+            goto fail;
+        json_object_set_new(a, "launch", launch);
+        if (ap_launch_findings(launch, findings) != 0) {
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
     }
     json_object_set(a, "policies", policies);
     json_object_set(a, "findings", findings);

@@ -727,6 +727,12 @@ int ap_lock_build(const ap_manifest *m, json_t *analysis, const ap_bundle_plan *
     else
         json_object_set_new(lock, "target", json_object());
     json_object_set(lock, "analysis", analysis ? analysis : json_object());
+    {
+        /* the launch specs, signed with the rest (docs/runtimes.md) */
+        json_t *launch = json_object_get(analysis, "launch");
+        json_object_set_new(lock, "launch", json_is_array(launch) ? json_deep_copy(launch)
+                                                                  : json_array());
+    }
     if (json_array_append_new(arts, artifact_json(AP_SUMS_NAME, p->sums_len, p->sums_sha256, 0644,
                                                   AP_ROLE_CHECKSUMS)))
         goto nomem;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/launch.h"
 #include "util.h"
 
 #define NAME_MAX_LEN 128
@@ -261,7 +262,7 @@ static int dup_field(const json_t *obj, const char *key, int required, int (*ok)
 int ap_lock_parse(const char *name, const void *buf, size_t len, ap_lock **out, ap_error *err)
 {
     static const char *const top_keys[] = {"format", "metadata", "target", "analysis",
-                                           "artifacts", "totals", NULL};
+                                           "artifacts", "totals", "launch", NULL};
     static const char *const md_keys[] = {"name", "version", "sequence", "created", "expires",
                                           "description", "owner", NULL};
     static const char *const totals_keys[] = {"artifacts", "bytes", NULL};
@@ -336,6 +337,9 @@ int ap_lock_parse(const char *name, const void *buf, size_t len, ap_lock **out, 
         rc = bad(err, name, "analysis", "missing or not an object");
         goto fail;
     }
+    /* optional: bundles built before launch specs have none */
+    if ((v = json_object_get(root, "launch")) && (rc = ap_launch_check(name, v, err)))
+        goto fail;
     arts = json_object_get(root, "artifacts");
     if (!json_is_array(arts) || json_array_size(arts) == 0) {
         rc = bad(err, name, "artifacts", "missing, empty or not an array");

@@ -45,7 +45,7 @@ static const char *const serve_keys[] = {"runtime", "context", "concurrency", "k
                                          NULL};
 static const char *const runtime_keys[] = {"name", "kind", "version", "path", "sha256",
                                            "sha256sums", "license", "env", "listen", "args",
-                                           NULL};
+                                           "program", "image", "user", NULL};
 static const char *const file_keys[] = {"path", "target", "sha256", "sha256sums", NULL};
 
 static const char *const runtime_kinds[] = {"vllm", "llama.cpp", "ollama", "tgi", "triton",
@@ -501,6 +501,70 @@ static int env_key_ok(const char *s)
     return 1;
 }
 
+/* How a runtime starts (docs/runtimes.md): program (relative: inside the
+ * runtime's folder; absolute: on the site), image (a container image
+ * archive inside the runtime's folder, run with podman), user. */
+static int parse_start(struct ctx *c, const ap_ynode *it, ap_mruntime *r)
+{
+    ap_ynode *pn = ap_ymap_get(it, "program"), *in = ap_ymap_get(it, "image");
+    int rc;
+    if ((rc = opt_str(c, it, "program", &r->program)) || (rc = opt_str(c, it, "image", &r->image)) ||
+        (rc = opt_str(c, it, "user", &r->user)))
+        return rc;
+    if (r->user && (!*r->user || strlen(r->user) > 32 || strspn(r->user,
+            "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(r->user) || r->user[0] == '-'))
+        return ap_y_error(c->doc, ap_ymap_get(it, "user"), c->err,
+                          "invalid user name '%s' (lowercase letters, digits, '_' and '-')",
+                          r->user);
+    if (pn) {
+        r->program_loc.line = pn->line;
+        r->program_loc.column = pn->column;
+        if (!*r->program || strchr(r->program, '\n') || strchr(r->program, ' '))
+            return ap_y_error(c->doc, pn, c->err, "invalid program '%s'", r->program);
+        if (r->program[0] != '/' && !r->image) {
+            if (!ap_path_is_safe_relative(r->program))
+                return ap_y_error(c->doc, pn, c->err,
+                                  "program '%s' must be a path inside the runtime's folder or "
+                                  "an absolute path on the site", r->program);
+            if (!r->src.path || !r->src.is_dir)
+                return ap_y_error(c->doc, pn, c->err,
+                                  "program '%s' is relative, but runtime '%s' has no folder "
+                                  "('path')", r->program, r->name);
+            if (!c->opts->skip_exists) {
+                char full[4096];
+                struct stat st;
+                if (snprintf(full, sizeof full, "%s/%s", r->src.abs, r->program) >= (int)sizeof full)
+                    return ap_y_error(c->doc, pn, c->err, "program path too long");
+                if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+                    return ap_y_error(c->doc, pn, c->err,
+                                      "program '%s' is not a file in runtime '%s''s folder '%s'",
+                                      r->program, r->name, r->src.path);
+            }
+        }
+    }
+    if (in) {
+        r->image_loc.line = in->line;
+        r->image_loc.column = in->column;
+        if (!ap_path_is_safe_relative(r->image))
+            return ap_y_error(c->doc, in, c->err,
+                              "image '%s' must be a path inside the runtime's folder", r->image);
+        if (!r->src.path || !r->src.is_dir)
+            return ap_y_error(c->doc, in, c->err,
+                              "image '%s' needs the runtime's folder ('path') to hold it", r->image);
+        if (!c->opts->skip_exists) {
+            char full[4096];
+            struct stat st;
+            if (snprintf(full, sizeof full, "%s/%s", r->src.abs, r->image) >= (int)sizeof full)
+                return ap_y_error(c->doc, in, c->err, "image path too long");
+            if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
+                return ap_y_error(c->doc, in, c->err,
+                                  "image '%s' is not a file in runtime '%s''s folder '%s'",
+                                  r->image, r->name, r->src.path);
+        }
+    }
+    return AP_OK;
+}
+
 static int parse_runtimes(struct ctx *c, const ap_ynode *root)
 {
     ap_ynode *list = ap_ymap_get(root, "runtimes");
@@ -560,6 +624,8 @@ static int parse_runtimes(struct ctx *c, const ap_ynode *root)
                     return ap_error_set(c->err, AP_ERR_NOMEM, "out of memory");
             }
         }
+        if ((rc = parse_start(c, it, r)))
+            return rc;
         if ((args = ap_ymap_get(it, "args"))) {
             if ((rc = check_list(c, args, "args")))
                 return rc;
@@ -799,6 +865,9 @@ void ap_manifest_free(ap_manifest *m)
         }
         free(r->env);
         free(r->listen);
+        free(r->program);
+        free(r->image);
+        free(r->user);
         for (size_t j = 0; j < r->n_args; j++)
             free(r->args[j]);
         free(r->args);
@@ -998,6 +1067,9 @@ json_t *ap_manifest_to_json(const ap_manifest *m)
             json_object_set_new(env, r->env[j].key, json_string(r->env[j].value));
         json_object_set_new(o, "env", env);
         set_str(o, "listen", r->listen);
+        set_str(o, "program", r->program);
+        set_str(o, "image", r->image);
+        set_str(o, "user", r->user);
         if (r->n_args) {
             json_t *a = json_array();
             for (size_t j = 0; j < r->n_args; j++)

@@ -92,6 +92,13 @@ typedef struct ap_mruntime {
     char *listen;                   /* "host:port" or NULL */
     char **args;                    /* extra command-line arguments, or NULL */
     size_t n_args;
+    char *program;                  /* how it starts: inside the runtime's folder (relative)
+                                       or on the site (absolute); in the image with 'image';
+                                       NULL = the kind's default (docs/runtimes.md) */
+    char *image;                    /* container image archive inside the runtime's folder,
+                                       run with podman; or NULL */
+    char *user;                     /* the service's user, or NULL (DynamicUser) */
+    ap_loc program_loc, image_loc;
     ap_loc loc;
 } ap_mruntime;
 

@@ -10,6 +10,7 @@
 
 #include "report.h"
 #include "report_int.h"
+#include "runtime/launch.h"
 
 static void h(FILE *f, const char *s)
 {
@@ -344,6 +345,8 @@ static void hashes_table(FILE *f, const json_t *a)
         fputs("</table>\n", f);
 }
 
+static void launch_table(FILE *f, const json_t *launch);
+
 static void evidence(FILE *f, const json_t *a)
 {
     const json_t *man = json_object_get(a, "manifest"), *p, *m, *b = json_object_get(a, "bundle");
@@ -427,6 +430,51 @@ static void evidence(FILE *f, const json_t *a)
         h(f, txt);
         fputs("</pre></details>\n", f);
         free(txt);
+    }
+    launch_table(f, json_object_get(a, "launch"));
+}
+
+/* How each runtime starts (analysis.launch, docs/runtimes.md): the command
+ * line and environment derived from the plan, and where each value came from. */
+static void launch_table(FILE *f, const json_t *launch)
+{
+    size_t i, j;
+    const json_t *s, *d;
+    fputs("<h3>Launch</h3>\n", f);
+    if (!json_is_array(launch) || json_array_size(launch) == 0) {
+        fputs("<p class=\"muted\">No runtime serves a model.</p>\n", f);
+        return;
+    }
+    json_array_foreach(launch, i, s) {
+        char *line = ap_launch_command_line(s);
+        const char *k;
+        const json_t *v;
+        fputs("<table>\n", f);
+        kv_row(f, "Runtime", rp_str(s, "runtime"));
+        kv_row(f, "Kind", rp_str(s, "kind"));
+        kv_row(f, "Listen", rp_str(s, "listen"));
+        kv_row(f, "Health", rp_str(s, "health"));
+        fputs("<tr><th>Command</th><td><code>", f);
+        h(f, line);
+        fputs("</code></td></tr>\n<tr><th>Environment</th><td><code>", f);
+        json_object_foreach((json_t *)json_object_get(s, "env"), k, v) {
+            h(f, k);
+            fputs("=", f);
+            h(f, json_string_value(v));
+            fputs("<br>", f);
+        }
+        fputs("</code></td></tr>\n</table>\n<table><tr><th>Flag or variable</th><th>Value</th>"
+              "<th>Setting</th><th>From</th></tr>\n", f);
+        json_array_foreach(json_object_get(s, "derived"), j, d) {
+            fputs("<tr>", f);
+            td_code(f, *rp_str(d, "flag") ? rp_str(d, "flag") : rp_str(d, "env"));
+            td_code(f, rp_str(d, "value"));
+            td(f, rp_str(d, "setting"));
+            td(f, rp_str(d, "source"));
+            fputs("</tr>\n", f);
+        }
+        fputs("</table>\n", f);
+        free(line);
     }
 }
 

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "common.h"
 #include "lock.h"
+#include "runtime/launch.h"
 #include "sign.h"
 #include "util.h"
 
@@ -71,6 +72,9 @@ static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *s
     const json_t *summary = json_object_get(json_object_get(l->json, "analysis"), "summary");
     if (summary)
         json_object_set(o, "analysis_summary", (json_t *)summary);
+    const json_t *launch = json_object_get(l->json, "launch");
+    if (launch)
+        json_object_set(o, "launch", (json_t *)launch);
     return o;
 }
 
@@ -87,6 +91,27 @@ static void human(uint64_t b, char *out, size_t n)
         snprintf(out, n, "%llu B", (unsigned long long)b);
     else
         snprintf(out, n, "%.1f %s", d, u[i]);
+}
+
+/* The launch specs as recorded (docs/runtimes.md). */
+static void print_launch(const json_t *launch)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(launch, i, s) {
+        const char *k;
+        const json_t *v;
+        char *line = ap_launch_command_line(s);
+        printf("launch:      %s (%s), listen %s, health %s\n",
+               json_string_value(json_object_get(s, "runtime")),
+               json_string_value(json_object_get(s, "kind")),
+               json_string_value(json_object_get(s, "listen")),
+               json_string_value(json_object_get(s, "health")));
+        printf("             %s\n", line ? line : "");
+        json_object_foreach((json_t *)json_object_get(s, "env"), k, v)
+            printf("             env %s=%s\n", k, json_string_value(v));
+        free(line);
+    }
 }
 
 static void print_text(const char *path, const ap_lock *l, const ap_signature *sig, int has_sig)
@@ -127,6 +152,7 @@ static void print_text(const char *path, const ap_lock *l, const ap_signature *s
                json_integer_value(json_object_get(summary, "warnings")),
                json_integer_value(json_object_get(summary, "notes")),
                json_integer_value(json_object_get(summary, "waived")));
+    print_launch(json_object_get(l->json, "launch"));
     human(l->total_bytes, hb, sizeof hb);
     printf("artifacts:   %zu, %llu bytes (%s)\n\n", l->n_artifacts,
            (unsigned long long)l->total_bytes, hb);

@@ -6,11 +6,12 @@
 . "$AIRPACK_SRC/tests/cli/lib.sh"
 G="$AIRPACK_GEN_DIR"
 E="$T/examples"
-mkdir -p "$E/models" "$E/runtimes/vllm-wheels" "$E/runtimes/llama.cpp" "$E/config"
+mkdir -p "$E/models" "$E/runtimes/vllm-wheels/bin" "$E/runtimes/llama.cpp" "$E/config"
 cp "$AIRPACK_SRC/manifests/vllm-l40s.yaml" "$AIRPACK_SRC/manifests/llamacpp-l4.yaml" "$T/"
 "$G/mksafetensors" --preset llama-3.1-8b --dtype BF16 --shards 4 "$E/models/llama-3.1-8b-instruct" >/dev/null
 "$G/mkgguf" --preset mistral-7b-v0.1 --type Q4_K_M "$E/models/mistral-7b-instruct-v0.1.Q4_K_M.gguf" >/dev/null
 echo wheel > "$E/runtimes/vllm-wheels/vllm-0.6.6-cp38-abi3-manylinux1_x86_64.whl"
+printf '#!/bin/sh\n' > "$E/runtimes/vllm-wheels/bin/vllm"
 echo server > "$E/runtimes/llama.cpp/llama-server"
 echo "max_model_len=8192" > "$E/config/serving.conf"
 
