@@ -42,7 +42,10 @@ static const char *const model_keys[] = {"name", "path", "sha256", "sha256sums",
 static const char *const origin_keys[] = {"publisher", "jurisdiction", "source", NULL};
 static const char *const serve_keys[] = {"runtime", "context", "concurrency", "kv_cache_dtype",
                                          "tensor_parallel", "overhead_gib", "activation_gib",
-                                         NULL};
+                                         "max_batched_tokens", "enforce_eager", "pipeline_parallel",
+                                         "rope_scaling", NULL};
+static const char *const rope_keys[] = {"type", "factor", "original_context", NULL};
+static const char *const rope_types[] = {"yarn", "linear", "dynamic", NULL};
 static const char *const runtime_keys[] = {"name", "kind", "version", "path", "sha256",
                                            "sha256sums", "license", "env", "listen", "args",
                                            "program", "image", "user", NULL};
@@ -395,6 +398,7 @@ static int parse_serve(struct ctx *c, const ap_ynode *s, ap_mserve *sv)
     int rc, k;
     sv->concurrency = 1;
     sv->tensor_parallel = 1;
+    sv->pipeline_parallel = 1;
     sv->kv_cache_dtype = AP_KV_AUTO;
     sv->overhead_gib = sv->activation_gib = -1;
     if (!s)
@@ -422,6 +426,32 @@ static int parse_serve(struct ctx *c, const ap_ynode *s, ap_mserve *sv)
     if ((rc = parse_double_opt(c, s, "overhead_gib", &sv->overhead_gib)) ||
         (rc = parse_double_opt(c, s, "activation_gib", &sv->activation_gib)))
         return rc;
+    if ((n = ap_ymap_get(s, "max_batched_tokens")) &&
+        (rc = ap_y_u64(c->doc, n, "max_batched_tokens", 1, 1u << 24, &sv->max_batched_tokens, c->err)))
+        return rc;
+    if ((n = ap_ymap_get(s, "enforce_eager")) &&
+        (rc = ap_y_bool(c->doc, n, "enforce_eager", &sv->enforce_eager, c->err)))
+        return rc;
+    if ((n = ap_ymap_get(s, "pipeline_parallel")) &&
+        (rc = ap_y_u64(c->doc, n, "pipeline_parallel", 1, 4096, &sv->pipeline_parallel, c->err)))
+        return rc;
+    if ((n = ap_ymap_get(s, "rope_scaling"))) {
+        ap_ynode *t, *f, *o;
+        if ((rc = ap_y_expect(c->doc, n, AP_Y_MAP, "serve.rope_scaling", c->err)) ||
+            (rc = ap_y_check_keys(c->doc, n, rope_keys, "serve.rope_scaling", c->err)) ||
+            (rc = ap_y_require(c->doc, n, "type", "serve.rope_scaling", &t, c->err)) ||
+            (rc = ap_y_require(c->doc, n, "factor", "serve.rope_scaling", &f, c->err)) ||
+            (rc = pick(c, t, "type", rope_types, &k)) ||
+            (rc = ap_y_double(c->doc, f, "factor", &sv->rope_factor, c->err)))
+            return rc;
+        if (!(sv->rope_factor > 1 && sv->rope_factor <= 1024))
+            return ap_y_error(c->doc, f, c->err, "'factor' must be above 1 and at most 1024");
+        if (!(sv->rope_type = strdup(rope_types[k])))
+            return ap_error_set(c->err, AP_ERR_NOMEM, "out of memory");
+        if ((o = ap_ymap_get(n, "original_context")) &&
+            (rc = ap_y_u64(c->doc, o, "original_context", 1, 1ull << 32, &sv->rope_original_context, c->err)))
+            return rc;
+    }
     return AP_OK;
 }
 
@@ -455,7 +485,7 @@ static int parse_models(struct ctx *c, const ap_ynode *root)
         c->m->n_models = i + 1;
         mm->loc.line = it->line;
         mm->loc.column = it->column;
-        mm->serve.concurrency = mm->serve.tensor_parallel = 1;
+        mm->serve.concurrency = mm->serve.tensor_parallel = mm->serve.pipeline_parallel = 1;
         mm->serve.overhead_gib = mm->serve.activation_gib = -1;
         if ((rc = ap_y_expect(c->doc, it, AP_Y_MAP, "models[]", c->err)) ||
             (rc = ap_y_check_keys(c->doc, it, model_keys, "a model", c->err)) ||
@@ -850,6 +880,7 @@ void ap_manifest_free(ap_manifest *m)
         free(mm->parameters);
         free(mm->quantization);
         free(mm->serve.runtime);
+        free(mm->serve.rope_type);
     }
     free(m->models);
     for (size_t i = 0; i < m->n_runtimes; i++) {
@@ -1050,6 +1081,16 @@ json_t *ap_manifest_to_json(const ap_manifest *m)
             json_object_set_new(s, "overhead_gib", json_real(mm->serve.overhead_gib));
         if (mm->serve.activation_gib >= 0)
             json_object_set_new(s, "activation_gib", json_real(mm->serve.activation_gib));
+        if (mm->serve.max_batched_tokens)
+            json_object_set_new(s, "max_batched_tokens", json_integer((json_int_t)mm->serve.max_batched_tokens));
+        if (mm->serve.enforce_eager)
+            json_object_set_new(s, "enforce_eager", json_true());
+        if (mm->serve.pipeline_parallel > 1)
+            json_object_set_new(s, "pipeline_parallel", json_integer((json_int_t)mm->serve.pipeline_parallel));
+        if (mm->serve.rope_type)
+            json_object_set_new(s, "rope_scaling", json_pack("{s:s,s:f,s:I}", "type", mm->serve.rope_type,
+                                                              "factor", mm->serve.rope_factor, "original_context",
+                                                              (json_int_t)mm->serve.rope_original_context));
         json_object_set_new(o, "serve", s);
         json_array_append_new(models, o);
     }

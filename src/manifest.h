@@ -65,6 +65,12 @@ typedef struct ap_mserve {
     ap_kv_dtype kv_cache_dtype;     /* default auto */
     double overhead_gib;            /* runtime overhead override per GPU; <0 = not given */
     double activation_gib;          /* activation override per GPU; <0 = not given */
+    uint64_t max_batched_tokens;    /* tokens per scheduler step (vLLM max_num_batched_tokens); 0 = runtime default */
+    int enforce_eager;              /* 1: no CUDA graphs; 0: the runtime default (graphs on) */
+    uint64_t pipeline_parallel;     /* pipeline stages (GPUs = tensor_parallel x this); default 1 */
+    char *rope_type;                /* serve.rope_scaling.type ("yarn", "linear", "dynamic") or NULL */
+    double rope_factor;             /* serve.rope_scaling.factor; 0 = not given */
+    uint64_t rope_original_context; /* serve.rope_scaling.original_context; 0 = the model's trained maximum */
     ap_loc loc;
 } ap_mserve;
 

@@ -12,38 +12,12 @@
 
 #include "gpus.h"
 #include "plan.h"
+#include "planner/runtime.h"
 #include "util.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MAX_CONTEXT_SEARCH (1ull << 26)   /* context cap when the model's maximum is unknown */
 #define MAX_CONCURRENCY (1ull << 20)
-
-/* Runtime profiles: the overheads each runtime adds per GPU. Sources in
- * docs/memory-planner.md ("Runtime overheads"). */
-typedef struct rt_profile {
-    const char *name;
-    double base_gib;          /* CUDA context, cuBLAS/cuDNN workspaces, allocator (non-torch memory) */
-    double tp_extra_gib;      /* NCCL and custom all-reduce buffers when tensor_parallel > 1 */
-    double graphs_gib;        /* CUDA graphs */
-    int layer_split;          /* 1: layers are split across GPUs (llama.cpp), 0: tensor parallel */
-    uint64_t batch_tokens;    /* tokens in the activation profile (max_num_batched_tokens, n_ubatch) */
-} rt_profile;
-
-static const rt_profile prof_vllm = {"vllm", 1.8, 1.8, 0.5, 0, 8192};
-static const rt_profile prof_sglang = {"sglang", 1.8, 1.8, 0.5, 0, 8192};
-static const rt_profile prof_tgi = {"tgi", 1.8, 1.8, 0.5, 0, 4096};
-static const rt_profile prof_llamacpp = {"llama.cpp", 0.5, 0.0, 0.0, 1, 512};
-
-static const rt_profile *profile_of(ap_runtime_kind k)
-{
-    switch (k) {
-    case AP_RT_LLAMACPP:
-    case AP_RT_OLLAMA: return &prof_llamacpp;
-    case AP_RT_SGLANG: return &prof_sglang;
-    case AP_RT_TGI: return &prof_tgi;
-    default: return &prof_vllm;   /* vllm, triton, other, unknown: the vLLM profile */
-    }
-}
 
 static const char *kind_name(ap_runtime_kind k)
 {
@@ -129,24 +103,29 @@ static int set_problem(ap_plan_model *pm, const char *fmt, ...)
     return pm->problem ? AP_OK : AP_ERR_NOMEM;
 }
 
-/* Per-GPU KV elements per token over full and sliding-window layers. */
-static const char *kv_layout(const ap_model_facts *f, const rt_profile *rp, uint64_t tp,
+/* Per-GPU KV elements per token over full and sliding-window layers.
+ * layer_split: llama.cpp (whole model's cache divided over the GPUs);
+ * otherwise heads split by tp and layers by pp. */
+static const char *kv_layout(const ap_model_facts *f, int layer_split, ap_mla_layout mla, uint64_t tp, uint64_t pp,
                              ap_plan_model *pm, uint64_t *full, uint64_t *swa)
 {
-    uint64_t layers, hd, vhd;
+    uint64_t layers, hd, vhd, split = layer_split ? tp * pp : pp;
     *full = *swa = 0;
     if (f->layers.src == AP_SRC_NONE || f->layers.v == 0)
         return "the layer count is not known";
     layers = f->layers.v;
     pm->window = f->sliding_window.v;
     if (f->kv_lora_rank.src && f->kv_lora_rank.v > 0) {
-        /* MLA: one compressed latent plus the RoPE key per layer and token */
-        uint64_t per = f->kv_lora_rank.v + (f->qk_rope_head_dim.src ? f->qk_rope_head_dim.v : 0);
+        /* MLA: the latent plus the RoPE key per layer and token, replicated on every TP rank;
+         * llama.cpp with MLA also caches V as the latent; older llama.cpp the decompressed heads */
+        uint64_t rope = f->qk_rope_head_dim.src ? f->qk_rope_head_dim.v : 0, per = f->kv_lora_rank.v + rope;
+        if (mla == AP_MLA_LATENT_KV)
+            per += f->kv_lora_rank.v;
+        else if (mla == AP_MLA_FULL && f->heads.src && f->head_dim.src)
+            per = sat_mul(f->heads.v, f->head_dim.v + (f->v_head_dim.src ? f->v_head_dim.v : f->head_dim.v));
         pm->mla = 1;
         pm->kv_heads_per_gpu = 1;
-        *full = sat_mul(per, layers);
-        if (rp->layer_split)
-            *full = div_ceil(*full, tp);
+        *full = sat_mul(per, div_ceil(layers, split));
         pm->window = 0;
         return NULL;
     }
@@ -158,7 +137,7 @@ static const char *kv_layout(const ap_model_facts *f, const rt_profile *rp, uint
         uint64_t h = f->kv_heads_layer ? f->kv_heads_layer[l] : f->kv_heads.v, hg, e;
         if (h == 0)
             continue;
-        if (rp->layer_split)
+        if (layer_split)
             hg = h;
         else
             hg = h >= tp ? div_ceil(h, tp) : 1;   /* replicated when tp exceeds the KV heads */
@@ -170,35 +149,56 @@ static const char *kv_layout(const ap_model_facts *f, const rt_profile *rp, uint
         else
             *full = sat_add(*full, e);
     }
-    if (rp->layer_split) {
-        *full = div_ceil(*full, tp);
-        *swa = div_ceil(*swa, tp);
+    if (split > 1) {
+        *full = div_ceil(*full, split);
+        *swa = div_ceil(*swa, split);
     }
     if (*swa == 0)
         pm->window = 0;
     return NULL;
 }
 
-/* Activation peak per GPU (docs/memory-planner.md, "Activations"). */
-static uint64_t activation(const ap_model_facts *f, const rt_profile *rp, uint64_t tp, uint64_t conc)
+static uint64_t round_up(uint64_t v, uint64_t m)
 {
-    uint64_t hidden = f->hidden.src ? f->hidden.v : 0, vocab = f->vocab.src ? f->vocab.v : 32000;
-    uint64_t ffn, per_tok;
-    if (!hidden)
-        return gib_bytes(1.0);
-    ffn = f->ffn.src ? f->ffn.v : 4 * hidden;
-    if (f->experts.v > 0 && f->experts_used.src && f->experts_used.v > 0)
-        ffn = sat_mul(ffn, f->experts_used.v);
-    if (rp->layer_split) {
-        /* llama.cpp compute buffer: n_ubatch x (logits + hidden states + FFN) in f32 */
-        per_tok = sat_add(sat_add(vocab, sat_mul(4, hidden)), sat_mul(2, ffn));
-        return sat_mul(sat_mul(rp->batch_tokens, per_tok), 4);
+    return m ? div_ceil(v, m) * m : v;
+}
+
+/* The bytes a runtime loads on each GPU (docs/memory-planner.md, "Loaded bytes"). */
+static void loaded_bytes(const ap_model_facts *f, const ap_rt_terms *t, uint64_t tp, uint64_t pp, ap_plan_model *pm)
+{
+    uint64_t ckpt = f->weights_bytes, sharded, per;
+    char extra[128] = "";
+    size_t k = 0;
+    pm->checkpoint_bytes = ckpt;
+    /* MTP layers: shipped after the last decoder layer, not loaded for serving */
+    pm->mtp_bytes = f->layers.src ? ap_facts_layer_bytes_from(f, f->layers.v) : 0;
+    pm->vision_bytes = f->vision_bytes <= ckpt - pm->mtp_bytes ? f->vision_bytes : 0;
+    sharded = ckpt - pm->mtp_bytes - pm->vision_bytes;
+    /* llama.cpp keeps the token embedding on the host; a tied output is duplicated on the GPU */
+    if (t->host_embedding && f->embed_bytes <= sharded) {
+        pm->host_bytes = f->embed_bytes;
+        if (f->has_output)
+            sharded -= f->embed_bytes;
     }
-    /* vLLM-style profile run: batched tokens through one layer (gate+up of the FFN
-     * split by tp, residual and norms) in 16-bit, plus the sampler's fp32 logits */
-    per_tok = sat_add(sat_mul(2, div_ceil(ffn, tp)), sat_mul(4, hidden));
-    return sat_add(sat_mul(sat_mul(rp->batch_tokens, per_tok), 2),
-                   sat_mul(sat_mul(conc < MAX_CONCURRENCY ? conc : MAX_CONCURRENCY, vocab), 20));
+    per = div_ceil(sharded, tp * pp);
+    /* MXFP4 experts: hidden and per-rank intermediate sizes padded to 256 for the MoE kernels */
+    if (t->mxfp4_pad && f->expert_bytes && f->expert_bytes <= sharded && f->quant_method &&
+        strcasecmp(f->quant_method, "mxfp4") == 0 && f->hidden.src && f->ffn.src && f->hidden.v && f->ffn.v) {
+        uint64_t h = f->hidden.v, i = div_ceil(f->ffn.v, tp);
+        double pad = (double)round_up(h, 256) / (double)h * (double)round_up(i, 256) / (double)i;
+        uint64_t e = div_ceil(f->expert_bytes, tp * pp);
+        per += (uint64_t)((double)e * (pad - 1.0));
+        k += (size_t)snprintf(extra + k, sizeof extra - k, "; MXFP4 experts padded x%.3f", pad);
+    }
+    per += pm->vision_bytes;
+    if (pm->mtp_bytes && k < sizeof extra)
+        k += (size_t)snprintf(extra + k, sizeof extra - k, "; MTP layers not loaded");
+    if (pm->vision_bytes && k < sizeof extra)
+        k += (size_t)snprintf(extra + k, sizeof extra - k, "; vision tower on every rank");
+    if (pm->host_bytes && k < sizeof extra)
+        k += (size_t)snprintf(extra + k, sizeof extra - k, "; token embedding in host memory");
+    pm->weights_per_gpu = pm->loaded_bytes_per_gpu = per;
+    snprintf(pm->weights_src, sizeof pm->weights_src, "model files (tensor headers)%s", extra);
 }
 
 static void solve_max(ap_plan_model *pm)
@@ -207,7 +207,7 @@ static void solve_max(ap_plan_model *pm)
     pm->max_context = pm->max_concurrency = 0;
     if (!pm->planned || pm->kv_budget_bytes < 0)
         return;
-    hi = pm->model_max_context ? pm->model_max_context : MAX_CONTEXT_SEARCH;
+    hi = pm->context_limit ? pm->context_limit : pm->model_max_context ? pm->model_max_context : MAX_CONTEXT_SEARCH;
     while (lo < hi) {   /* largest ctx in [0, hi] with kv(ctx) <= budget */
         uint64_t mid = lo + (hi - lo + 1) / 2;
         if (ap_plan_kv_bytes(pm, mid, pm->concurrency) <= (uint64_t)pm->kv_budget_bytes)
@@ -225,50 +225,143 @@ static void solve_max(ap_plan_model *pm)
     }
 }
 
-int ap_plan_model_compute(const ap_model_facts *f, ap_runtime_kind kind, uint64_t tp, uint64_t ctx,
-                          uint64_t conc, ap_kv_dtype kvd, double overhead_gib,
-                          double activation_gib, uint64_t budget_bytes, ap_plan_model *pm)
+static int64_t signed_diff(uint64_t a, uint64_t b)
 {
-    const rt_profile *rp = profile_of(kind);
-    uint64_t full = 0, swa = 0, fixed;
+    if (a >= b)
+        return a - b > INT64_MAX ? INT64_MAX : (int64_t)(a - b);
+    return b - a > INT64_MAX ? -INT64_MAX : -(int64_t)(b - a);
+}
+
+/* The verdict from the KV budget, the KV cache needed and the profile's error. */
+static void set_verdict(ap_plan_model *pm)
+{
+    int64_t head = pm->kv_budget_bytes - (pm->kv_bytes > INT64_MAX ? INT64_MAX : (int64_t)pm->kv_bytes);
+    int64_t e = (int64_t)(pm->error_bytes > INT64_MAX / 2 ? INT64_MAX / 2 : pm->error_bytes);
+    if (head >= e)
+        pm->verdict = "fits";
+    else if (head >= -e)
+        pm->verdict = "marginal";
+    else if (pm->static_fraction && pm->kv_budget_bytes > 0)
+        pm->verdict = "marginal";   /* SGLang starts with a smaller pool and warns */
+    else
+        pm->verdict = "does not fit";
+    pm->fits = strcmp(pm->verdict, "does not fit") != 0;
+}
+
+int ap_plan_model_compute_in(const ap_model_facts *f, const ap_plan_in *in, ap_plan_model *pm)
+{
+    ap_rt_in ri;
+    ap_rt_terms t;
+    uint64_t full = 0, swa = 0, fixed, budget, tp = in->tp ? in->tp : 1, pp = in->pp ? in->pp : 1;
     const char *why;
 
-    pm->kind = kind;
-    pm->kind_name = kind_name(kind);
-    pm->tensor_parallel = tp ? tp : 1;
-    pm->concurrency = conc ? conc : 1;
-    pm->context = ctx;
-    pm->context_src = ctx ? "manifest" : "default";
-    kv_size(kvd, f, rp->layer_split, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
-    pm->activation_src = activation_gib >= 0 ? "manifest" : "model";
-    pm->overhead_src = overhead_gib >= 0 ? "manifest" : "runtime profile";
-    if (!f)
+    pm->kind = in->kind;
+    pm->kind_name = kind_name(in->kind);
+    pm->tensor_parallel = tp;
+    pm->pipeline_parallel = pp;
+    pm->concurrency = in->conc ? in->conc : 1;
+    pm->context = in->ctx;
+    pm->context_src = in->ctx ? "manifest" : "default";
+    pm->verdict = "not planned";
+    budget = (uint64_t)((double)in->memory_bytes * in->utilization + 0.5);
+    pm->activation_src = in->activation_gib >= 0 ? "manifest" : "model";
+    pm->overhead_src = in->overhead_gib >= 0 ? "manifest" : "runtime profile";
+    memset(&ri, 0, sizeof ri);
+    ri.kind = in->kind;
+    ri.version = in->version;
+    ri.gpu_name = in->gpu_name;
+    ri.memory_bytes = in->memory_bytes;
+    ri.utilization = in->utilization;
+    ri.tp = tp;
+    ri.pp = pp;
+    ri.concurrency = pm->concurrency;
+    ri.max_batched_tokens = in->max_batched_tokens;
+    ri.max_seqs = in->max_seqs;
+    ri.enforce_eager = in->enforce_eager;
+    ri.v0 = in->v0;
+    ri.custom_allreduce = in->custom_allreduce;
+    ri.flash_attn = in->flash_attn;
+    ri.ubatch = in->ubatch;
+    if (!f) {
+        kv_size(in->kvd, f, in->kind == AP_RT_LLAMACPP || in->kind == AP_RT_OLLAMA, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
         return set_problem(pm, "the model's facts could not be read");
+    }
     pm->model_max_context = f->context_length.src ? f->context_length.v : 0;
+    pm->context_limit = ap_facts_scaled_context(f);
+    if (in->rope_type && in->rope_factor > 1 && (pm->model_max_context || in->rope_original_context)) {
+        /* serve.rope_scaling overrides config.json's */
+        double c = (double)(in->rope_original_context ? in->rope_original_context : pm->model_max_context) * in->rope_factor;
+        pm->context_limit = c < 1e12 ? (uint64_t)c : pm->context_limit;
+    }
     if (!pm->context)
         pm->context = pm->model_max_context ? pm->model_max_context : 4096;
+    ri.context = pm->context;
+    ap_rt_model(f, &ri, &t);
+    snprintf(pm->profile, sizeof pm->profile, "%s", t.profile);
+    snprintf(pm->profile_note, sizeof pm->profile_note, "%s", t.note);
+    kv_size(in->kvd, f, t.layer_split, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
     if (f->tensors_src == AP_SRC_NONE)
         return set_problem(pm, "no weight files were read, so the weight size is not known");
-    if ((why = kv_layout(f, rp, pm->tensor_parallel, pm, &full, &swa)) != NULL)
+    if ((why = kv_layout(f, t.layer_split, t.mla, tp, pp, pm, &full, &swa)) != NULL)
         return set_problem(pm, "cannot size the KV cache: %s", why);
     pm->planned = 1;
     pm->weights_bytes = f->weights_bytes;
-    pm->weights_per_gpu = div_ceil(f->weights_bytes, pm->tensor_parallel);
+    loaded_bytes(f, &t, tp, pp, pm);
     /* bytes per token: elements x kv_num / kv_den, rounded up */
     pm->kv_swa_bytes_per_token = div_ceil(sat_mul(swa, pm->kv_num), pm->kv_den);
     pm->kv_bytes_per_token = sat_add(div_ceil(sat_mul(full, pm->kv_num), pm->kv_den), pm->kv_swa_bytes_per_token);
     pm->kv_bytes = ap_plan_kv_bytes(pm, pm->context, pm->concurrency);
-    pm->activation_bytes = activation_gib >= 0 ? gib_bytes(activation_gib)
-                                               : activation(f, rp, pm->tensor_parallel, pm->concurrency);
-    pm->overhead_bytes = overhead_gib >= 0 ? gib_bytes(overhead_gib)
-                       : gib_bytes(rp->base_gib + rp->graphs_gib + (pm->tensor_parallel > 1 ? rp->tp_extra_gib : 0));
-    fixed = sat_add(sat_add(pm->weights_per_gpu, pm->activation_bytes), pm->overhead_bytes);
+    pm->batch_tokens = t.batch_tokens;
+    pm->seqs = t.seqs;
+    pm->static_fraction = t.static_fraction;
+    pm->graphs_outside = t.graphs_outside;
+    pm->graphs_bytes = t.graphs;
+    pm->error_bytes = t.error_bytes;
+    snprintf(pm->graphs_note, sizeof pm->graphs_note, "%s", t.src_graphs);
+    if (in->activation_gib >= 0) {
+        pm->activation_bytes = gib_bytes(in->activation_gib);
+        snprintf(pm->activation_note, sizeof pm->activation_note, "manifest (serve.activation_gib)");
+    } else {
+        pm->activation_bytes = t.activation;
+        snprintf(pm->activation_note, sizeof pm->activation_note, "%s", t.src_activation);
+    }
+    if (in->overhead_gib >= 0) {
+        pm->overhead_bytes = gib_bytes(in->overhead_gib);
+        snprintf(pm->overhead_note, sizeof pm->overhead_note, "manifest (serve.overhead_gib)");
+    } else {
+        pm->overhead_bytes = sat_add(t.non_torch, t.graphs_outside ? 0 : t.graphs);
+        snprintf(pm->overhead_note, sizeof pm->overhead_note, "%s", t.src_non_torch);
+    }
+    /* inside the budget: vLLM, TGI, llama.cpp everything but the graphs outside it;
+     * SGLang only the weights, what was in use before them, and the KV pool */
+    fixed = sat_add(pm->weights_per_gpu, pm->overhead_bytes);
+    if (!pm->static_fraction)
+        fixed = sat_add(fixed, pm->activation_bytes);
     pm->total_per_gpu = sat_add(fixed, pm->kv_bytes);
-    pm->kv_budget_bytes = fixed > budget_bytes ? -(int64_t)((fixed - budget_bytes) > INT64_MAX ? INT64_MAX : fixed - budget_bytes)
-                                              : (int64_t)(budget_bytes - fixed > INT64_MAX ? INT64_MAX : budget_bytes - fixed);
-    pm->fits = pm->total_per_gpu <= budget_bytes;
+    pm->kv_budget_bytes = signed_diff(budget, fixed);
+    set_verdict(pm);
     solve_max(pm);
     return AP_OK;
+}
+
+int ap_plan_model_compute(const ap_model_facts *f, ap_runtime_kind kind, uint64_t tp, uint64_t ctx,
+                          uint64_t conc, ap_kv_dtype kvd, double overhead_gib,
+                          double activation_gib, uint64_t budget_bytes, ap_plan_model *pm)
+{
+    ap_plan_in in;
+    memset(&in, 0, sizeof in);
+    in.kind = kind;
+    in.utilization = 0.90;
+    in.memory_bytes = (uint64_t)((double)budget_bytes / 0.90 + 0.5);
+    in.tp = tp;
+    in.pp = 1;
+    in.ctx = ctx;
+    in.conc = conc;
+    in.kvd = kvd;
+    in.overhead_gib = overhead_gib;
+    in.activation_gib = activation_gib;
+    in.v0 = in.custom_allreduce = in.flash_attn = -1;
+    return ap_plan_model_compute_in(f, &in, pm);
 }
 
 /* The runtime kind serving a model: by name, or the only runtime. */
@@ -280,6 +373,97 @@ static ap_runtime_kind model_kind(const ap_manifest *m, const ap_mmodel *mm)
     if (!mm->serve.runtime && m->n_runtimes == 1)
         return m->runtimes[0].kind;
     return AP_RT_UNKNOWN;
+}
+
+static const ap_mruntime *runtime_of(const ap_manifest *m, const ap_mmodel *mm)
+{
+    for (size_t i = 0; i < m->n_runtimes; i++)
+        if (mm->serve.runtime && m->runtimes[i].name && strcmp(m->runtimes[i].name, mm->serve.runtime) == 0)
+            return &m->runtimes[i];
+    if (!mm->serve.runtime && m->n_runtimes == 1)
+        return &m->runtimes[0];
+    return NULL;
+}
+
+/* A runtime argument's value ("--max-num-seqs 64" or "--max-num-seqs=64"), or NULL. */
+static const char *arg_value(const ap_mruntime *rt, const char *name, int *present)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; rt && i < rt->n_args; i++) {
+        const char *a = rt->args[i];
+        if (!a)
+            continue;
+        if (strcmp(a, name) == 0) {
+            *present = 1;
+            return i + 1 < rt->n_args ? rt->args[i + 1] : NULL;
+        }
+        if (strncmp(a, name, n) == 0 && a[n] == '=') {
+            *present = 1;
+            return a + n + 1;
+        }
+    }
+    return NULL;
+}
+
+static uint64_t arg_u64(const ap_mruntime *rt, const char *name)
+{
+    int present = 0;
+    const char *v = arg_value(rt, name, &present);
+    char *end;
+    unsigned long long x;
+    if (!v)
+        return 0;
+    x = strtoull(v, &end, 10);
+    return *end == '\0' && x < (1ull << 32) ? (uint64_t)x : 0;
+}
+
+static int arg_flag(const ap_mruntime *rt, const char *name)
+{
+    int present = 0;
+    (void)arg_value(rt, name, &present);
+    return present;
+}
+
+/* The planner's inputs for one model: its serve block, its runtime (version,
+ * arguments, environment) and the target GPU. */
+static void plan_in_of(const ap_manifest *m, const ap_mmodel *mm, const ap_mruntime *rt, const ap_plan *p,
+                       const char *gpu_name, ap_plan_in *in)
+{
+    memset(in, 0, sizeof *in);
+    in->kind = model_kind(m, mm);
+    in->version = rt ? rt->version : NULL;
+    in->gpu_name = gpu_name;
+    in->memory_bytes = gib_bytes(p->memory_gib);
+    in->utilization = p->memory_utilization;
+    in->tp = mm->serve.tensor_parallel;
+    in->pp = mm->serve.pipeline_parallel ? mm->serve.pipeline_parallel : 1;
+    in->ctx = mm->serve.context;
+    in->conc = mm->serve.concurrency;
+    in->kvd = mm->serve.kv_cache_dtype;
+    in->overhead_gib = mm->serve.overhead_gib;
+    in->activation_gib = mm->serve.activation_gib;
+    in->max_batched_tokens = mm->serve.max_batched_tokens ? mm->serve.max_batched_tokens
+                                                          : arg_u64(rt, "--max-num-batched-tokens");
+    in->max_seqs = arg_u64(rt, "--max-num-seqs");
+    in->enforce_eager = mm->serve.enforce_eager || arg_flag(rt, "--enforce-eager");
+    in->v0 = -1;
+    for (size_t i = 0; rt && i < rt->n_env; i++)
+        if (rt->env[i].key && strcmp(rt->env[i].key, "VLLM_USE_V1") == 0 && rt->env[i].value)
+            in->v0 = strcmp(rt->env[i].value, "0") == 0;
+    in->custom_allreduce = arg_flag(rt, "--disable-custom-all-reduce") ? 0 : -1;
+    in->flash_attn = -1;
+    {
+        int present = 0;
+        const char *v = arg_value(rt, "--flash-attn", &present);
+        if (!present)
+            v = arg_value(rt, "-fa", &present);
+        if (present)
+            in->flash_attn = !(v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0));
+    }
+    in->ubatch = arg_u64(rt, "--ubatch-size") ? arg_u64(rt, "--ubatch-size") : arg_u64(rt, "-ub");
+    in->rope_type = mm->serve.rope_type;
+    in->rope_factor = mm->serve.rope_factor;
+    in->rope_original_context = mm->serve.rope_original_context;
 }
 
 /* Position of target.gpu.model in the manifest, for error messages. */
@@ -370,23 +554,27 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
             rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
             goto out;
         }
-        rc = ap_plan_model_compute(facts ? facts[i] : NULL, model_kind(m, mm), mm->serve.tensor_parallel,
-                                   mm->serve.context, mm->serve.concurrency, mm->serve.kv_cache_dtype,
-                                   mm->serve.overhead_gib, mm->serve.activation_gib, p->budget_bytes, pm);
+        {
+            ap_plan_in in;
+            const ap_mruntime *rt = runtime_of(m, mm);
+            plan_in_of(m, mm, rt, p, g ? g->name : m->gpu_model, &in);
+            rc = ap_plan_model_compute_in(facts ? facts[i] : NULL, &in, pm);
+        }
         if (rc) {
             rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
             goto out;
         }
-        if (pm->planned && pm->tensor_parallel > p->gpu_count) {
+        if (pm->planned && pm->tensor_parallel * pm->pipeline_parallel > p->gpu_count) {
             pm->fits = 0;
-            if (set_problem(pm, "tensor_parallel %" PRIu64 " needs more GPUs than the %" PRIu64 " of the target",
-                            pm->tensor_parallel, p->gpu_count)) {
+            pm->verdict = "does not fit";
+            if (set_problem(pm, "tensor_parallel %" PRIu64 " x pipeline_parallel %" PRIu64 " needs more GPUs than the %" PRIu64 " of the target",
+                            pm->tensor_parallel, pm->pipeline_parallel, p->gpu_count)) {
                 rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
                 goto out;
             }
         }
         if (pm->planned)
-            for (uint64_t k = 0; k < pm->tensor_parallel && k < p->gpu_count; k++)
+            for (uint64_t k = 0; k < pm->tensor_parallel * pm->pipeline_parallel && k < p->gpu_count; k++)
                 p->gpus[k].used_bytes = sat_add(p->gpus[k].used_bytes, pm->total_per_gpu);
     }
     for (size_t g_i = 0; g_i < p->n_gpus; g_i++) {
@@ -402,11 +590,11 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
         int ok = 1;
         if (!pm->planned)
             continue;
-        if (pm->tensor_parallel > p->gpu_count) {
+        if (pm->tensor_parallel * pm->pipeline_parallel > p->gpu_count) {
             p->fits = 0;
             continue;
         }
-        for (uint64_t k = 0; k < pm->tensor_parallel; k++) {
+        for (uint64_t k = 0; k < pm->tensor_parallel * pm->pipeline_parallel; k++) {
             uint64_t o = p->gpus[k].used_bytes - pm->total_per_gpu;
             if (o > others)
                 others = o;
@@ -414,11 +602,12 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
                 ok = 0;
         }
         pm->others_bytes = others;
-        fixed = sat_add(sat_add(sat_add(pm->weights_per_gpu, pm->activation_bytes), pm->overhead_bytes), others);
-        pm->kv_budget_bytes = fixed > p->budget_bytes
-            ? -(int64_t)((fixed - p->budget_bytes) > INT64_MAX ? INT64_MAX : fixed - p->budget_bytes)
-            : (int64_t)(p->budget_bytes - fixed > INT64_MAX ? INT64_MAX : p->budget_bytes - fixed);
-        pm->fits = ok;
+        fixed = sat_add(sat_add(pm->weights_per_gpu, pm->overhead_bytes), others);
+        if (!pm->static_fraction)
+            fixed = sat_add(fixed, pm->activation_bytes);
+        pm->kv_budget_bytes = signed_diff(p->budget_bytes, fixed);
+        set_verdict(pm);
+        (void)ok;
         solve_max(pm);
         if (!pm->fits)
             p->fits = 0;
@@ -489,6 +678,29 @@ static json_t *model_json(const ap_plan_model *pm)
     bad |= json_object_set_new(o, "headroom_bytes", json_integer(pm->planned ? (json_int_t)pm->kv_budget_bytes - (json_int_t)pm->kv_bytes : 0));
     bad |= json_object_set_new(o, "kv_budget_bytes", json_integer((json_int_t)pm->kv_budget_bytes));
     bad |= json_object_set_new(o, "fits", json_boolean(pm->fits));
+    bad |= json_object_set_new(o, "verdict", json_string(pm->verdict ? pm->verdict : "not planned"));
+    bad |= json_object_set_new(o, "pipeline_parallel", json_integer((json_int_t)(pm->pipeline_parallel ? pm->pipeline_parallel : 1)));
+    bad |= json_object_set_new(o, "profile", json_string(pm->profile));
+    bad |= json_object_set_new(o, "profile_note", pm->profile_note[0] ? json_string(pm->profile_note) : json_null());
+    bad |= json_object_set_new(o, "error_bytes", json_integer((json_int_t)pm->error_bytes));
+    bad |= json_object_set_new(o, "context_limit", pm->context_limit ? json_integer((json_int_t)pm->context_limit) : json_null());
+    bad |= json_object_set_new(o, "checkpoint_bytes", json_integer((json_int_t)pm->checkpoint_bytes));
+    bad |= json_object_set_new(o, "loaded_bytes_per_gpu", json_integer((json_int_t)pm->loaded_bytes_per_gpu));
+    bad |= json_object_set_new(o, "host_bytes", json_integer((json_int_t)pm->host_bytes));
+    bad |= json_object_set_new(o, "graphs_bytes", json_integer((json_int_t)pm->graphs_bytes));
+    bad |= json_object_set_new(o, "graphs_outside_budget", json_boolean(pm->graphs_outside));
+    bad |= json_object_set_new(o, "batch_tokens", json_integer((json_int_t)pm->batch_tokens));
+    bad |= json_object_set_new(o, "sampler_seqs", json_integer((json_int_t)pm->seqs));
+    {
+        json_t *terms = json_pack("{s:{s:I,s:s},s:{s:I,s:s},s:{s:I,s:s},s:{s:I,s:s},s:{s:I,s:s,s:b}}",
+                                  "weights", "bytes", (json_int_t)pm->weights_per_gpu, "source", pm->weights_src,
+                                  "kv_cache", "bytes", (json_int_t)pm->kv_bytes, "source", "model shape x context x concurrency",
+                                  "activation", "bytes", (json_int_t)pm->activation_bytes, "source", pm->activation_note,
+                                  "non_torch", "bytes", (json_int_t)pm->overhead_bytes, "source", pm->overhead_note,
+                                  "cuda_graphs", "bytes", (json_int_t)pm->graphs_bytes, "source", pm->graphs_note,
+                                  "outside_budget", pm->graphs_outside);
+        bad |= !terms || json_object_set_new(o, "terms", terms);
+    }
     bad |= json_object_set_new(o, "max_context", json_integer((json_int_t)pm->max_context));
     bad |= json_object_set_new(o, "max_concurrency", json_integer((json_int_t)pm->max_concurrency));
     if (bad)
@@ -654,7 +866,7 @@ static const char *human(uint64_t b, char *buf, size_t n)
 
 int ap_plan_findings(const ap_plan *p, const ap_manifest *m, ap_model_facts *const *facts, json_t *findings)
 {
-    char subj[64], path[96], a[32], b[32];
+    char subj[64], path[96], a[32], b[32], subj2[32];
     for (size_t i = 0; m && i < m->n_models; i++) {
         const ap_mmodel *mm = &m->models[i];
         const ap_model_facts *f = facts ? facts[i] : NULL;
@@ -688,11 +900,14 @@ int ap_plan_findings(const ap_plan *p, const ap_manifest *m, ap_model_facts *con
                             f->quant_method ? " / " : "", f->quant_method ? f->quant_method : ""))
                 return -1;
         }
-        if (f && mm->serve.context && f->context_length.src && mm->serve.context > f->context_length.v) {
+        if (f && mm->serve.context && f->context_length.src &&
+            mm->serve.context > (pm && pm->context_limit ? pm->context_limit : f->context_length.v)) {
+            uint64_t lim = pm && pm->context_limit ? pm->context_limit : f->context_length.v;
             snprintf(path, sizeof path, "models[%zu].serve.context", i);
             if (add_finding(findings, "AP-MODEL-CONTEXT", "error", "context within the model's maximum", subj, path,
-                            "model '%s' is served with context %" PRIu64 " but its maximum is %" PRIu64 " (%s)",
-                            mm->name, mm->serve.context, f->context_length.v, ap_fact_src_name(f->context_length.src)))
+                            "model '%s' is served with context %" PRIu64 " but its maximum is %" PRIu64 " (%s%s)",
+                            mm->name, mm->serve.context, lim, ap_fact_src_name(f->context_length.src),
+                            lim > f->context_length.v ? ", with rope_scaling" : ""))
                 return -1;
         }
         if (!pm)
@@ -711,6 +926,34 @@ int ap_plan_findings(const ap_plan *p, const ap_manifest *m, ap_model_facts *con
                             mm->name, pm->tensor_parallel, p->gpu_count, p->gpu_count == 1 ? "" : "s"))
                 return -1;
             continue;
+        }
+        if (pm->profile_note[0] && !strstr(pm->profile_note, "not given")) {
+            snprintf(path, sizeof path, "models[%zu].serve.runtime", i);
+            if (add_finding(findings, "AP-PLAN-PROFILE", "warning", "the runtime version has a memory profile", subj, path,
+                            "model '%s': %s", mm->name, pm->profile_note))
+                return -1;
+        }
+        if (pm->verdict && strcmp(pm->verdict, "marginal") == 0) {
+            snprintf(path, sizeof path, "models[%zu].serve", i);
+            if (add_finding(findings, "AP-PLAN-MARGINAL", "warning", "the deployment fits with room to spare", subj, path,
+                            "model '%s' is marginal: %s of KV cache budget per GPU for %s needed, within the "
+                            "%s profile's error of %s%s", mm->name, human((uint64_t)(pm->kv_budget_bytes > 0 ? pm->kv_budget_bytes : 0), a, sizeof a),
+                            human(pm->kv_bytes, b, sizeof b), pm->profile, human(pm->error_bytes, subj2, sizeof subj2),
+                            pm->static_fraction && pm->kv_budget_bytes > 0 && (uint64_t)pm->kv_budget_bytes < pm->kv_bytes
+                                ? "; SGLang starts with the smaller pool and warns" : ""))
+                return -1;
+        }
+        if (pm->graphs_outside && p->memory_gib > 0) {
+            double margin = p->memory_gib * (1.0 - p->memory_utilization) * GIB;
+            uint64_t out = pm->graphs_bytes + (pm->static_fraction ? pm->activation_bytes : 0);
+            if ((double)out > margin) {
+                snprintf(path, sizeof path, "models[%zu].serve", i);
+                if (add_finding(findings, "AP-PLAN-MARGIN", "warning", "CUDA graphs and activations fit beside the budget",
+                                subj, path, "model '%s': %s of %s outside the %.0f%% budget exceed the %s left beside it",
+                                mm->name, human(out, a, sizeof a), pm->static_fraction ? "activations and CUDA graphs" : "CUDA graphs",
+                                p->memory_utilization * 100, human((uint64_t)margin, b, sizeof b)))
+                    return -1;
+            }
         }
         if (!pm->fits) {
             char c[32];

@@ -28,6 +28,28 @@
 
 #define AP_PLAN_MAX_GPUS 4096
 
+/* Everything the planner takes for one model (a manifest's serve block,
+ * its runtime and the target GPU). */
+typedef struct ap_plan_in {
+    ap_runtime_kind kind;
+    const char *version;            /* runtimes[].version or NULL */
+    const char *gpu_name;           /* catalogue name or NULL */
+    uint64_t memory_bytes;          /* GPU memory a runtime sees, per GPU */
+    double utilization;             /* gpu_memory_utilization / mem_fraction_static */
+    uint64_t tp, pp, ctx, conc;     /* ctx 0 = the model's maximum */
+    ap_kv_dtype kvd;
+    double overhead_gib, activation_gib;   /* < 0: not given */
+    uint64_t max_batched_tokens, max_seqs; /* 0: runtime default */
+    int enforce_eager;
+    int v0;                         /* vLLM: 1 = VLLM_USE_V1=0, -1 unknown */
+    int custom_allreduce;           /* vLLM: 0 = disabled, -1 unknown */
+    int flash_attn;                 /* llama.cpp: 1/0, -1 default */
+    uint64_t ubatch;                /* llama.cpp n_ubatch, 0 default */
+    const char *rope_type;          /* serve.rope_scaling, or NULL */
+    double rope_factor;
+    uint64_t rope_original_context;
+} ap_plan_in;
+
 typedef struct ap_plan_model {
     char *name;                     /* the manifest's model name */
     size_t index;                   /* index in manifest models[] */
@@ -59,7 +81,26 @@ typedef struct ap_plan_model {
     uint64_t others_bytes;          /* what other models use on its most loaded GPU, bytes */
     int64_t kv_budget_bytes;        /* per GPU: memory left for the KV cache after weights,
                                        overheads and the other models on the same GPUs; may be < 0 */
-    int fits;                       /* planned and every GPU it uses fits */
+    int fits;                       /* planned and every GPU it uses fits (marginal counts as fitting) */
+    const char *verdict;            /* "fits", "marginal", "does not fit" */
+    uint64_t pipeline_parallel;     /* stages; GPUs used = tensor_parallel x pipeline_parallel */
+    char profile[48];               /* runtime memory model used ("vllm 0.19 (V1)") */
+    char profile_note[256];         /* why the nearest profile was used, or "" */
+    uint64_t checkpoint_bytes;      /* = weights_bytes: what the files hold */
+    uint64_t loaded_bytes_per_gpu;  /* = weights_per_gpu: what the runtime loads on each GPU */
+    uint64_t host_bytes;            /* weights kept in host memory (llama.cpp token embedding) */
+    uint64_t mtp_bytes;             /* multi-token-prediction layers not loaded */
+    uint64_t vision_bytes;          /* vision tower, replicated on every rank */
+    char weights_src[160];
+    char activation_note[160];      /* the formula, or "manifest" */
+    char overhead_note[160];
+    char graphs_note[160];
+    uint64_t graphs_bytes;          /* CUDA graphs per GPU */
+    int graphs_outside;             /* graphs outside the budget (vLLM, SGLang) */
+    int static_fraction;            /* SGLang: budget = weights + KV pool */
+    uint64_t error_bytes;           /* the profile's stated error on the KV budget */
+    uint64_t batch_tokens, seqs;    /* activation profile inputs */
+    uint64_t context_limit;         /* largest context accepted (rope_scaling included); 0 = unknown */
     uint64_t max_context;           /* largest context at this concurrency that fits (<= model max) */
     uint64_t max_concurrency;       /* largest concurrency at this context that fits */
 } ap_plan_model;
@@ -122,6 +163,9 @@ int ap_plan_model_compute(const ap_model_facts *f, ap_runtime_kind kind, uint64_
                           uint64_t conc, ap_kv_dtype kvd, double overhead_gib,
                           double activation_gib, uint64_t budget_bytes, ap_plan_model *pm);
 void ap_plan_model_release(ap_plan_model *pm);
+/* The same from a full ap_plan_in (the runtime's version, GPU memory and
+ * utilization, every serve knob). The budget is memory_bytes x utilization. */
+int ap_plan_model_compute_in(const ap_model_facts *f, const ap_plan_in *in, ap_plan_model *pm);
 
 /* Does the declared quantization string match the facts? 1 yes, 0 no. */
 int ap_plan_quant_matches(const char *declared, const ap_model_facts *f);

@@ -49,16 +49,23 @@ static void print_text(const ap_plan *p, const json_t *findings)
             printf("  not planned: %s\n", pm->problem ? pm->problem : "unknown");
             continue;
         }
+        printf("  memory model: %s%s%s\n", pm->profile, pm->profile_note[0] ? "; " : "", pm->profile_note);
         printf("  %-34s %12s\n", "per GPU", "GiB");
-        printf("  %-34s %12.2f\n", "weights / tensor_parallel", gib(pm->weights_per_gpu));
+        printf("  %-34s %12.2f  (%s; checkpoint %.2f GiB)\n", "weights loaded", gib(pm->weights_per_gpu),
+               pm->weights_src, gib(pm->checkpoint_bytes));
+        if (pm->host_bytes)
+            printf("  %-34s %12.2f\n", "in host memory (not counted)", gib(pm->host_bytes));
         {
             char label[96];
             snprintf(label, sizeof label, "KV cache %" PRIu64 " x %" PRIu64 " %s%s", pm->context, pm->concurrency,
                      pm->kv_dtype, pm->mla ? " MLA" : pm->window ? " SWA" : "");
             printf("  %-34s %12.2f\n", label, gib(pm->kv_bytes));
         }
-        printf("  %-34s %12.2f  (%s)\n", "activations", gib(pm->activation_bytes), pm->activation_src);
-        printf("  %-34s %12.2f  (%s)\n", "runtime overhead", gib(pm->overhead_bytes), pm->overhead_src);
+        printf("  %-34s %12.2f  (%s%s)\n", "activations", gib(pm->activation_bytes), pm->activation_note,
+               pm->static_fraction ? "; outside mem_fraction_static" : "");
+        printf("  %-34s %12.2f  (%s)\n", "runtime overhead", gib(pm->overhead_bytes), pm->overhead_note);
+        if (pm->graphs_outside)
+            printf("  %-34s %12.2f  (%s)\n", "CUDA graphs (outside the budget)", gib(pm->graphs_bytes), pm->graphs_note);
         printf("  %-34s %12.2f\n", "total", gib(pm->total_per_gpu));
         if (pm->others_bytes)
             printf("  %-34s %12.2f\n", "other models on these GPUs", gib(pm->others_bytes));
@@ -74,7 +81,8 @@ static void print_text(const ap_plan *p, const json_t *findings)
                pm->context, pm->max_concurrency);
         if (pm->problem)
             printf("  problem: %s\n", pm->problem);
-        printf("  verdict: %s\n", pm->fits ? "fits" : "DOES NOT FIT");
+        printf("  verdict: %s (profile error %.2f GiB)\n", pm->verdict && strcmp(pm->verdict, "does not fit") == 0
+               ? "DOES NOT FIT" : pm->verdict ? pm->verdict : "not planned", gib(pm->error_bytes));
     }
     printf("\n%-6s %12s %12s %12s  %s\n", "GPU", "budget GiB", "used GiB", "headroom", "models");
     for (size_t g = 0; g < p->n_gpus; g++) {

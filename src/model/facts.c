@@ -127,6 +127,8 @@ void ap_model_facts_free(ap_model_facts *f)
     free(f->dtype);
     free(f->file_type);
     free(f->quant_method);
+    free(f->rope_type);
+    free(f->layer_bytes);
     name_set_free(f->names);
     free(f);
 }
@@ -157,6 +159,91 @@ static int is_buffer(const char *name)
     return n >= 9 && strcmp(name + n - 9, ".inv_freq") == 0;
 }
 
+/* The name after an optional wrapper prefix ("model.", "language_model.model."). */
+static const char *strip_prefix(const char *n)
+{
+    static const char *const pre[] = {"model.language_model.", "language_model.model.", "language_model.", "model."};
+    for (size_t i = 0; i < AP_ARRAY_LEN(pre); i++)
+        if (strncmp(n, pre[i], strlen(pre[i])) == 0)
+            return n + strlen(pre[i]);
+    return n;
+}
+
+/* Decoder layer index of a tensor name ("...layers.12.", "blk.12."), or -1. */
+static long layer_index(const char *n)
+{
+    const char *p = strstr(n, "layers.");
+    size_t skip = 7;
+    if (!p || (p != n && p[-1] != '.')) {
+        p = strncmp(n, "blk.", 4) == 0 ? n : NULL;
+        skip = 4;
+    }
+    if (!p)
+        return -1;
+    p += skip;
+    if (*p < '0' || *p > '9')
+        return -1;
+    long v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > AP_MODEL_MAX_LAYERS)
+            return -1;
+    }
+    return *p == '.' ? v : -1;
+}
+
+/* Group a tensor by name for the loaded-bytes rules (model.h). */
+static int classify_tensor(ap_model_facts *f, const char *tname, uint64_t bytes)
+{
+    const char *n = strip_prefix(tname);
+    static const char *const vision[] = {"vision_tower", "visual.", "vision_model", "multi_modal_projector",
+                                         "mm_projector", "vision_embed", "image_newline", "vpm."};
+    long li;
+    for (size_t i = 0; i < AP_ARRAY_LEN(vision); i++)
+        if (strncmp(n, vision[i], strlen(vision[i])) == 0) {
+            f->vision_bytes += bytes;
+            return AP_OK;
+        }
+    if (strcmp(n, "embed_tokens.weight") == 0 || strcmp(n, "token_embd.weight") == 0 ||
+        strcmp(n, "wte.weight") == 0 || strcmp(n, "transformer.wte.weight") == 0 ||
+        strcmp(n, "embed_tokens.weight_packed") == 0)
+        f->embed_bytes += bytes;
+    if (strcmp(n, "lm_head.weight") == 0 || strcmp(tname, "lm_head.weight") == 0 || strcmp(n, "output.weight") == 0)
+        f->has_output = 1;
+    if (strstr(n, ".experts.") || strstr(n, "_exps."))
+        f->expert_bytes += bytes;
+    if ((li = layer_index(n)) >= 0 && li < AP_MODEL_MAX_LAYERS) {
+        if (!f->layer_bytes && !(f->layer_bytes = calloc(AP_MODEL_MAX_LAYERS, sizeof *f->layer_bytes)))
+            return AP_ERR_NOMEM;
+        f->layer_bytes[li] += bytes;
+    }
+    return AP_OK;
+}
+
+uint64_t ap_facts_layer_bytes_from(const ap_model_facts *f, uint64_t first)
+{
+    uint64_t s = 0;
+    if (!f->layer_bytes)
+        return 0;
+    for (uint64_t i = first; i < AP_MODEL_MAX_LAYERS; i++)
+        s += f->layer_bytes[i];
+    return s;
+}
+
+uint64_t ap_facts_scaled_context(const ap_model_facts *f)
+{
+    uint64_t base = f->context_length.src ? f->context_length.v : 0;
+    if (f->rope_type && f->rope_factor > 1.0 &&
+        (strcmp(f->rope_type, "yarn") == 0 || strcmp(f->rope_type, "dynamic") == 0 ||
+         strcmp(f->rope_type, "linear") == 0)) {
+        uint64_t orig = f->rope_orig_ctx ? f->rope_orig_ctx : base;
+        double c = (double)orig * f->rope_factor;
+        if (c > (double)base && c < 1e12)
+            return (uint64_t)c;
+    }
+    return base;
+}
+
 int ap_facts_add_tensor(ap_model_facts *f, const char *tname, const char *dtype, uint64_t elems,
                         uint64_t bytes, ap_error *err)
 {
@@ -184,6 +271,8 @@ int ap_facts_add_tensor(ap_model_facts *f, const char *tname, const char *dtype,
     u->tensors++;
     u->parameters += elems;   /* bounded by f->parameters + buffers, checked above */
     u->bytes += bytes;
+    if (classify_tensor(f, tname, bytes))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     return AP_OK;
 }
 

@@ -106,6 +106,30 @@ int ap_hfconfig_read(const char *path, ap_model_facts *f, ap_error *err)
         (rc = take_u64(path, lm, KEYS("moe_intermediate_size", "intermediate_size", "ffn_hidden_size", "n_inner"), &f->ffn, err)))
         goto out;
 
+    if ((rc = take_u64(path, lm, KEYS("num_nextn_predict_layers"), &f->mtp_layers, err)))
+        goto out;
+    /* rope_scaling: a context beyond max_position_embeddings (YaRN) */
+    v = json_object_get(lm, "rope_scaling");
+    if (!json_is_object(v))
+        v = json_object_get(root, "rope_scaling");
+    if (json_is_object(v)) {
+        json_t *t = json_object_get(v, "rope_type"), *fa = json_object_get(v, "factor"),
+               *o = json_object_get(v, "original_max_position_embeddings");
+        if (!json_is_string(t))
+            t = json_object_get(v, "type");
+        if (json_is_string(t) && json_string_length(t) < 64 && !f->rope_type) {
+            f->rope_type = strdup(json_string_value(t));
+            if (!f->rope_type) {
+                rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+        if (json_is_number(fa) && json_number_value(fa) > 0 && json_number_value(fa) <= 1024)
+            f->rope_factor = json_number_value(fa);
+        if (json_is_integer(o) && json_integer_value(o) > 0 && json_integer_value(o) <= (1ll << 32))
+            f->rope_orig_ctx = (uint64_t)json_integer_value(o);
+    }
+
     /* MLA: the query/key head is the no-RoPE part plus the RoPE part */
     if (f->kv_lora_rank.src == AP_SRC_CONFIG && f->head_dim.src == AP_SRC_NONE) {
         json_t *nope = json_object_get(lm, "qk_nope_head_dim");

@@ -107,6 +107,18 @@ typedef struct ap_model_facts {
     char *file_type; ap_fact_src file_type_src;   /* GGUF general.file_type name ("Q4_K_M"), or NULL */
     char *quant_method; ap_fact_src quant_method_src; /* config.json quantization_config.quant_method, or NULL */
 
+    /* Tensor groups by name, for the bytes a runtime loads per GPU
+     * (docs/memory-planner.md, "Loaded bytes"). */
+    uint64_t embed_bytes;           /* token embedding: model.embed_tokens.weight, token_embd.weight, ... */
+    int has_output;                 /* a separate output projection (lm_head.weight, output.weight) */
+    uint64_t vision_bytes;          /* vision tower and projector tensors (replicated on every TP rank) */
+    uint64_t expert_bytes;          /* routed-expert tensors (.experts., _exps.) */
+    uint64_t *layer_bytes;          /* bytes per decoder layer index (AP_MODEL_MAX_LAYERS), or NULL */
+    ap_fact mtp_layers;             /* config.json num_nextn_predict_layers (MTP layers after the last) */
+    char *rope_type;                /* config.json rope_scaling type ("yarn", "llama3", ...) or NULL */
+    double rope_factor;             /* rope_scaling factor; 0 = none */
+    uint64_t rope_orig_ctx;         /* rope_scaling original_max_position_embeddings; 0 = not given */
+
     ap_dtype_use dtypes[AP_MODEL_MAX_DTYPES];     /* the quantization mix, by first appearance */
     size_t n_dtypes;
 
@@ -164,6 +176,13 @@ int ap_facts_add_tensor(ap_model_facts *f, const char *tname, const char *dtype,
                         uint64_t bytes, ap_error *err) AP_WUR;
 int ap_facts_set_str(char **dst, ap_fact_src *dsrc, const char *v, ap_fact_src src) AP_WUR;
 void ap_facts_set(ap_fact *fact, uint64_t v, ap_fact_src src);
+/* Bytes of the tensors in decoder layers with an index >= first (MTP
+ * layers shipped after the last decoder layer), 0 when not tracked. */
+uint64_t ap_facts_layer_bytes_from(const ap_model_facts *f, uint64_t first);
+/* The context the model accepts with its rope_scaling: for yarn, dynamic
+ * and linear scaling (original_max_position_embeddings or the trained
+ * maximum) x factor; otherwise context_length. 0 when unknown. */
+uint64_t ap_facts_scaled_context(const ap_model_facts *f);
 /* 1 when a tensor of that name was added. */
 int ap_facts_has_tensor(const ap_model_facts *f, const char *tname);
 

@@ -65,7 +65,7 @@ EOP
 manifest nvidia-l40s 1 4 1
 run "$AIRPACK" plan "$T/m.yaml"
 expect_rc 0
-expect_out "weights / tensor_parallel"
+expect_out "weights loaded"
 expect_out "KV cache 8192 x 4 bf16"
 expect_out "headroom"
 expect_out "largest context at concurrency 4:"
