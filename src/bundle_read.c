@@ -21,6 +21,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "parts.h"
 #include "util.h"
 
 #define FEED_BLOCK (1u << 20)   /* bytes per read from the input */
@@ -42,7 +44,7 @@ const char *ap_bundle_fault_name(ap_bundle_fault f)
     static const char *const names[] = {
         "none", "archive", "truncated", "trailing-data", "expansion", "lock", "signature",
         "untrusted-key", "expired", "not-regular", "mode", "unsafe-path", "duplicate", "order",
-        "unexpected", "missing", "size-mismatch", "sha256-mismatch", "write", "io",
+        "unexpected", "missing", "size-mismatch", "sha256-mismatch", "write", "io", "part",
     };
     return (unsigned)f < AP_ARRAY_LEN(names) ? names[f] : "unknown";
 }
@@ -101,7 +103,103 @@ struct reader {
     uint64_t done_bytes;        /* artifact bytes hashed (pool.mu with workers) */
     struct pool *pool;
     struct hq *hq;              /* stream mode hashing helper, or NULL */
+    struct parts_src *src;      /* a split bundle: its parts, read as one stream */
 };
+
+/* ---- a split bundle as one stream (parts.h) ----
+ *
+ * The outer handle reads the parts one after another through parts_read():
+ * NAME.001, NAME.002, ... from the parts index (whose sizes are then
+ * checked as each part ends) or, without an index, by number until the
+ * next one does not exist. Nothing is joined on disk; one 1 MiB buffer. */
+struct parts_src {
+    const ap_parts *index;      /* verified index, or NULL */
+    char *dir;                  /* folder of the parts */
+    char *stem;                 /* path without ".NNN" (no index) */
+    size_t cur;                 /* part being read, 0-based */
+    int fd;                     /* -1 between parts */
+    uint64_t in_part;           /* bytes read from the current part */
+    char *path;                 /* the current part's path */
+    uint8_t *buf;               /* FEED_BLOCK bytes */
+    int failed;                 /* msg holds why */
+    char msg[AP_ERROR_MSG_MAX / 2];
+    size_t n_read;              /* parts read to their end */
+};
+
+static const char *src_file(const struct parts_src *ps, size_t i, char *tmp, size_t n)
+{
+    if (ps->index)
+        snprintf(tmp, n, "%s/%s", ps->dir, ps->index->parts[i].file);
+    else
+        snprintf(tmp, n, "%s.%03zu", ps->stem, i + 1);
+    return tmp;
+}
+
+static la_ssize_t src_fail(struct archive *a, struct parts_src *ps, const char *fmt, ...)
+    AP_PRINTF(3, 4);
+static la_ssize_t src_fail(struct archive *a, struct parts_src *ps, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->msg, sizeof ps->msg, fmt, ap);
+    va_end(ap);
+    ps->failed = 1;
+    archive_set_error(a, EIO, "%s", ps->msg);
+    return -1;
+}
+
+static la_ssize_t parts_read(struct archive *a, void *cd, const void **out)
+{
+    struct parts_src *ps = cd;
+    char path[PATH_MAX], next[PATH_MAX];
+    for (;;) {
+        ssize_t n;
+        if (ps->fd < 0) {
+            if (ps->index ? ps->cur >= ps->index->n : ps->cur >= AP_PARTS_MAX)
+                return 0;
+            src_file(ps, ps->cur, path, sizeof path);
+            ps->fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (ps->fd < 0) {
+                int e = errno;
+                if (e == ENOENT && !ps->index && ps->cur > 0 &&
+                    access(src_file(ps, ps->cur + 1, next, sizeof next), F_OK) != 0)
+                    return 0; /* no index: the parts end here */
+                if (e == ENOENT)
+                    return src_fail(a, ps, "part '%s' is missing (part %zu%s)", path, ps->cur + 1,
+                                    ps->index ? " of the parts index" : "");
+                return src_fail(a, ps, "cannot open part '%s': %s", path, strerror(e));
+            }
+            (void)posix_fadvise(ps->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+            ps->in_part = 0;
+        }
+        n = read(ps->fd, ps->buf, FEED_BLOCK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return src_fail(a, ps, "cannot read part '%s': %s",
+                            src_file(ps, ps->cur, path, sizeof path), strerror(errno));
+        if (n == 0) {
+            if (ps->index && ps->in_part != ps->index->parts[ps->cur].size)
+                return src_fail(a, ps,
+                                "part '%s' is truncated: %llu bytes, the parts index says %llu",
+                                src_file(ps, ps->cur, path, sizeof path),
+                                (unsigned long long)ps->in_part,
+                                (unsigned long long)ps->index->parts[ps->cur].size);
+            close(ps->fd);
+            ps->fd = -1;
+            ps->cur++;
+            ps->n_read++;
+            continue;
+        }
+        ps->in_part += (uint64_t)n;
+        if (ps->index && ps->in_part > ps->index->parts[ps->cur].size)
+            return src_fail(a, ps, "part '%s' is longer than the parts index says (%llu bytes)",
+                            src_file(ps, ps->cur, path, sizeof path),
+                            (unsigned long long)ps->index->parts[ps->cur].size);
+        *out = ps->buf;
+        return (la_ssize_t)n;
+    }
+}
 
 /* A name from the archive made printable: control bytes (and every
  * non-ASCII byte when the name is not UTF-8) become \xHH. */
@@ -159,6 +257,8 @@ static int archive_fault(struct reader *r, struct archive *a, const char *path, 
         return fault(r, AP_FAULT_EXPANSION, path,
                      "the stream expands beyond the size the lock allows (%llu bytes)",
                      (unsigned long long)r->limit);
+    if (r->src && r->src->failed)
+        return fault(r, AP_FAULT_PART, path, "%s", r->src->msg);
     if (r->outer_failed && r->outer) {
         const char *om = archive_error_string(r->outer);
         return fault(r, strstr(om ? om : "", "runcat") ? AP_FAULT_TRUNCATED : AP_FAULT_ARCHIVE,
@@ -257,7 +357,8 @@ static int open_archives(struct reader *r)
     if (archive_read_support_filter_zstd(r->outer) != ARCHIVE_OK ||
         archive_read_support_format_raw(r->outer) != ARCHIVE_OK)
         return ap_error_set(r->err, AP_ERR_INTERNAL, "libarchive lacks zstd or raw support");
-    if (archive_read_open_fd(r->outer, r->fd, FEED_BLOCK) != ARCHIVE_OK)
+    if ((r->src ? archive_read_open2(r->outer, r->src, NULL, parts_read, NULL, NULL)
+                : archive_read_open_fd(r->outer, r->fd, FEED_BLOCK)) != ARCHIVE_OK)
         return archive_fault(r, r->outer, NULL, "cannot read the bundle");
     rc = archive_read_next_header(r->outer, &e);
     if (rc == ARCHIVE_EOF)
@@ -1315,8 +1416,8 @@ out:
     return rc;
 }
 
-int ap_bundle_verify_fd(int fd, const char *name, const ap_bundle_opts *opts,
-                        ap_bundle_result *res, ap_error *err)
+static int verify_impl(int fd, struct parts_src *src, const char *name,
+                       const ap_bundle_opts *opts, ap_bundle_result *res, ap_error *err)
 {
     struct reader r;
     ap_bundle_opts none;
@@ -1330,6 +1431,7 @@ int ap_bundle_verify_fd(int fd, const char *name, const ap_bundle_opts *opts,
     memset(&r, 0, sizeof r);
     r.name = name;
     r.fd = fd;
+    r.src = src;
     r.opts = opts;
     r.res = res;
     r.err = err;
@@ -1355,13 +1457,112 @@ out:
     return rc;
 }
 
+int ap_bundle_verify_fd(int fd, const char *name, const ap_bundle_opts *opts,
+                        ap_bundle_result *res, ap_error *err)
+{
+    return verify_impl(fd, NULL, name, opts, res, err);
+}
+
+struct diag {
+    char list[AP_ERROR_MSG_MAX / 2];
+    size_t len;
+};
+
+static void diag_part(void *ctx, size_t i, const ap_part *part, ap_part_state st, const char *msg)
+{
+    struct diag *d = ctx;
+    int n;
+    (void)i;
+    if (st == AP_PART_OK || d->len >= sizeof d->list)
+        return;
+    n = snprintf(d->list + d->len, sizeof d->list - d->len, "%s'%s' (%s)", d->len ? ", " : "",
+                 part->file, msg ? msg : ap_part_state_name(st));
+    if (n > 0)
+        d->len += (size_t)n;
+}
+
+/* A split bundle (NAME.parts or NAME.001): the parts as one stream. */
+static int verify_split(const char *path, const ap_bundle_opts *opts, ap_bundle_result *res,
+                        ap_error *err)
+{
+    struct parts_src ps;
+    ap_parts *idx = NULL;
+    char *ipath = ap_parts_index_path(path);
+    size_t plen = strlen(path);
+    int rc, is_index = plen >= strlen(AP_PARTS_SUFFIX) &&
+                       strcmp(path + plen - strlen(AP_PARTS_SUFFIX), AP_PARTS_SUFFIX) == 0;
+
+    memset(&ps, 0, sizeof ps);
+    ps.fd = -1;
+    if (!ipath)
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    if (is_index || access(ipath, F_OK) == 0) {
+        /* the index is checked like the lock: signature first */
+        if ((!opts->keys || opts->keys->n == 0) && !opts->allow_unsigned) {
+            rc = ap_error_set(err, AP_ERR_INPUT, "no trusted public key given");
+            goto out;
+        }
+        rc = ap_parts_load(ipath, opts->keys, opts->allow_unsigned, &idx, err);
+        if (rc != AP_OK) {
+            if (rc == AP_ERR_CHECK) {
+                res->fault = AP_FAULT_PART;
+                snprintf(res->fault_path, sizeof res->fault_path, "%s", ipath);
+            }
+            goto out;
+        }
+    }
+    ps.index = idx;
+    ps.dir = ap_path_dirname(ipath);
+    ps.stem = strndup(path, is_index ? plen : plen - 4);
+    ps.buf = malloc(FEED_BLOCK);
+    if (!ps.dir || !ps.stem || !ps.buf) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = verify_impl(-1, &ps, path, opts, res, err);
+    res->parts = ps.n_read;
+    if (rc == AP_OK && idx && memcmp(idx->lock_sha256, res->lock_sha256, AP_SHA256_LEN) != 0) {
+        res->fault = AP_FAULT_PART;
+        snprintf(res->fault_path, sizeof res->fault_path, "%s", ipath);
+        rc = ap_error_set(err, AP_ERR_CHECK,
+                          "bundle '%s': the parts index '%s' belongs to another bundle (its "
+                          "lock_sha256 differs from the lock's)",
+                          path, ipath);
+    } else if (rc == AP_ERR_CHECK && idx && res->fault != AP_FAULT_PART) {
+        /* name the parts that are to blame, so only those are copied again */
+        struct diag d;
+        ap_error derr;
+        memset(&d, 0, sizeof d);
+        if (ap_parts_check(ps.dir, idx, diag_part, &d, &derr) > 0) {
+            size_t ml = strlen(err->msg);
+            snprintf(err->msg + ml, sizeof err->msg - ml, "; bad parts: %s", d.list);
+        }
+    }
+out:
+    if (ps.fd >= 0)
+        close(ps.fd);
+    free(ps.buf);
+    free(ps.dir);
+    free(ps.stem);
+    ap_parts_free(idx);
+    free(ipath);
+    return rc;
+}
+
 int ap_bundle_verify(const char *path, const ap_bundle_opts *opts, ap_bundle_result *res,
                      ap_error *err)
 {
     int fd, rc;
     struct stat st;
+    ap_bundle_opts none;
 
     memset(res, 0, sizeof *res);
+    if (!opts) {
+        memset(&none, 0, sizeof none);
+        opts = &none;
+    }
+    if (strcmp(path, "-") != 0 && ap_parts_is_split_path(path))
+        return verify_split(path, opts, res, err);
     if (strcmp(path, "-") == 0)
         return ap_bundle_verify_fd(STDIN_FILENO, "-", opts, res, err);
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1454,6 +1655,8 @@ json_t *ap_bundle_result_json(const char *bundle, const ap_bundle_result *res, c
     }
     json_object_set_new(o, "checked_artifacts", json_integer((json_int_t)res->n_checked));
     json_object_set_new(o, "checked_bytes", json_integer((json_int_t)res->bytes));
+    if (res->parts > 0)
+        json_object_set_new(o, "parts", json_integer((json_int_t)res->parts));
     if (!ok) {
         e = json_pack("{s:s,s:s,s:s}", "fault",
                       ap_bundle_fault_name(res->fault != AP_FAULT_NONE ? res->fault

@@ -72,7 +72,9 @@ typedef enum ap_bundle_fault {
     AP_FAULT_SIZE,        /* "size-mismatch" */
     AP_FAULT_SHA256,      /* "sha256-mismatch" */
     AP_FAULT_SINK,        /* "write": the sink (install) failed */
-    AP_FAULT_IO           /* "io": the bundle could not be read */
+    AP_FAULT_IO,          /* "io": the bundle could not be read */
+    AP_FAULT_PART         /* "part": a part of a split bundle is missing, truncated, too
+                             long, or the parts index does not match the bundle */
 } ap_bundle_fault;
 
 const char *ap_bundle_fault_name(ap_bundle_fault f);
@@ -123,9 +125,17 @@ typedef struct ap_bundle_result {
     size_t n_failed;                  /* artifacts that failed (keep_going) */
     uint64_t bytes;                   /* artifact bytes hashed */
     int parallel;                     /* 1 when hashed on worker threads */
+    size_t parts;                     /* a split bundle: parts read, else 0 */
 } ap_bundle_result;
 
-/* Verify the bundle at path ("-" for standard input) in one pass. On
+/* Verify the bundle at path ("-" for standard input) in one pass.
+ * A path ending in ".parts" (a parts index) or ".001" (the first part)
+ * names a split bundle (parts.h): its parts are read one after another as
+ * one stream, never joined on disk; the index (when given, or present
+ * beside the first part) must be signed by a trusted key, fixes the
+ * parts' number and sizes (a missing, truncated or too long part is
+ * fault "part") and must name the bundle's lock; when the bundle is
+ * refused, the parts whose SHA-256 differs from the index are named. On
  * success (AP_OK) res->lock is the verified lock. On failure err says
  * what and where ("bundle 'b.tar': artifact 'payload/x': sha256 mismatch")
  * and res->fault/res->fault_path say it for machines; res->lock may still

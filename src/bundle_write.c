@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parts.h"
 #include "sign.h"
 #include "util.h"
 #include "walk.h"
@@ -805,6 +806,7 @@ static void on_fatal_signal(int sig)
 {
     if (g_tmp_set)
         unlink(g_tmp_path);
+    ap_partw_unlink_tmp_on_signal();
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -971,6 +973,8 @@ struct sink {
     int discard;                    /* drop everything (the build failed) */
     uint64_t written;               /* bytes written */
     uint64_t flushed;               /* bytes handed to writeback */
+    ap_partw *pw;                   /* split volumes: parts instead of fd */
+    ap_error pw_err;                /* the part writer's error (err = EIO) */
 };
 
 #define WRITEBACK_STEP (32u << 20)  /* start writeback every 32 MiB (the final fsync is short) */
@@ -980,6 +984,11 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size
     struct sink *s = ctx;
     size_t off = 0;
     (void)a;
+    if (s->pw) {
+        if (!s->discard && !s->err && ap_partw_write(s->pw, buf, len, &s->pw_err) != AP_OK)
+            s->err = EIO;
+        return (la_ssize_t)len;
+    }
     while (!s->discard && !s->err && off < len) {
         ssize_t n = write(s->fd, (const char *)buf + off, len - off);
         if (n < 0 && errno == EINTR)
@@ -1014,6 +1023,9 @@ struct writer {
 static int archive_fail(struct writer *w, const char *what, const char *entry, ap_error *err)
 {
     int e = archive_errno(w->a);
+    if (w->sink.err && w->sink.pw_err.status != AP_OK)
+        return ap_error_set(err, w->sink.pw_err.status, "cannot write bundle '%s': %s '%s': %s",
+                            w->output, what, entry, w->sink.pw_err.msg);
     if (w->sink.err)
         return ap_error_set(err, AP_ERR_IO, "cannot write bundle '%s': %s '%s': %s", w->output,
                             what, entry, strerror(w->sink.err));
@@ -1136,7 +1148,7 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
                     const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
                     ap_error *err)
 {
-    static const ap_bundle_write_opts defaults = {0, AP_DEFAULT_EPOCH, NULL, NULL};
+    static const ap_bundle_write_opts defaults = {.mtime = AP_DEFAULT_EPOCH};
     struct writer w;
     char *dir = NULL, *tmp = NULL;
     const char *base;
@@ -1175,6 +1187,17 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
     if ((rc = ap_bundle_check_space(output, ap_bundle_plan_estimate(p, lock_len, sig_len), err)))
         goto out;
     base = base_name(output);
+    if (opts->volume_size > 0) {
+        /* split volumes: the sink writes output.001, ... (parts.h) */
+        if (!opts->parts) {
+            rc = ap_error_set(err, AP_ERR_INTERNAL, "no place for the parts written");
+            goto out;
+        }
+        if ((rc = ap_partw_open(output, opts->volume_size, &w.sink.pw, err)) != AP_OK)
+            goto out;
+        w.tmp = output;
+        goto start;
+    }
     if (!*base || asprintf(&tmp, "%s/.%s.XXXXXX.tmp", dir, base) < 0) {
         tmp = NULL;
         rc = *base ? ap_error_set(err, AP_ERR_NOMEM, "out of memory")
@@ -1208,6 +1231,7 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
         goto out;
     }
 
+start:
     /* The re-hashing helper and its ring of blocks. */
     w.hs.p = p;
     w.hs.h = ap_sha256_new();
@@ -1281,6 +1305,12 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
         goto out;
     }
     progress2(&w);
+    if (w.sink.pw) {
+        ap_partw *pw = w.sink.pw;
+        w.sink.pw = NULL;
+        rc = ap_partw_commit(pw, opts->parts, err);
+        goto out;
+    }
     if (fsync(fd) != 0) {
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", tmp);
         goto out;
@@ -1319,6 +1349,7 @@ out:
     ap_sha256_free(w.hs.h);
     for (size_t i = 0; i < RING; i++)
         free(w.hs.slot[i].buf);
+    ap_partw_abort(w.sink.pw);
     if (fd >= 0)
         close(fd);
     if (tmp && !renamed) {

@@ -140,6 +140,10 @@ typedef struct ap_bundle_write_opts {
     uint64_t mtime;                 /* entry mtime, seconds (ap_source_date_epoch) */
     ap_bundle_progress_fn progress; /* phase 2 */
     void *progress_ctx;
+    uint64_t volume_size;           /* > 0: write parts output.001, ... of this many bytes
+                                       (parts.h) instead of one file */
+    struct ap_parts *parts;         /* volume_size > 0: filled with the parts written
+                                       (bundle, volume_size, size, parts; caller releases) */
 } ap_bundle_write_opts;
 
 /* Pass two: write the bundle (lock, signature, SHA256SUMS, the plan's

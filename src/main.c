@@ -29,6 +29,7 @@ static const struct command commands[] = {
 #ifndef AIRPACK_VERIFY_ONLY
     C(sbom, "CycloneDX 1.6 SBOM of a manifest or a bundle"),
     C(completion, "shell completion script for bash or zsh"),
+    C(split, "cut a bundle into volumes with a signed parts index"),
 #endif
 };
 #undef C

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "lock.h"
 #include "manifest.h"
+#include "parts.h"
 #include "pins.h"
 #include "report.h"
 #include "sbom.h"
@@ -26,6 +27,7 @@
 const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
     "                     [--password-file F] [--compress zstd[:LEVEL]] [--quiet]\n"
+    "                     [--volume-size SIZE]\n"
     "\n"
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
@@ -37,6 +39,10 @@ const char cmd_build_usage[] =
     "                      compress the whole bundle with zstd (level 1-19, default 3);\n"
     "                      default: no compression (model weights barely compress)\n"
     "  --threads N         hashing threads (default: the number of CPUs, at most 8)\n"
+    "  --volume-size SIZE  split the bundle into BUNDLE.001, BUNDLE.002, ... of SIZE\n"
+    "                      bytes each (a number with a unit: 700M, 4GiB, 4.7GB; or\n"
+    "                      fat32, dvd, dvd-dl, bd25, bd50) and write the signed parts\n"
+    "                      index BUNDLE.parts (+ .minisig); `cat BUNDLE.0*` is the bundle\n"
     "  --quiet             no progress and no summary\n"
     "\n"
     "Entry times come from SOURCE_DATE_EPOCH (default 2000-01-01T00:00:00Z): two\n"
@@ -256,6 +262,7 @@ const struct option cmd_build_options[] = {
     {"compress", required_argument, NULL, 'z'},
     {"threads", required_argument, NULL, 't'},
     {"quiet", no_argument, NULL, 'q'},
+    {"volume-size", required_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
@@ -277,12 +284,14 @@ int cmd_build(int argc, char **argv)
     ap_bundle_plan plan;
     ap_analyze_opts aopts;
     ap_bundle_write_opts wopts;
-    uint64_t epoch;
+    uint64_t epoch, volume = 0;
     struct progress_state ps;
+    ap_parts parts;
 
     ap_error_clear(&err);
     ap_bundle_plan_init(&plan);
     memset(&ps, 0, sizeof ps);
+    memset(&parts, 0, sizeof parts);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", cmd_build_options, NULL)) != -1) {
@@ -305,6 +314,15 @@ int cmd_build(int argc, char **argv)
             if (parse_compress(optarg, &zlevel) != 0) {
                 rc = cli_usage_error("build", "bad --compress '%s': use zstd or zstd:LEVEL (1-19)",
                                      optarg);
+                goto out;
+            }
+            break;
+        case 'V':
+            if (ap_volume_size_parse(optarg, &volume) != 0) {
+                rc = cli_usage_error("build",
+                                     "bad --volume-size '%s': use a size such as 700M, 4GiB, "
+                                     "4.7GB (at least %u bytes) or fat32, dvd, dvd-dl, bd25, bd50",
+                                     optarg, AP_VOLUME_MIN);
                 goto out;
             }
             break;
@@ -436,15 +454,14 @@ int cmd_build(int argc, char **argv)
         rc = cli_report(&err);
         goto out;
     }
-    ap_seckey_free(sk);
-    sk = NULL;
-
     /* Pass two. */
     memset(&wopts, 0, sizeof wopts);
     wopts.zstd_level = zlevel;
     wopts.mtime = epoch;
     wopts.progress = on_progress;
     wopts.progress_ctx = &ps;
+    wopts.volume_size = volume;
+    wopts.parts = &parts;
     if (ap_bundle_write(&plan, output, lock_buf, lock_len, sig_buf, sig_len, &wopts, &err) !=
         AP_OK) {
         if (ps.phase)
@@ -454,6 +471,23 @@ int cmd_build(int argc, char **argv)
     }
     if (ps.phase)
         cli_progress_end(&ps.p);
+    if (volume > 0) {
+        char *dir = ap_path_dirname(output);
+        if (!dir || ap_parts_set_lock(&parts, lock_buf, lock_len, &err) != AP_OK ||
+            ap_parts_sign_write(dir, &parts, sk, &err) != AP_OK) {
+            free(dir);
+            if (err.status == AP_OK)
+                ap_error_set(&err, AP_ERR_NOMEM, "out of memory");
+            rc = cli_report(&err);
+            goto out;
+        }
+        free(dir);
+    }
+    ap_seckey_free(sk);
+    sk = NULL;
+    if (!quiet && volume > 0)
+        printf("%zu parts of at most %llu bytes: %s.001 ... %s.%03zu, index %s%s\n", parts.n,
+               (unsigned long long)volume, output, output, parts.n, output, AP_PARTS_SUFFIX);
     if (!quiet) {
         uint8_t id[AP_KEYID_LEN];
         char hex[17];
@@ -477,6 +511,7 @@ out:
     json_decref(analysis);
     ap_manifest_free(m);
     ap_bundle_plan_release(&plan);
+    ap_parts_release(&parts);
     free(lock_buf);
     free(sig_buf);
     free(policies);

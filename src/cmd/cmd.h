@@ -48,5 +48,6 @@ AP_CMD(rollback)
 AP_CMD(list)
 AP_CMD(audit)
 AP_CMD(sbom)
+AP_CMD(split)
 
 #endif

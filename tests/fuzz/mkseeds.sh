@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -123,4 +123,14 @@ tar -xOf "$S/bundle/ok-good.tar" airpack.lock.json >"$S/lock/ok-fuzz.lock.json"
 tar -xOf "$S/bundle/traversal-lock.tar" airpack.lock.json >"$S/lock/traversal.lock.json"
 printf 'untrusted comment: minisign encrypted secret key\nRWRTY0IyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n' \
     >"$S/minisign/encrypted.key"
+# parts: a parts index of three parts, and broken variants
+H=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+parts_index() { # $1: size of part 2, $3: file name of part 3, $2: total
+    printf '{\n  "format": "airpack-parts/1",\n  "bundle": "b.airpack",\n  "name": "demo",\n  "version": "1.0.0",\n  "sequence": 3,\n  "lock_sha256": "%s",\n  "volume_size": 1024,\n  "size": %s,\n  "parts": [\n    {"file": "b.airpack.001", "size": 1024, "sha256": "%s"},\n    {"file": "b.airpack.002", "size": %s, "sha256": "%s"},\n    {"file": "%s", "size": 10, "sha256": "%s"}\n  ]\n}\n' \
+        "$H" "$2" "$H" "$1" "$H" "$3" "$H"
+}
+parts_index 1024 2058 b.airpack.003 >"$S/parts/ok-three.parts"
+parts_index 1000 2034 b.airpack.003 >"$S/parts/short-middle.parts"
+parts_index 1024 2058 ../b.airpack.003 >"$S/parts/traversal.parts"
+parts_index 1024 9999 b.airpack.003 >"$S/parts/bad-total.parts"
 ls -l "$S"/*/ | awk '$5 > 16384 { print "mkseeds: large seed: " $0; bad = 1 } END { exit bad }'

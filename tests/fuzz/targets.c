@@ -23,6 +23,7 @@
 #include "gpus.h"
 #include "error.h"
 #include "lock.h"
+#include "parts.h"
 #include "manifest.h"
 #include "model/model.h"
 #include "pins.h"
@@ -393,6 +394,30 @@ int ap_fuzz_minisign(const uint8_t *data, size_t len)
     return best;
 }
 
+/* The parts index: parse; what parses must dump and parse back the same. */
+int ap_fuzz_parts(const uint8_t *data, size_t len)
+{
+    ap_parts *p = NULL, *q = NULL;
+    ap_error err;
+    char *buf = NULL;
+    size_t blen = 0;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_parts_parse("fuzz.parts", data, len, &p, &err);
+    if (rc == AP_OK) {
+        if (ap_parts_dump(p, &buf, &blen, &err) != AP_OK ||
+            ap_parts_parse("fuzz.parts", buf, blen, &q, &err) != AP_OK || q->n != p->n ||
+            q->size != p->size)
+            abort();
+    }
+    free(buf);
+    ap_parts_free(q);
+    ap_parts_free(p);
+    return rc;
+}
+
 int ap_fuzz_lock(const uint8_t *data, size_t len)
 {
     ap_lock *lock = NULL;
@@ -470,6 +495,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"gpus", ap_fuzz_gpus},
     {"minisign", ap_fuzz_minisign},
     {"lock", ap_fuzz_lock},
+    {"parts", ap_fuzz_parts},
     {"bundle", ap_fuzz_bundle},
     {NULL, NULL},
 };

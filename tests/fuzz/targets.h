@@ -39,6 +39,7 @@ int ap_fuzz_sums(const uint8_t *data, size_t len);         /* ap_sums_load (memf
 int ap_fuzz_gpus(const uint8_t *data, size_t len);         /* ap_gpu_catalog_parse */
 int ap_fuzz_minisign(const uint8_t *data, size_t len);     /* public key, signature, secret key */
 int ap_fuzz_lock(const uint8_t *data, size_t len);         /* ap_lock_parse */
+int ap_fuzz_parts(const uint8_t *data, size_t len);        /* ap_parts_parse */
 int ap_fuzz_bundle(const uint8_t *data, size_t len);       /* ap_bundle_verify_fd, fixed key */
 
 /* The target named name ("gguf"), or NULL. */

@@ -191,7 +191,7 @@ static int write_bundle(ap_bundle_plan *p, const char *path, int zstd, ap_error 
     json_t *lock = NULL, *analysis = json_pack("{s:{s:{s:s}}}", "manifest", "target", "site", "x");
     char *buf = NULL;
     size_t len = 0;
-    ap_bundle_write_opts o = {zstd, 1700000000, NULL, NULL};
+    ap_bundle_write_opts o = {.zstd_level = zstd, .mtime = 1700000000};
     int rc;
     fake_manifest(&m);
     rc = ap_lock_build(&m, analysis, p, 1700000000, &lock, err);
