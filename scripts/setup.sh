@@ -20,8 +20,11 @@ BUILD_PKGS="build-essential cmake pkg-config \
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
     python3 python3-jsonschema python3-yaml chromium openssl time"
 
+# man pages, Debian packages (scripts/package.sh) and their checks
+PACKAGE_PKGS="pandoc dpkg-dev lintian man-db gzip bash"
+
 PKGS="$BUILD_PKGS"
-[ "${AIRPACK_SETUP_MIN:-0}" = 1 ] || PKGS="$PKGS $TEST_PKGS"
+[ "${AIRPACK_SETUP_MIN:-0}" = 1 ] || PKGS="$PKGS $TEST_PKGS $PACKAGE_PKGS"
 
 missing=""
 for p in $PKGS; do
