@@ -129,6 +129,30 @@ static int pin_failed(const json_t *pins, const char *subject)
     return 0;
 }
 
+/* Where an input came from (a hub cache revision, a store digest):
+ * analysis.pins[].source onto the manifest's item, for the SBOM and the
+ * policies. */
+static void copy_sources(json_t *manifest, const json_t *pins)
+{
+    static const char *const lists[] = {"models", "runtimes", "files"};
+    size_t i;
+    const json_t *p;
+    json_array_foreach(pins, i, p) {
+        const char *subj = json_string_value(json_object_get(p, "subject"));
+        json_t *src = json_object_get(p, "source");
+        if (!subj || !src)
+            continue;
+        for (size_t l = 0; l < 3; l++) {
+            size_t n = strlen(lists[l]), idx;
+            char c;
+            if (strncmp(subj, lists[l], n) == 0 && sscanf(subj + n, "[%zu%c", &idx, &c) == 2 &&
+                c == ']')
+                json_object_set(json_array_get(json_object_get(manifest, lists[l]), idx),
+                                "source", src);
+        }
+    }
+}
+
 /* Read each model's facts from its files; facts[i] NULL when skipped. */
 static int read_facts(const ap_manifest *m, ap_model_facts **facts, json_t *manifest,
                       const json_t *pins, ap_error *err)
@@ -181,6 +205,7 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
 
     if (!opts->skip_pins && (rc = ap_pins_check(m, pins, findings, err)))
         goto fail;
+    copy_sources(manifest, pins);
     if (!opts->skip_facts && (rc = read_facts(m, facts, manifest, pins, err)))
         goto fail;
 

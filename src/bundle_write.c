@@ -28,6 +28,7 @@
 #include "sign.h"
 #include "util.h"
 #include "walk.h"
+#include "source/source.h"
 
 #define BLOCK AP_DIGEST_BLOCK           /* bytes read per block in pass one */
 #define MAX_THREADS 8
@@ -215,13 +216,31 @@ static char *file_entry_prefix(const ap_mfile *f, int *is_full_name)
     return strdup(buf);
 }
 
+/* A manifest path's files, from the input walk that check uses too
+ * (source/source.h), as PREFIX/<name>. */
+static int add_input(ap_bundle_plan *p, const char *prefix, const ap_mpath *mp, int for_runtime,
+                     ap_role role, ap_error *err)
+{
+    ap_input in;
+    int rc = ap_input_walk(mp, for_runtime, &in, err);
+    for (size_t i = 0; rc == AP_OK && i < in.n; i++) {
+        char *entry = ap_path_join(prefix, in.files[i].rel);
+        rc = entry ? ap_bundle_plan_add_file(p, entry, in.files[i].src, in.files[i].follow, role,
+                                             err)
+                   : ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        free(entry);
+    }
+    ap_input_release(&in);
+    return rc;
+}
+
 int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_error *err)
 {
     char prefix[PATH_MAX];
     int rc = AP_OK;
     for (size_t i = 0; i < m->n_models && rc == AP_OK; i++) {
         snprintf(prefix, sizeof prefix, "payload/models/%s", m->models[i].name);
-        rc = ap_bundle_plan_add_path(p, prefix, m->models[i].src.abs, AP_ROLE_MODEL, err);
+        rc = add_input(p, prefix, &m->models[i].src, 0, AP_ROLE_MODEL, err);
         if (rc)
             ap_error_prefix(err, "model '%s'", m->models[i].name);
     }
@@ -229,7 +248,7 @@ int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_erro
         if (!m->runtimes[i].src.path)
             continue;
         snprintf(prefix, sizeof prefix, "payload/runtimes/%s", m->runtimes[i].name);
-        rc = ap_bundle_plan_add_path(p, prefix, m->runtimes[i].src.abs, AP_ROLE_RUNTIME, err);
+        rc = add_input(p, prefix, &m->runtimes[i].src, 1, AP_ROLE_RUNTIME, err);
         if (rc)
             ap_error_prefix(err, "runtime '%s'", m->runtimes[i].name);
     }
@@ -239,10 +258,16 @@ int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_erro
         char *pre = file_entry_prefix(f, &full);
         if (!pre)
             return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-        if (full)
-            rc = ap_bundle_plan_add_file(p, pre, f->src.abs, 1, AP_ROLE_FILE, err);
-        else
-            rc = ap_bundle_plan_add_path(p, pre, f->src.abs, AP_ROLE_FILE, err);
+        if (full) {
+            /* one file under its target name, from the same walk */
+            ap_input in;
+            rc = ap_input_walk(&f->src, 0, &in, err);
+            if (rc == AP_OK && in.n == 1)
+                rc = ap_bundle_plan_add_file(p, pre, in.files[0].src, in.files[0].follow,
+                                             AP_ROLE_FILE, err);
+            ap_input_release(&in);
+        } else
+            rc = add_input(p, pre, &f->src, 0, AP_ROLE_FILE, err);
         free(pre);
         if (rc)
             ap_error_prefix(err, "files[%zu] '%s'", i, f->src.path);

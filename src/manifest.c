@@ -18,6 +18,7 @@
 
 #include "policy.h"
 #include "util.h"
+#include "source/source.h"
 
 #define NAME_MAX_LEN 128
 #define VERSION_MAX_LEN 64
@@ -38,7 +39,7 @@ static const char *const target_keys[] = {"site", "region", "gpu", "memory_utili
 static const char *const gpu_keys[] = {"model", "count", "memory_gib", NULL};
 static const char *const model_keys[] = {"name", "path", "sha256", "sha256sums", "format",
                                          "license", "origin", "parameters", "quantization",
-                                         "serve", NULL};
+                                         "serve", "include", "exclude", NULL};
 static const char *const origin_keys[] = {"publisher", "jurisdiction", "source", NULL};
 static const char *const serve_keys[] = {"runtime", "context", "concurrency", "kv_cache_dtype",
                                          "tensor_parallel", "overhead_gib", "activation_gib",
@@ -48,8 +49,10 @@ static const char *const rope_keys[] = {"type", "factor", "original_context", NU
 static const char *const rope_types[] = {"yarn", "linear", "dynamic", NULL};
 static const char *const runtime_keys[] = {"name", "kind", "version", "path", "sha256",
                                            "sha256sums", "license", "env", "listen", "args",
-                                           "program", "image", "user", NULL};
-static const char *const file_keys[] = {"path", "target", "sha256", "sha256sums", NULL};
+                                           "program", "image", "user", "include", "exclude",
+                                           NULL};
+static const char *const file_keys[] = {"path", "target", "sha256", "sha256sums", "include",
+                                        "exclude", NULL};
 
 static const char *const runtime_kinds[] = {"vllm", "llama.cpp", "ollama", "tgi", "triton",
                                             "sglang", "other", NULL};
@@ -187,6 +190,25 @@ static int resolve_path(struct ctx *c, const ap_ynode *n, const char *key, char 
         return ap_y_error(c->doc, n, c->err, "'%s' must not be empty", key);
     if (strlen(*raw) > 4096)
         return ap_y_error(c->doc, n, c->err, "'%s' is longer than 4096 bytes", key);
+    if (ap_source_is_ref(*raw)) {
+        /* A store reference (hf://, ollama://): resolved in its store, not
+         * under the manifest's folder. */
+        int d = 1;
+        if (c->opts->skip_exists) {
+            if (is_dir)
+                *is_dir = 1;
+            return (*abs = strdup(*raw)) ? AP_OK
+                                          : ap_error_set(c->err, AP_ERR_NOMEM, "out of memory");
+        }
+        if ((rc = ap_source_resolve(*raw, abs, &d, c->err))) {
+            char msg[AP_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", c->err->msg);
+            return ap_y_error(c->doc, n, c->err, "%s", msg);
+        }
+        if (is_dir)
+            *is_dir = d;
+        return AP_OK;
+    }
     if ((*raw)[0] == '/') {
         if (!c->opts->allow_outside_paths)
             return ap_y_error(c->doc, n, c->err,
@@ -261,6 +283,38 @@ static int resolve_path(struct ctx *c, const ap_ynode *n, const char *key, char 
     return AP_OK;
 }
 
+/* include / exclude: a list of glob patterns (source/source.h) for a folder. */
+static int parse_globs(struct ctx *c, const ap_ynode *map, const char *key, const ap_mpath *p,
+                       char ***out, size_t *n)
+{
+    ap_ynode *l = ap_ymap_get(map, key);
+    int rc;
+    if (!l || ap_y_is_null(l))
+        return AP_OK;
+    if ((rc = ap_y_expect(c->doc, l, AP_Y_SEQ, key, c->err)))
+        return rc;
+    if (l->n > 256)
+        return ap_y_error(c->doc, l, c->err, "'%s' lists more than 256 patterns", key);
+    if (!c->opts->skip_exists && !p->is_dir)
+        return ap_y_error(c->doc, l, c->err,
+                          "'%s' selects files of a folder, but '%s' is a single file", key,
+                          p->path);
+    if (!(*out = calloc(l->n ? l->n : 1, sizeof **out)))
+        return ap_error_set(c->err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < l->n; i++) {
+        char *g;
+        if ((rc = dup_str(c, l->items[i], key, &g)))
+            return rc;
+        (*out)[(*n)++] = g;
+        if (!g[0] || strlen(g) > 1024 || g[0] == '/' || strstr(g, "../") || !strcmp(g, ".."))
+            return ap_y_error(c->doc, l->items[i], c->err,
+                              "'%s' pattern '%s' must be a relative glob of 1 to 1024 bytes "
+                              "without '..'",
+                              key, g);
+    }
+    return AP_OK;
+}
+
 /* path + sha256 / sha256sums of a model, runtime or file entry. */
 static int parse_mpath(struct ctx *c, const ap_ynode *map, const char *what, int required,
                        ap_mpath *p)
@@ -304,6 +358,9 @@ static int parse_mpath(struct ctx *c, const ap_ynode *map, const char *what, int
         if ((rc = resolve_path(c, hs, "sha256sums", &p->sha256sums, &p->sha256sums_abs, &d, 0)))
             return rc;
     }
+    if ((rc = parse_globs(c, map, "include", p, &p->include, &p->n_include)) ||
+        (rc = parse_globs(c, map, "exclude", p, &p->exclude, &p->n_exclude)))
+        return rc;
     return AP_OK;
 }
 
@@ -863,6 +920,12 @@ static void mpath_free(ap_mpath *p)
     free(p->sha256);
     free(p->sha256sums);
     free(p->sha256sums_abs);
+    for (size_t i = 0; i < p->n_include; i++)
+        free(p->include[i]);
+    for (size_t i = 0; i < p->n_exclude; i++)
+        free(p->exclude[i]);
+    free(p->include);
+    free(p->exclude);
 }
 
 void ap_manifest_free(ap_manifest *m)
@@ -1019,6 +1082,15 @@ static json_t *mpath_json(json_t *o, const ap_mpath *p)
     set_str(o, "sha256sums", p->sha256sums);
     if (p->path)
         json_object_set_new(o, "path_kind", json_string(p->is_dir ? "folder" : "file"));
+    if (p->n_include || p->n_exclude) {
+        json_t *inc = json_array(), *exc = json_array();
+        for (size_t i = 0; i < p->n_include; i++)
+            json_array_append_new(inc, json_string(p->include[i]));
+        for (size_t i = 0; i < p->n_exclude; i++)
+            json_array_append_new(exc, json_string(p->exclude[i]));
+        json_object_set_new(o, "include", inc);
+        json_object_set_new(o, "exclude", exc);
+    }
     return o;
 }
 

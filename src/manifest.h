@@ -50,6 +50,8 @@ typedef struct ap_mpath {
     char *sha256sums;               /* pin file of a folder, as written, or NULL */
     char *sha256sums_abs;           /* pin file resolved, or NULL */
     ap_loc loc;                     /* the 'path' key's value */
+    char **include, **exclude;      /* glob lists for a folder (source/source.h), or NULL */
+    size_t n_include, n_exclude;
 } ap_mpath;
 
 typedef struct ap_kv {

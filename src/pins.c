@@ -13,6 +13,7 @@
 
 #include "util.h"
 #include "walk.h"
+#include "source/source.h"
 
 /* qsort_r comparator: entry indexes by path, then by line (ctx: entries). */
 static int cmp_entry_idx(const void *a, const void *b, void *ctx)
@@ -20,11 +21,6 @@ static int cmp_entry_idx(const void *a, const void *b, void *ctx)
     const ap_sums_entry *e = ctx, *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
     int c = strcmp(x->path, y->path);
     return c ? c : (x->line > y->line) - (x->line < y->line);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int ap_sums_load(const char *path, ap_sums *out, ap_error *err)
@@ -186,12 +182,6 @@ const ap_sums_entry *ap_sums_find(const ap_sums *s, const char *path)
     return hit ? &s->e[*hit] : NULL;
 }
 
-/* True when path is one of the sorted paths (a folder walk's listing). */
-static int listed_in(char *const *sorted, size_t n, const char *path)
-{
-    return n && bsearch(&path, sorted, n, sizeof *sorted, cmp_str) != NULL;
-}
-
 /* ---- parallel hashing ---------------------------------------------------- */
 
 struct hash_job {
@@ -286,20 +276,37 @@ static const char *worst(const char *a, const char *b)
     return ia >= ib ? a : b;
 }
 
-/* Check one pinned path; subject like "models[0]". */
-static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_t *findings,
-                     ap_error *err)
+/* Check one path; subject like "models[0]". The files come from the
+ * input walk that build uses too (source/source.h): a path build would
+ * refuse is refused here first, with the same message. */
+static int check_one(const ap_mpath *p, const char *subject, int for_runtime, json_t *pins,
+                     json_t *findings, ap_error *err)
 {
-    json_t *o = json_object(), *problems = json_array();
+    json_t *o = NULL, *problems = NULL, *hs = NULL;
     char keypath[128], disp[4200];
     const char *status = "ok";
     int rc = AP_OK;
     ap_sums sums = {0};
-    ap_filelist files = {0};
+    ap_input in;
     char **abs = NULL;
     char(*hex)[AP_SHA256_HEX_LEN + 1] = NULL;
+    const char **want = NULL;     /* per input file: the sums hex, or NULL */
+    unsigned *want_line = NULL;
+    size_t *idx = NULL, nh = 0;
+    int dir;
 
-    if (!o || !problems) {
+    if ((rc = ap_input_walk(p, for_runtime, &in, err)))
+        return rc;
+    dir = in.kind != AP_INPUT_FILE && !(in.kind == AP_INPUT_HF && !p->is_dir);
+    o = json_object();
+    problems = json_array();
+    hs = json_array();
+    abs = calloc(in.n ? in.n : 1, sizeof *abs);
+    hex = calloc(in.n ? in.n : 1, sizeof *hex);
+    want = calloc(in.n ? in.n : 1, sizeof *want);
+    want_line = calloc(in.n ? in.n : 1, sizeof *want_line);
+    idx = calloc(in.n ? in.n : 1, sizeof *idx);
+    if (!o || !problems || !hs || !abs || !hex || !want || !want_line || !idx) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -309,157 +316,142 @@ static int check_one(const ap_mpath *p, const char *subject, json_t *pins, json_
         disp[dl - 1] = '\0';
     json_object_set_new(o, "subject", json_string(subject));
     json_object_set_new(o, "path", json_string(p->path));
-    if (!p->sha256 && !p->sha256sums) {
-        json_object_set_new(o, "pin", json_null());
-        json_object_set_new(o, "status", json_string("unpinned"));
-        json_array_append_new(pins, o);
-        o = NULL;
-        goto out;
+    if (in.source)
+        json_object_set(o, "source", in.source);
+    if (in.n_skipped) {
+        json_t *ex = json_array();
+        for (size_t k = 0; ex && k < in.n_skipped; k++)
+            json_array_append_new(ex, json_pack("{s:s, s:s, s:I}", "path", in.skipped[k].rel,
+                                                "pattern", in.skipped[k].pattern, "size",
+                                                (json_int_t)in.skipped[k].size));
+        json_object_set_new(o, "excluded", ex);
     }
     if (p->sha256) {
-        char got[AP_SHA256_HEX_LEN + 1];
         snprintf(keypath, sizeof keypath, "%s.sha256", subject);
         json_object_set_new(o, "pin", json_string("sha256"));
-        if ((rc = ap_sha256_file_hex(p->abs, 1, got, NULL, err)))
-            goto out;
-        json_object_set_new(o, "sha256", json_string(got));
-        json_object_set_new(o, "hashes",
-                            json_pack("[{s:s, s:s}]", "path", p->path, "sha256", got));
-        if (strcmp(got, p->sha256) != 0) {
-            status = "mismatch";
-            finding(findings, "AP-PIN-MISMATCH", subject, keypath,
-                    "file '%s' has changed: its sha-256 is %s, the manifest pins %s", p->path,
-                    got, p->sha256);
-            json_array_append_new(problems, json_pack("{s:s,s:s}", "file", p->path, "status",
-                                                      "mismatch"));
-        }
-    } else {
-        char *base = NULL;
+    } else if (p->sha256sums) {
         snprintf(keypath, sizeof keypath, "%s.sha256sums", subject);
         json_object_set_new(o, "pin", json_string("sha256sums"));
         json_object_set_new(o, "sha256sums", json_string(p->sha256sums));
         if ((rc = ap_sums_load(p->sha256sums_abs, &sums, err)))
             goto out;
-        if (p->is_dir) {
-            base = strdup(p->abs);
-            if ((rc = ap_walk_files(p->abs, &files, err))) {
-                free(base);
-                goto out;
-            }
-        } else {
-            const char *slash = strrchr(p->abs, '/');
-            base = ap_path_dirname(p->abs);
-            files.paths = malloc(sizeof(char *));
-            if (files.paths && (files.paths[0] = strdup(slash ? slash + 1 : p->abs)))
-                files.n = 1;
-        }
-        if (!base || (!p->is_dir && files.n != 1)) {
-            free(base);
-            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        /* Listed files that exist get hashed; missing ones are findings. */
-        abs = calloc(sums.n ? sums.n : 1, sizeof *abs);
-        hex = calloc(sums.n ? sums.n : 1, sizeof *hex);
-        size_t nh = 0;
-        size_t *idx = calloc(sums.n ? sums.n : 1, sizeof *idx);
-        if (!abs || !hex || !idx) {
-            free(idx);
-            free(base);
-            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < sums.n; i++) {
-            struct stat st;
-            char *fp = ap_path_join(base, sums.e[i].path);
-            int present = 0;
-            if (!fp) {
-                rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-                break;
-            }
-            if (p->is_dir) {
-                present = listed_in(files.paths, files.n, sums.e[i].path);
-            } else {
-                present = !strcmp(files.paths[0], sums.e[i].path) && lstat(fp, &st) == 0;
-            }
-            if (!present) {
-                if (!p->is_dir) {
-                    /* A file's sums file may list other files too: ignore those. */
-                    free(fp);
-                    continue;
-                }
-                status = worst(status, "missing");
-                finding(findings, "AP-PIN-MISSING", subject, keypath,
-                        "file '%s/%s' is listed in '%s' (line %u) but missing", disp,
-                        sums.e[i].path, p->sha256sums, sums.e[i].line);
-                json_array_append_new(problems,
-                                      json_pack("{s:s%,s:s}", "file", sums.e[i].path,
-                                                strlen(sums.e[i].path), "status", "missing"));
-                free(fp);
-                continue;
-            }
-            abs[nh] = fp;
-            idx[nh++] = i;
-        }
-        if (!rc)
-            rc = ap_hash_files(abs, nh, 2, hex, NULL, err);
-        for (size_t k = 0; !rc && k < nh; k++) {
-            const ap_sums_entry *e = &sums.e[idx[k]];
-            if (strcmp(hex[k], e->hex) != 0) {
-                status = worst(status, "mismatch");
-                finding(findings, "AP-PIN-MISMATCH", subject, keypath,
-                        "file '%s%s%s' has changed: its sha-256 is %s, '%s' line %u pins %s",
-                        p->is_dir ? disp : "", p->is_dir ? "/" : "",
-                        p->is_dir ? e->path : p->path, hex[k], p->sha256sums, e->line, e->hex);
-                json_array_append_new(problems,
-                                      json_pack("{s:s,s:s}", "file", e->path, "status", "mismatch"));
-            }
-        }
-        if (!rc && !p->is_dir) {
-            if (!ap_sums_find(&sums, files.paths[0])) {
-                status = worst(status, "unlisted");
-                finding(findings, "AP-PIN-UNLISTED", subject, keypath,
-                        "file '%s' is not listed in its pin file '%s'", p->path, p->sha256sums);
-                json_array_append_new(problems,
-                                      json_pack("{s:s,s:s}", "file", p->path, "status", "unlisted"));
-            }
-        }
-        for (size_t k = 0; !rc && p->is_dir && k < files.n; k++) {
-            if (!ap_sums_find(&sums, files.paths[k])) {
-                status = worst(status, "unlisted");
-                finding(findings, "AP-PIN-UNLISTED", subject, keypath,
-                        "file '%s/%s' is in the folder but not listed in '%s'", disp,
-                        files.paths[k], p->sha256sums);
-                json_array_append_new(problems, json_pack("{s:s,s:s}", "file", files.paths[k],
-                                                          "status", "unlisted"));
-            }
-        }
-        json_object_set_new(o, "files", json_integer((json_int_t)sums.n));
-        if (!rc) {
-            /* The evidence: each hashed file with the hash it has now. */
-            json_t *hs = json_array();
-            for (size_t k = 0; k < nh; k++)
-                json_array_append_new(hs, json_pack("{s:s, s:s}", "path", sums.e[idx[k]].path,
-                                                    "sha256", hex[k]));
-            json_object_set_new(o, "hashes", hs);
-        }
-        for (size_t k = 0; k < nh; k++)
-            free(abs[k]);
-        free(idx);
-        free(base);
-        if (rc)
-            goto out;
+    } else {
+        /* No pin of the manifest's: the store's own digests are the pin. */
+        snprintf(keypath, sizeof keypath, "%s.path", subject);
+        int any = 0;
+        for (size_t k = 0; k < in.n && !any; k++)
+            any = in.files[k].digest[0] != '\0';
+        json_object_set_new(o, "pin", any ? json_string("store") : json_null());
+        if (!any)
+            status = "unpinned";
     }
+    /* What each file must hash to, and which files to hash. */
+    for (size_t k = 0; k < in.n; k++) {
+        const ap_input_file *f = &in.files[k];
+        if (p->sha256 && in.n == 1) {
+            want[k] = p->sha256;
+        } else if (p->sha256sums) {
+            const ap_sums_entry *e = ap_sums_find(&sums, f->rel);
+            if (e) {
+                want[k] = e->hex;
+                want_line[k] = e->line;
+            } else {
+                status = worst(status, "unlisted");
+                if (dir)
+                    finding(findings, "AP-PIN-UNLISTED", subject, keypath,
+                            "file '%s/%s' is in the folder but not listed in '%s'", disp, f->rel,
+                            p->sha256sums);
+                else
+                    finding(findings, "AP-PIN-UNLISTED", subject, keypath,
+                            "file '%s' is not listed in its pin file '%s'", p->path,
+                            p->sha256sums);
+                json_array_append_new(problems, json_pack("{s:s,s:s}", "file",
+                                                          dir ? f->rel : p->path, "status",
+                                                          "unlisted"));
+            }
+        }
+        if (want[k] || f->digest[0]) {
+            abs[nh] = f->src;
+            idx[nh++] = k;
+        }
+    }
+    /* Listed files that are not there (a folder's; excluded ones do not count). */
+    for (size_t i = 0; dir && p->sha256sums && i < sums.n; i++) {
+        int skipped = 0;
+        if (ap_input_find(&in, sums.e[i].path))
+            continue;
+        for (size_t k = 0; k < in.n_skipped && !skipped; k++)
+            skipped = !strcmp(in.skipped[k].rel, sums.e[i].path);
+        if (skipped)
+            continue;
+        status = worst(status, "missing");
+        finding(findings, "AP-PIN-MISSING", subject, keypath,
+                "file '%s/%s' is listed in '%s' (line %u) but missing", disp, sums.e[i].path,
+                p->sha256sums, sums.e[i].line);
+        json_array_append_new(problems, json_pack("{s:s%,s:s}", "file", sums.e[i].path,
+                                                  strlen(sums.e[i].path), "status", "missing"));
+    }
+    if (nh == 1 && in.files[idx[0]].follow) {
+        /* the manifest's own path, which may be a link */
+        if ((rc = ap_sha256_file_hex(abs[0], 1, hex[0], NULL, err)))
+            goto out;
+    } else if (nh && (rc = ap_hash_files(abs, nh, 2, hex, NULL, err))) {
+        goto out;
+    }
+    for (size_t h = 0; h < nh; h++) {
+        const ap_input_file *f = &in.files[idx[h]];
+        char shown[4400];
+        if (dir)
+            snprintf(shown, sizeof shown, "%s/%s", disp, f->rel);
+        else
+            snprintf(shown, sizeof shown, "%s", p->path);
+        json_array_append_new(hs, json_pack("{s:s, s:s}", "path", dir ? f->rel : p->path,
+                                            "sha256", hex[h]));
+        if (f->digest[0] && strcmp(hex[h], f->digest) != 0) {
+            status = worst(status, "mismatch");
+            finding(findings, "AP-PIN-MISMATCH", subject, keypath,
+                    "file '%s' does not match the blob digest it is stored under: its sha-256 "
+                    "is %s, the store names it %s ('%s')",
+                    shown, hex[h], f->digest, f->src);
+            json_array_append_new(problems, json_pack("{s:s,s:s}", "file", dir ? f->rel : p->path,
+                                                      "status", "mismatch"));
+            continue;
+        }
+        if (!want[idx[h]] || strcmp(hex[h], want[idx[h]]) == 0)
+            continue;
+        status = worst(status, "mismatch");
+        if (p->sha256)
+            finding(findings, "AP-PIN-MISMATCH", subject, keypath,
+                    "file '%s' has changed: its sha-256 is %s, the manifest pins %s", p->path,
+                    hex[h], p->sha256);
+        else
+            finding(findings, "AP-PIN-MISMATCH", subject, keypath,
+                    "file '%s' has changed: its sha-256 is %s, '%s' line %u pins %s", shown,
+                    hex[h], p->sha256sums, want_line[idx[h]], want[idx[h]]);
+        json_array_append_new(problems, json_pack("{s:s,s:s}", "file", dir ? f->rel : p->path,
+                                                  "status", "mismatch"));
+    }
+    if (p->sha256 && nh == 1)
+        json_object_set_new(o, "sha256", json_string(hex[0]));
+    if (p->sha256sums)
+        json_object_set_new(o, "files", json_integer((json_int_t)sums.n));
+    if (nh)
+        json_object_set(o, "hashes", hs);
     json_object_set_new(o, "status", json_string(status));
-    json_object_set(o, "problems", problems);
+    if (strcmp(status, "unpinned") != 0)
+        json_object_set(o, "problems", problems);
     json_array_append_new(pins, o);
     o = NULL;
 out:
     free(abs);
     free(hex);
+    free(want);
+    free(want_line);
+    free(idx);
     ap_sums_release(&sums);
-    ap_filelist_release(&files);
+    ap_input_release(&in);
     json_decref(o);
+    json_decref(hs);
     json_decref(problems);
     return rc;
 }
@@ -468,22 +460,23 @@ int ap_pins_check(const ap_manifest *m, json_t *pins, json_t *findings, ap_error
 {
     char subject[64];
     int rc;
+    /* Errors carry the same context as build's (bundle_write.c). */
     for (size_t i = 0; i < m->n_models; i++) {
         snprintf(subject, sizeof subject, "models[%zu]", i);
-        if ((rc = check_one(&m->models[i].src, subject, pins, findings, err)))
-            return rc;
+        if ((rc = check_one(&m->models[i].src, subject, 0, pins, findings, err)))
+            return ap_error_prefix(err, "model '%s'", m->models[i].name);
     }
     for (size_t i = 0; i < m->n_runtimes; i++) {
         if (!m->runtimes[i].src.path)
             continue;
         snprintf(subject, sizeof subject, "runtimes[%zu]", i);
-        if ((rc = check_one(&m->runtimes[i].src, subject, pins, findings, err)))
-            return rc;
+        if ((rc = check_one(&m->runtimes[i].src, subject, 1, pins, findings, err)))
+            return ap_error_prefix(err, "runtime '%s'", m->runtimes[i].name);
     }
     for (size_t i = 0; i < m->n_files; i++) {
         snprintf(subject, sizeof subject, "files[%zu]", i);
-        if ((rc = check_one(&m->files[i].src, subject, pins, findings, err)))
-            return rc;
+        if ((rc = check_one(&m->files[i].src, subject, 0, pins, findings, err)))
+            return ap_error_prefix(err, "files[%zu] '%s'", i, m->files[i].src.path);
     }
     return AP_OK;
 }

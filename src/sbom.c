@@ -35,6 +35,23 @@ static int add_prop_int(json_t *props, const char *name, const json_t *v)
     return add_prop(props, name, buf);
 }
 
+/* Where an input came from (analysis.manifest.*[].source): every string
+ * member as "airpack:source:KEY" (kind, repo, revision, ref, digest...). */
+static int add_source_props(json_t *props, const json_t *src)
+{
+    const char *k;
+    const json_t *v;
+    int bad = 0;
+    json_object_foreach((json_t *)src, k, v) {
+        char name[128];
+        if (!json_is_string(v))
+            continue;
+        snprintf(name, sizeof name, "airpack:source:%s", k);
+        bad |= add_prop(props, name, json_string_value(v));
+    }
+    return bad;
+}
+
 static int is_hex64(const char *s)
 {
     if (!s || strlen(s) != 64)
@@ -195,6 +212,7 @@ static json_t *model_component(const json_t *analysis, const json_t *lock, const
     bad |= add_prop(props, "airpack:origin:jurisdiction", str(o, "jurisdiction"));
     bad |= add_prop(props, "airpack:origin:source", str(o, "source"));
     bad |= add_prop(props, "airpack:path", str(m, "path"));
+    bad |= add_source_props(props, json_object_get(m, "source"));
     bad |= add_prop(props, "airpack:sha256sums", str(m, "sha256sums"));
     bad |= add_prop(props, "airpack:serve:runtime", str(json_object_get(m, "serve"), "runtime"));
     if (json_array_size(props))
@@ -240,6 +258,7 @@ static json_t *runtime_component(const json_t *analysis, const json_t *lock, con
     bad |= add_prop(props, "airpack:runtime:kind", str(r, "kind"));
     bad |= add_prop(props, "airpack:runtime:listen", str(r, "listen"));
     bad |= add_prop(props, "airpack:path", str(r, "path"));
+    bad |= add_source_props(props, json_object_get(r, "source"));
     if (json_array_size(props))
         bad |= json_object_set(c, "properties", props);
     if (bad)

@@ -403,6 +403,7 @@ int cmd_build(int argc, char **argv)
         goto out;
     }
     if (pins_failed(analysis)) {
+        print_error_findings(analysis); /* the same findings that check shows, naming the file */
         cli_error("manifest '%s': pinned content does not match; no bundle written", manifest);
         rc = 1;
         goto out;

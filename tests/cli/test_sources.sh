@@ -1,0 +1,118 @@
+#!/bin/sh
+# test_sources.sh - the one input walk (issue 13, src/source/): every input
+# shape goes through both `airpack check` and `airpack build`; whatever
+# build refuses, check refuses first with the same message. Shapes: plain
+# folders with links, a Hugging Face hub cache (a snapshot path, hf://,
+# a hostile link out of the repository's blobs, a tampered LFS blob),
+# include/exclude.
+. "$AIRPACK_SRC/tests/cli/lib.sh"
+G=$AIRPACK_GEN_DIR
+cd "$T"
+minisign -G -W -p k.pub -s k.key >/dev/null 2>&1 || fail "minisign -G"
+mkdir -p w
+
+head_yaml() {
+    cat <<EOF
+apiVersion: airpack/v1
+kind: Deployment
+metadata: { name: src-test, version: 1.0.0, sequence: 1 }
+target: { site: lab, region: eu-central, gpu: { model: nvidia-l4, count: 1 } }
+EOF
+}
+
+# model M PATH [EXTRA-YAML-LINES]: a manifest w/NAME.yaml with one model
+model_manifest() {
+    { head_yaml; echo "models:"; echo "  - name: m"; echo "    path: $2"; if [ $# -ge 3 ]; then printf '%s\n' "$3"; fi; } >"w/$1.yaml"
+}
+
+# agree NAME RC-CHECK TEXT: check exits RC with TEXT on stderr or stdout;
+# build refuses with the same text (or, for RC 0, writes a bundle).
+agree() {
+    run "$AIRPACK" check "w/$1.yaml"
+    expect_rc "$2"
+    c_out="$OUT$ERR"
+    case "$c_out" in *"$3"*) ;; *) fail "check $1: lacks '$3': $c_out" ;; esac
+    run "$AIRPACK" build "w/$1.yaml" --secret-key k.key --output "w/$1.tar" --quiet
+    if [ "$2" = 0 ]; then
+        expect_rc 0
+        [ -f "w/$1.tar" ] || fail "build $1: no bundle"
+    else
+        [ "$RC" != 0 ] || fail "build $1 passed what check refused"
+        [ ! -e "w/$1.tar" ] || fail "build $1 wrote a bundle"
+        expect_err "$3"
+        if [ "$2" = 2 ]; then
+            # the very same message
+            run "$AIRPACK" check "w/$1.yaml"
+            c_err=$ERR
+            run "$AIRPACK" build "w/$1.yaml" --secret-key k.key --output "w/$1.tar" --quiet
+            [ "$c_err" = "$ERR" ] || fail "check and build differ for $1: '$c_err' vs '$ERR'"
+        fi
+    fi
+}
+
+# ---- plain folders ----
+mkdir -p w/plain
+"$G/mkgguf" --preset tiny w/plain/model.gguf >/dev/null
+model_manifest plain plain/
+agree plain 0 "passed"
+mkdir -p w/linked
+"$G/mkgguf" --preset tiny w/linked/real.gguf >/dev/null
+ln -s real.gguf w/linked/model.gguf
+model_manifest linked linked/
+agree linked 2 "'model.gguf' is a symbolic link"
+
+# ---- Hugging Face hub cache ----
+mkdir -p w/src1 w/hub
+"$G/mkgguf" --preset tiny w/src1/model.gguf >/dev/null
+echo '{"architectures": ["LlamaForCausalLM"]}' >w/src1/extra.json
+mkdir -p w/src1/sub && echo "note" >w/src1/sub/README.md
+REV=$("$G/mksources" hf w/hub acme/tiny w/src1)
+SNAP=hub/models--acme--tiny/snapshots/$REV
+[ -L "w/$SNAP/model.gguf" ] || fail "fixture: snapshot files are not links"
+model_manifest hfsnap "$SNAP/"
+agree hfsnap 0 "passed"
+# recorded as regular files under their snapshot names, with the revision
+tar -tvf w/hfsnap.tar >w/list.txt
+grep -q '^-.* payload/models/m/model.gguf$' w/list.txt || fail "hf file not a regular entry: $(cat w/list.txt)"
+grep -q ' payload/models/m/sub/README.md$' w/list.txt || fail "hf nested file missing"
+tar -xOf w/hfsnap.tar airpack.lock.json >w/lock.json
+grep -q "\"revision\": \"$REV\"" w/lock.json || fail "revision not in the lock"
+grep -q '"repo": "acme/tiny"' w/lock.json || fail "repo not in the lock"
+tar -xOf w/hfsnap.tar sbom.cdx.json >w/sbom.json 2>/dev/null || tar -xOf w/hfsnap.tar $(tar -tf w/hfsnap.tar | grep -i sbom | head -1) >w/sbom.json
+grep -q "$REV" w/sbom.json || fail "revision not in the SBOM"
+"$AIRPACK" verify w/hfsnap.tar --public-key k.pub >/dev/null || fail "hf bundle does not verify"
+"$AIRPACK" install w/hfsnap.tar --public-key k.pub --prefix w/site -q >/dev/null || fail "hf bundle does not install"
+
+# a single file of a snapshot, and hf:// through HF_HUB_CACHE / HF_HOME
+model_manifest hffile "$SNAP/model.gguf"
+agree hffile 0 "passed"
+model_manifest hfref "hf://acme/tiny"
+HF_HUB_CACHE="$T/w/hub" agree hfref 0 "passed"
+model_manifest hfrev "hf://acme/tiny@$REV"
+mkdir -p w/hfhome && ln -s ../hub w/hfhome/hub
+HF_HUB_CACHE= HF_HOME="$T/w/hfhome" agree hfrev 0 "passed"
+model_manifest hfmissing "hf://acme/nothere"
+HF_HUB_CACHE="$T/w/hub" agree hfmissing 2 "'hf://acme/nothere' is not in the Hugging Face cache"
+model_manifest hfbadrev "hf://acme/tiny@v9"
+HF_HUB_CACHE="$T/w/hub" agree hfbadrev 2 "revision 'v9' is not in the cache"
+
+# a hostile link out of the repository's blobs
+mkdir -p w/src2 w/hub2
+"$G/mkgguf" --preset tiny w/src2/model.gguf >/dev/null
+REV2=$("$G/mksources" hf w/hub2 evil/repo w/src2 --hostile)
+model_manifest hfhostile "hub2/models--evil--repo/snapshots/$REV2/"
+agree hfhostile 2 "'evil.json' is a symbolic link to '../../../outside.json', which is outside the repository's blobs folder"
+# a link into another repository's blobs is refused as well
+ln -s "../../../../hub/models--acme--tiny/blobs/$(basename "$(readlink "w/$SNAP/model.gguf")")" \
+    "w/hub2/models--evil--repo/snapshots/$REV2/other.gguf"
+rm "w/hub2/models--evil--repo/snapshots/$REV2/evil.json"
+agree hfhostile 2 "'other.gguf' is a symbolic link to"
+
+# a tampered LFS blob: its name is its pin
+cp -r w/hub w/hub3
+BLOB=$(readlink "w/hub3/models--acme--tiny/snapshots/$REV/model.gguf")
+"$G/mksources" tamper "w/hub3/models--acme--tiny/snapshots/$REV/model.gguf"
+model_manifest hftamper "hub3/models--acme--tiny/snapshots/$REV/"
+agree hftamper 1 "file 'hub3/models--acme--tiny/snapshots/$REV/model.gguf' does not match the blob digest"
+
+done_ok
