@@ -279,8 +279,8 @@ static const char *worst(const char *a, const char *b)
 /* Check one path; subject like "models[0]". The files come from the
  * input walk that build uses too (source/source.h): a path build would
  * refuse is refused here first, with the same message. */
-static int check_one(const ap_mpath *p, const char *subject, int for_runtime, json_t *pins,
-                     json_t *findings, ap_error *err)
+static int check_one(const ap_mpath *p, const char *subject, int for_runtime, int model,
+                     json_t *pins, json_t *findings, ap_error *err)
 {
     json_t *o = NULL, *problems = NULL, *hs = NULL;
     char keypath[128], disp[4200];
@@ -297,6 +297,8 @@ static int check_one(const ap_mpath *p, const char *subject, int for_runtime, js
 
     if ((rc = ap_input_walk(p, for_runtime, &in, err)))
         return rc;
+    if (model)
+        ap_input_dup_findings(&in, subject, p->path, model == 2, findings);
     dir = in.kind != AP_INPUT_FILE && !(in.kind == AP_INPUT_HF && !p->is_dir);
     o = json_object();
     problems = json_array();
@@ -463,19 +465,22 @@ int ap_pins_check(const ap_manifest *m, json_t *pins, json_t *findings, ap_error
     /* Errors carry the same context as build's (bundle_write.c). */
     for (size_t i = 0; i < m->n_models; i++) {
         snprintf(subject, sizeof subject, "models[%zu]", i);
-        if ((rc = check_one(&m->models[i].src, subject, 0, pins, findings, err)))
+        const ap_mruntime *rt = ap_manifest_model_runtime(m, &m->models[i]);
+        int gguf_rt = rt && (rt->kind == AP_RT_LLAMACPP || rt->kind == AP_RT_OLLAMA);
+        if ((rc = check_one(&m->models[i].src, subject, 0, gguf_rt ? 2 : 1, pins, findings,
+                            err)))
             return ap_error_prefix(err, "model '%s'", m->models[i].name);
     }
     for (size_t i = 0; i < m->n_runtimes; i++) {
         if (!m->runtimes[i].src.path)
             continue;
         snprintf(subject, sizeof subject, "runtimes[%zu]", i);
-        if ((rc = check_one(&m->runtimes[i].src, subject, 1, pins, findings, err)))
+        if ((rc = check_one(&m->runtimes[i].src, subject, 1, 0, pins, findings, err)))
             return ap_error_prefix(err, "runtime '%s'", m->runtimes[i].name);
     }
     for (size_t i = 0; i < m->n_files; i++) {
         snprintf(subject, sizeof subject, "files[%zu]", i);
-        if ((rc = check_one(&m->files[i].src, subject, 0, pins, findings, err)))
+        if ((rc = check_one(&m->files[i].src, subject, 0, 0, pins, findings, err)))
             return ap_error_prefix(err, "files[%zu] '%s'", i, m->files[i].src.path);
     }
     return AP_OK;

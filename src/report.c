@@ -127,6 +127,14 @@ static void text_pins_plan(FILE *f, const json_t *a)
         }
         fprintf(f, "pins: %zu checked, %zu ok, %zu unpinned\n", json_array_size(pins), ok,
                 unpinned);
+        /* files the manifest's include/exclude left out */
+        json_array_foreach(pins, i, p) {
+            const json_t *ex = json_object_get(p, "excluded"), *e;
+            size_t k;
+            json_array_foreach(ex, k, e)
+                fprintf(f, "  %s: left out '%s' (%lld bytes, pattern '%s')\n", rp_str(p, "subject"),
+                        rp_str(e, "path"), rp_int(e, "size"), rp_str(e, "pattern"));
+        }
     }
     if (!json_is_object(plan))
         return;

@@ -32,6 +32,25 @@ const char cmd_inspect_usage[] =
 #define UNTRUSTED_NOTE "not verified: the signature and the hashes were not checked " \
                        "(use 'airpack verify')"
 
+/* The files include/exclude left out (the lock's analysis.pins[].excluded),
+ * each with its subject: a new array. */
+static json_t *excluded_files(const ap_lock *l)
+{
+    const json_t *pins = json_object_get(json_object_get(l->json, "analysis"), "pins"), *p, *e;
+    json_t *out = json_array();
+    size_t i, k;
+    json_array_foreach(pins, i, p) {
+        json_array_foreach(json_object_get(p, "excluded"), k, e) {
+            json_t *c = json_deep_copy(e);
+            if (!c)
+                continue;
+            json_object_set(c, "subject", json_object_get(p, "subject"));
+            json_array_append_new(out, c);
+        }
+    }
+    return out;
+}
+
 static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *sig, int has_sig)
 {
     json_t *o = json_object(), *md = json_object(), *arts = json_array(), *s;
@@ -75,6 +94,12 @@ static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *s
     const json_t *launch = json_object_get(l->json, "launch");
     if (launch)
         json_object_set(o, "launch", (json_t *)launch);
+    {
+        json_t *ex = excluded_files(l);
+        if (ex && json_array_size(ex))
+            json_object_set(o, "excluded", ex);
+        json_decref(ex);
+    }
     return o;
 }
 
@@ -164,6 +189,20 @@ static void print_text(const char *path, const ap_lock *l, const ap_signature *s
         hex[16] = '\0';
         printf("  %04o  %-9s  %14llu  %-16s  %s\n", a->mode, ap_role_name(a->role),
                (unsigned long long)a->size, hex, a->path);
+    }
+    {
+        json_t *ex = excluded_files(l), *e;
+        size_t i;
+        if (ex && json_array_size(ex)) {
+            printf("\nleft out by include/exclude: %zu files\n", json_array_size(ex));
+            json_array_foreach(ex, i, e)
+                printf("  %-12s  %14lld  %s  (pattern '%s')\n",
+                       json_string_value(json_object_get(e, "subject")),
+                       (long long)json_integer_value(json_object_get(e, "size")),
+                       json_string_value(json_object_get(e, "path")),
+                       json_string_value(json_object_get(e, "pattern")));
+        }
+        json_decref(ex);
     }
 }
 

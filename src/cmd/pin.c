@@ -24,6 +24,7 @@
 #include "pins.h"
 #include "util.h"
 #include "walk.h"
+#include "source/source.h"
 
 const char cmd_pin_usage[] =
     "usage: airpack pin MANIFEST [--force] [--allow-outside-paths]\n"
@@ -38,8 +39,8 @@ const char cmd_pin_usage[] =
     "                         manifest's folder\n";
 
 /* Write "hex  name\n" lines for names (relative to base) to out_path. */
-static int write_sums(const char *out_path, const char *base, char **names, size_t n, int force,
-                      ap_error *err)
+static int write_sums(const char *out_path, const char *base, char **names, char **srcs,
+                      size_t n, int force, ap_error *err)
 {
     char **abs = calloc(n ? n : 1, sizeof *abs);
     char(*hex)[AP_SHA256_HEX_LEN + 1] = calloc(n ? n : 1, sizeof *hex);
@@ -58,7 +59,7 @@ static int write_sums(const char *out_path, const char *base, char **names, size
         goto out;
     }
     for (size_t i = 0; i < n; i++)
-        if (!(abs[i] = ap_path_join(base, names[i]))) {
+        if (!(abs[i] = srcs ? strdup(srcs[i]) : ap_path_join(base, names[i]))) {
             rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
             goto out;
         }
@@ -104,6 +105,9 @@ static int pin_one(const ap_manifest *m, const ap_mpath *p, const char *subject,
                    unsigned *written, ap_error *err)
 {
     ap_filelist files = {0};
+    ap_input in = {0};
+    char **srcs = NULL;
+    int borrowed = 0;
     char *out_abs = NULL, *out_rel = NULL, *base = NULL;
     char *rel = NULL;
     int rc;
@@ -122,9 +126,27 @@ static int pin_one(const ap_manifest *m, const ap_mpath *p, const char *subject,
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
+    if (ap_source_is_ref(p->path)) {
+        printf("%s: '%s' is pinned by its store's digests; no pin file written\n", subject,
+               p->path);
+        rc = AP_OK;
+        goto out;
+    }
     if (p->is_dir) {
-        if ((rc = ap_walk_files(p->abs, &files, err)))
+        /* the walk check and build use: include/exclude, hub cache links */
+        if ((rc = ap_input_walk(p, 0, &in, err)))
             goto out;
+        files.paths = calloc(in.n ? in.n : 1, sizeof *files.paths);
+        srcs = calloc(in.n ? in.n : 1, sizeof *srcs);
+        if (!files.paths || !srcs) {
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < in.n; i++) {
+            files.paths[files.n++] = in.files[i].rel;
+            srcs[i] = in.files[i].src;
+        }
+        borrowed = 1;
         base = strdup(p->abs);
     } else {
         const char *slash = strrchr(p->abs, '/');
@@ -139,14 +161,21 @@ static int pin_one(const ap_manifest *m, const ap_mpath *p, const char *subject,
                                   : ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = write_sums(out_abs, base, files.paths, files.n, force, err)))
+    if ((rc = write_sums(out_abs, base, files.paths, srcs, files.n, force, err)))
         goto out;
     ap_manifest_locate(m, subject, &loc);
     printf("%s: wrote '%s' (%zu file%s)\n", subject, out_abs, files.n, files.n == 1 ? "" : "s");
     printf("  add to %s, line %u:  sha256sums: %s\n", m->file, loc.line, out_rel);
     (*written)++;
 out:
+    if (borrowed) {
+        free(files.paths);
+        files.paths = NULL;
+        files.n = 0;
+    }
     ap_filelist_release(&files);
+    ap_input_release(&in);
+    free(srcs);
     free(base);
     free(out_abs);
     free(out_rel);

@@ -360,6 +360,15 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The caller's file filter (ap_model_facts_load_filtered), this thread. */
+static _Thread_local ap_facts_skip_fn g_skip;
+static _Thread_local void *g_skip_ctx;
+
+static int skipped(const char *name)
+{
+    return g_skip && g_skip(name, g_skip_ctx);
+}
+
 /* List a folder's regular entries ending in suffix (sorted). */
 static int list_suffix(const char *dir, const char *suffix, char ***out, size_t *n, ap_error *err)
 {
@@ -375,7 +384,7 @@ static int list_suffix(const char *dir, const char *suffix, char ***out, size_t 
         return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open folder", dir);
     while ((e = readdir(d)) != NULL) {
         char **nv;
-        if (e->d_name[0] == '.' || !has_suffix(e->d_name, suffix))
+        if (e->d_name[0] == '.' || !has_suffix(e->d_name, suffix) || skipped(e->d_name))
             continue;
         if (cnt >= AP_MODEL_MAX_SHARDS) {
             rc = ap_error_set_at(err, AP_ERR_INPUT, dir, 0, 0, "more than %d '%s' files", AP_MODEL_MAX_SHARDS, suffix);
@@ -415,6 +424,10 @@ static void free_list(char **v, size_t n)
 static int exists_file(const char *dir, const char *name, char **out)
 {
     struct stat st;
+    if (skipped(name)) {
+        *out = NULL;
+        return 0;
+    }
     *out = ap_path_join(dir, name);
     if (!*out)
         return -1;
@@ -585,6 +598,18 @@ int ap_model_facts_load(const char *path, ap_model_format fmt, ap_model_facts **
     f->names = NULL;
     *out = f;
     return AP_OK;
+}
+
+int ap_model_facts_load_filtered(const char *path, ap_model_format fmt, ap_facts_skip_fn skip,
+                                 void *ctx, ap_model_facts **out, ap_error *err)
+{
+    int rc;
+    g_skip = skip;
+    g_skip_ctx = ctx;
+    rc = ap_model_facts_load(path, fmt, out, err);
+    g_skip = NULL;
+    g_skip_ctx = NULL;
+    return rc;
 }
 
 /* ---- JSON ---- */

@@ -197,6 +197,12 @@ int ap_facts_has_tensor(const ap_model_facts *f, const char *tname);
  * malformed input or a folder with no model; AP_ERR_IO; AP_ERR_NOMEM. */
 int ap_model_facts_load(const char *path, ap_model_format fmt, ap_model_facts **out,
                         ap_error *err) AP_WUR;
+/* As ap_model_facts_load, for a folder whose files a manifest's
+ * include/exclude lists select: a top-level file for which skip(name, ctx)
+ * returns 1 is not read (it is not shipped either). */
+typedef int (*ap_facts_skip_fn)(const char *name, void *ctx);
+int ap_model_facts_load_filtered(const char *path, ap_model_format fmt, ap_facts_skip_fn skip,
+                                 void *ctx, ap_model_facts **out, ap_error *err) AP_WUR;
 void ap_model_facts_free(ap_model_facts *f);
 /* A new, empty record (NULL on allocation failure). */
 ap_model_facts *ap_model_facts_new(const char *path);

@@ -119,6 +119,13 @@ int ap_glob_match(const char *pattern, const char *path);
  * pattern that left it out ("(not included)" for an include miss). */
 int ap_input_filter(const ap_mpath *p, const char *rel, const char **why);
 
+/* Warnings (AP-DUPLICATE-WEIGHTS, level warning) when a model's files hold
+ * the same weights twice, with the bytes at stake and the exclude line
+ * that leaves the copy out. prefer_gguf: the model's runtime reads GGUF
+ * (llama.cpp, ollama), so the safetensors are the copy. */
+void ap_input_dup_findings(const ap_input *in, const char *subject, const char *path,
+                           int prefer_gguf, json_t *findings);
+
 /* Internal to the walkers: add a file (copies strings). */
 int ap_input_add(ap_input *in, const char *rel, const char *src, int follow, const char *digest,
                  uint64_t size, ap_error *err) AP_WUR;

@@ -115,4 +115,45 @@ BLOB=$(readlink "w/hub3/models--acme--tiny/snapshots/$REV/model.gguf")
 model_manifest hftamper "hub3/models--acme--tiny/snapshots/$REV/"
 agree hftamper 1 "file 'hub3/models--acme--tiny/snapshots/$REV/model.gguf' does not match the blob digest"
 
+# ---- an HF folder with original/ and a consolidated file; include/exclude ----
+mkdir -p w/src4/original w/hub4
+"$G/mksafetensors" --preset tiny --shards 2 w/src4 >/dev/null
+cp w/src4/model-00001-of-00002.safetensors w/src4/consolidated.safetensors
+head -c 70000 /dev/zero | tr '\0' 'x' >w/src4/original/consolidated.00.pth
+echo '{}' >w/src4/original/params.json
+REV4=$("$G/mksources" hf w/hub4 meta/llama w/src4)
+SNAP4=hub4/models--meta--llama/snapshots/$REV4
+model_manifest dup "$SNAP4/"
+agree dup 0 "AP-DUPLICATE-WEIGHTS"
+run "$AIRPACK" check w/dup.yaml
+expect_out "safetensors shards and a consolidated.safetensors"
+expect_out 'exclude: ["consolidated.safetensors"]'
+expect_out "70000 bytes"
+expect_out 'exclude: ["original/"]'
+PARAMS_ALL=$("$AIRPACK" check --format json w/dup.yaml | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["models"][0]["facts"]["parameters"])')
+model_manifest nodup "$SNAP4/" '    exclude: [original/, consolidated.safetensors]'
+agree nodup 0 "passed"
+run "$AIRPACK" check w/nodup.yaml
+case "$OUT" in *AP-DUPLICATE-WEIGHTS*) fail "warning despite the exclude lines" ;; esac
+expect_out "left out 'original/consolidated.00.pth' (70000 bytes, pattern 'original/')"
+tar -tf w/nodup.tar >w/list.txt
+grep -q 'consolidated' w/list.txt && fail "excluded file shipped: $(cat w/list.txt)"
+grep -q 'payload/models/m/model-00002-of-00002.safetensors' w/list.txt || fail "shard missing"
+grep -q 'original/' w/list.txt && fail "excluded folder shipped"
+tar -xOf w/nodup.tar airpack.lock.json | grep -q 'consolidated.00.pth' || fail "the lock does not say what was left out"
+run "$AIRPACK" inspect w/nodup.tar
+expect_out "left out by include/exclude: 3 files"
+expect_out "original/consolidated.00.pth  (pattern 'original/')"
+"$AIRPACK" verify w/nodup.tar --public-key k.pub >/dev/null || fail "nodup does not verify"
+PARAMS=$("$AIRPACK" check --format json w/nodup.yaml | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["models"][0]["facts"]["parameters"])')
+[ "$PARAMS" = "$PARAMS_ALL" ] || fail "facts changed by excluding copies: $PARAMS vs $PARAMS_ALL"
+# include: only the listed files (and an excluded file's sums line is ignored)
+model_manifest inc "$SNAP4/" '    include: ["*.json", "model-*.safetensors"]
+    exclude: ["original/**"]'
+agree inc 0 "passed"
+tar -tf w/inc.tar | grep -c '^payload/models/m/' | grep -qx 4 || fail "include: $(tar -tf w/inc.tar)"
+# a pattern on a single file is refused
+model_manifest badglob "$SNAP4/config.json" '    exclude: ["*.pth"]'
+agree badglob 2 "'exclude' selects files of a folder"
+
 done_ok
