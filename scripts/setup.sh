@@ -16,7 +16,7 @@ fi
 BUILD_PKGS="build-essential cmake pkg-config \
     libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev libzstd-dev \
     libcmocka-dev \
-    libacl1-dev liblz4-dev"
+    libacl1-dev liblz4-dev libmicrohttpd-dev git"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
     python3 python3-jsonschema python3-yaml chromium openssl time"
 
@@ -24,6 +24,9 @@ TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
 PACKAGE_PKGS="pandoc dpkg-dev lintian man-db gzip bash"
 
 PKGS="$BUILD_PKGS"
+# npm (Debian's package) installs llama.cpp's libraries for the demo server
+# (scripts/setup-llama.sh); skipped where a Node.js with npm is present.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 [ "${AIRPACK_SETUP_MIN:-0}" = 1 ] || PKGS="$PKGS $TEST_PKGS $PACKAGE_PKGS"
 
 missing=""
@@ -42,3 +45,6 @@ if [ -n "$missing" ]; then
 else
     echo "setup: all packages present"
 fi
+
+# llama.cpp's prebuilt libraries and headers for tools/demo-server (npm).
+$SUDO sh "$(dirname "$0")/setup-llama.sh"

@@ -2,9 +2,12 @@
  * mkdemo.c - writes the files the demo manifest (manifests/demo.yaml)
  * refers to, so that no binary blob is committed:
  *
- *   DIR/models/tiny-chat.gguf         a tiny but valid GGUF v3 llama model
- *                                     (2 layers, grouped-query attention,
- *                                     F32 weights, real tensor data)
+ *   DIR/models/tiny-chat.gguf         a tiny GGUF v3 llama model that
+ *                                     llama.cpp loads and runs (2 layers,
+ *                                     grouped-query attention, F32 random
+ *                                     weights, a SentencePiece-style
+ *                                     vocabulary: 3 control tokens, 256 byte
+ *                                     tokens, a few words)
  *   DIR/models/tiny-chat.gguf.sha256  its pin (coreutils format)
  *   DIR/runtimes/llama.cpp/...        the runtime's files (launcher, licence)
  *   DIR/runtimes/llama.cpp.sha256     their pins
@@ -23,7 +26,7 @@
 #include "digest.h"
 #include "util.h"
 
-enum { GGUF_U32 = 4, GGUF_F32 = 6, GGUF_STRING = 8, GGUF_ARRAY = 9 };
+enum { GGUF_U32 = 4, GGUF_I32 = 5, GGUF_F32 = 6, GGUF_BOOL = 7, GGUF_STRING = 8, GGUF_ARRAY = 9 };
 
 static void die(const char *what, const char *path)
 {
@@ -72,6 +75,37 @@ static void kv_f32(FILE *f, const char *k, float v)
     put_u32(f, u);
 }
 
+static void kv_bool(FILE *f, const char *k, int v)
+{
+    put_str(f, k);
+    put_u32(f, GGUF_BOOL);
+    fputc(v ? 1 : 0, f);
+}
+
+static void kv_arr_head(FILE *f, const char *k, uint32_t type, uint64_t n)
+{
+    put_str(f, k);
+    put_u32(f, GGUF_ARRAY);
+    put_u32(f, type);
+    put_u64(f, n);
+}
+
+/* The vocabulary, SentencePiece style (tokenizer.ggml.model "llama"), as
+ * llama.cpp reads it: <unk> <s> </s>, then the 256 byte tokens <0x00>..<0xFF>
+ * (byte fallback: any text tokenizes), then whole words with the
+ * SentencePiece word-start mark U+2581 (so the nonsense reads as words). */
+static const char *const demo_words[] = {
+    "the", "site", "model", "bundle", "signed", "offline", "gap", "air", "verify",
+    "install", "audit", "plan", "memory", "context", "token", "policy", "runtime",
+    "server", "release", "key", "hash", "trust", "local", "network", "none", "is",
+    "and", "of", "to", "in", "a", "with", "every", "inside", "safe", "ready",
+    "answer", "question", "assistant", "operator", "checked", "pinned", "sovereign",
+    "GPU", "fits", "runs", "here", "no", "internet", "needed", "we", "it",
+};
+#define N_WORDS (sizeof demo_words / sizeof demo_words[0])
+#define N_SPECIAL 3
+#define FIRST_WORD (N_SPECIAL + 256)
+
 struct tensor {
     char name[64];
     uint64_t ne0, ne1; /* ne1 = 1 for vectors */
@@ -79,7 +113,7 @@ struct tensor {
 
 #define N_EMBD 64
 #define N_FF 128
-#define N_VOCAB 256
+#define N_VOCAB (FIRST_WORD + N_WORDS)
 #define N_LAYER 2
 #define N_HEAD 4
 #define N_HEAD_KV 2
@@ -122,7 +156,7 @@ static void write_gguf(const char *path)
     fwrite("GGUF", 1, 4, f);
     put_u32(f, 3);
     put_u64(f, nt);
-    put_u64(f, 14);
+    put_u64(f, 24);
     kv_str(f, "general.architecture", "llama");
     kv_str(f, "general.name", "tiny-chat (airpack demo)");
     kv_str(f, "general.license", "apache-2.0");
@@ -136,16 +170,40 @@ static void write_gguf(const char *path)
     kv_u32(f, "llama.attention.head_count_kv", N_HEAD_KV);
     kv_u32(f, "llama.rope.dimension_count", HEAD_DIM);
     kv_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    /* tokenizer.ggml.tokens: an array of strings */
-    put_str(f, "tokenizer.ggml.tokens");
-    put_u32(f, GGUF_ARRAY);
-    put_u32(f, GGUF_STRING);
-    put_u64(f, N_VOCAB);
-    for (int i = 0; i < N_VOCAB; i++) {
-        char tok[16];
-        snprintf(tok, sizeof tok, "<t%03d>", i);
+    kv_u32(f, "llama.vocab_size", (uint32_t)N_VOCAB);
+    kv_f32(f, "llama.rope.freq_base", 10000.0f);
+    kv_str(f, "tokenizer.ggml.model", "llama");
+    kv_u32(f, "tokenizer.ggml.unknown_token_id", 0);
+    kv_u32(f, "tokenizer.ggml.bos_token_id", 1);
+    kv_u32(f, "tokenizer.ggml.eos_token_id", 2);
+    kv_bool(f, "tokenizer.ggml.add_bos_token", 1);
+    kv_bool(f, "tokenizer.ggml.add_eos_token", 0);
+    kv_arr_head(f, "tokenizer.ggml.tokens", GGUF_STRING, N_VOCAB);
+    put_str(f, "<unk>");
+    put_str(f, "<s>");
+    put_str(f, "</s>");
+    for (int i = 0; i < 256; i++) {
+        char tok[8];
+        snprintf(tok, sizeof tok, "<0x%02X>", i);
         put_str(f, tok);
     }
+    for (size_t i = 0; i < N_WORDS; i++) {
+        char tok[64];
+        snprintf(tok, sizeof tok, "\xE2\x96\x81%s", demo_words[i]); /* U+2581 + word */
+        put_str(f, tok);
+    }
+    /* scores: words win over bytes when SentencePiece merges */
+    kv_arr_head(f, "tokenizer.ggml.scores", GGUF_F32, N_VOCAB);
+    for (size_t i = 0; i < N_VOCAB; i++) {
+        float sc = i < FIRST_WORD ? 0.0f : -1.0f - (float)(i - FIRST_WORD) / 100.0f;
+        uint32_t u;
+        memcpy(&u, &sc, 4);
+        put_u32(f, u);
+    }
+    /* token types: 2 unknown, 3 control, 6 byte, 1 normal */
+    kv_arr_head(f, "tokenizer.ggml.token_type", GGUF_I32, N_VOCAB);
+    for (size_t i = 0; i < N_VOCAB; i++)
+        put_u32(f, i == 0 ? 2 : i < N_SPECIAL ? 3 : i < FIRST_WORD ? 6 : 1);
     for (size_t i = 0; i < nt; i++) {
         int dims = t[i].ne1 == 1 ? 1 : 2;
         put_str(f, t[i].name);
@@ -166,11 +224,18 @@ static void write_gguf(const char *path)
     off = 0;
     for (size_t i = 0; i < nt; i++) {
         uint64_t n = t[i].ne0 * t[i].ne1;
+        int out = strcmp(t[i].name, "output.weight") == 0;
         for (uint64_t k = 0; k < n; k++) {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             float v = (float)((int)(rng % 2001) - 1000) / 25000.0f;
+            if (out) {
+                /* the output row of each token: words get larger logits
+                 * than bytes and control tokens, so text comes out */
+                uint64_t tok = k / t[i].ne0;
+                v *= tok >= FIRST_WORD ? 8.0f : 0.25f;
+            }
             uint32_t u;
             memcpy(&u, &v, 4);
             put_u32(f, u);
