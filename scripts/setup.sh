@@ -16,7 +16,7 @@ fi
 BUILD_PKGS="build-essential cmake pkg-config \
     libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev libzstd-dev \
     libcmocka-dev \
-    libacl1-dev liblz4-dev libmicrohttpd-dev git"
+    libacl1-dev liblz4-dev libmicrohttpd-dev git curl"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
     python3 python3-jsonschema python3-yaml chromium openssl time"
 

@@ -114,11 +114,12 @@ static const char usage[] =
     "  -t, --threads N           CPU threads (default: the CPUs)\n"
     "  -n, --n-predict N         cap on completion tokens per request (default 2048)\n"
     "  -b, --batch-size N        logical batch size (default 512)\n"
-    "  -fa, --flash-attn on|off|auto\n"
+    "  -fa, --flash-attn [on|off|auto]  (a bare -fa: on)\n"
     "  -v, --verbose             llama.cpp's own log\n"
     "  accepted and ignored: --offline --no-webui --metrics --no-mmap --mlock --jinja\n"
     "    --cont-batching -cb --no-cont-batching -nocb --log-disable --no-warmup\n"
-    "    -ub/--ubatch-size N  -s/--seed N  --temp X\n"
+    "    -ub/--ubatch-size N  -s/--seed N  --temp X  -sm/--split-mode X\n"
+    "    -ts/--tensor-split X  -mg/--main-gpu N (one CPU device here)\n"
     "environment (flags win): LLAMA_ARG_MODEL LLAMA_ARG_ALIAS LLAMA_ARG_CTX_SIZE\n"
     "  LLAMA_ARG_N_PARALLEL LLAMA_ARG_HOST LLAMA_ARG_PORT\n"
     "endpoints: GET /health, GET /v1/models, POST /v1/completions\n";
@@ -183,6 +184,9 @@ static const struct flag {
     {"--log-disable", O_IGNORE, 0}, {"--no-warmup", O_IGNORE, 0},
     {"-ub", O_IGNORE_ARG, 1}, {"--ubatch-size", O_IGNORE_ARG, 1},
     {"-s", O_IGNORE_ARG, 1}, {"--seed", O_IGNORE_ARG, 1}, {"--temp", O_IGNORE_ARG, 1},
+    {"-sm", O_IGNORE_ARG, 1}, {"--split-mode", O_IGNORE_ARG, 1},
+    {"-ts", O_IGNORE_ARG, 1}, {"--tensor-split", O_IGNORE_ARG, 1},
+    {"-mg", O_IGNORE_ARG, 1}, {"--main-gpu", O_IGNORE_ARG, 1},
 };
 
 /* One option from NAME and VALUE (value NULL for a flag without one). */
@@ -273,7 +277,9 @@ static int parse_args(int argc, char **argv)
             say("unknown option '%s' (llama-server -h lists the options this demo server takes)", a);
             return -1;
         }
-        if (f->has_arg) {
+        if (f->id == O_FA && !eq && (i + 1 >= argc || argv[i + 1][0] == '-')) {
+            val = "on"; /* older llama-server: a bare -fa */
+        } else if (f->has_arg) {
             if (eq)
                 val = eq + 1;
             else if (i + 1 < argc)
@@ -299,6 +305,10 @@ static int parse_args(int argc, char **argv)
     }
     if (!g_opt.model) {
         say("no model: give -m FILE.gguf");
+        return -1;
+    }
+    if (access(g_opt.model, R_OK) != 0) {
+        say("cannot read the model '%s': %s", g_opt.model, strerror(errno));
         return -1;
     }
     return 0;

@@ -1,0 +1,199 @@
+#!/bin/sh
+# tools/demo-server (the demo's llama-server on llama.cpp's C API): loads the
+# demo's GGUF (tests/gen/mkdemo) and answers /health, /v1/models and
+# /v1/completions with tokens the model generates; refuses unknown flags;
+# stops cleanly on SIGTERM. Every wait is bounded.
+. "$AIRPACK_SRC/tests/cli/lib.sh"
+
+S="$AIRPACK_BIN/demo-runtime/bin/llama-server"
+LLAMA_DIR=${AIRPACK_LLAMA_DIR:-/opt/airpack/node-llama-cpp-3.21.1}
+if [ ! -x "$S" ]; then
+    if [ -f "$LLAMA_DIR/.complete" ]; then
+        fail "llama.cpp's libraries are in '$LLAMA_DIR' but '$S' was not built"
+    fi
+    echo "SKIP: llama.cpp's npm libraries are absent ('$LLAMA_DIR'; scripts/setup.sh installs them)"
+    exit 0
+fi
+command -v curl >/dev/null || fail "curl is missing (scripts/setup.sh installs it)"
+
+"$AIRPACK_GEN_DIR/mkdemo" "$T/demo" >/dev/null
+MODEL="$T/demo/models/tiny-chat.gguf"
+
+# The runtime folder is self-contained: bin/ finds its libraries in ../lib.
+run readelf -d "$S"
+expect_out 'Library runpath: [$ORIGIN/../lib]'
+for lib in libllama libggml-base libggml-cpu-x64 libmicrohttpd libjansson; do
+    ls "$AIRPACK_BIN/demo-runtime/lib/$lib"*.so* >/dev/null 2>&1 || fail "demo-runtime/lib lacks $lib"
+done
+
+# Bad usage: exit 2, the flag named; nothing listens.
+run "$S" -m "$MODEL" --port 0 --frobnicate
+expect_rc 2
+expect_err "unknown option '--frobnicate'"
+run "$S" --port 0
+expect_rc 2
+expect_err "no model"
+run "$S" -m "$T/nope.gguf" --port 0
+expect_rc 2
+expect_err "nope.gguf"
+run "$S" -m "$MODEL" -ctk f8 --port 0
+expect_rc 2
+expect_err "unknown KV cache type 'f8'"
+run "$S" -m "$MODEL" -np 0 --port 0
+expect_rc 2
+expect_err "'-np'"
+run "$S" --help
+expect_rc 0
+expect_out "/v1/completions"
+
+# A file that is not a model: exit 1, llama.cpp says why.
+printf 'not a gguf' >"$T/bad.gguf"
+run timeout 30 "$S" -m "$T/bad.gguf" --host 127.0.0.1 --port 0
+expect_rc 1
+expect_err "cannot load the model"
+
+# start_server LOG ARGS...: background, sets PID and PORT (from the log).
+start_server() {
+    log=$1
+    shift
+    "$S" "$@" >"$log" 2>&1 &
+    PID=$!
+    PORT=""
+    i=0
+    while [ $i -lt 300 ]; do
+        PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log")
+        [ -n "$PORT" ] && break
+        kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; fail "the server exited before listening"; }
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -n "$PORT" ] || { kill "$PID"; cat "$log" >&2; fail "the server did not listen within 30 s"; }
+    i=0
+    until [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 200 ]; do
+        kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; fail "the server exited while loading"; }
+        i=$((i + 1))
+        [ $i -lt 300 ] || { kill "$PID"; cat "$log" >&2; fail "/health not ok within 30 s"; }
+        sleep 0.1
+    done
+}
+trap 'kill "$PID" 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
+
+# http METHOD PATH [BODY]: sets CODE and BODY (the response).
+http() {
+    if [ $# -ge 3 ]; then
+        CODE=$(curl -s -m 60 -o "$T/resp" -w '%{http_code}' -X "$1" \
+            -H 'Content-Type: application/json' --data-binary "$3" "http://127.0.0.1:$PORT$2")
+    else
+        CODE=$(curl -s -m 60 -o "$T/resp" -w '%{http_code}' -X "$1" "http://127.0.0.1:$PORT$2")
+    fi
+    BODY=$(cat "$T/resp")
+    CHECKS=$((CHECKS + 1))
+}
+expect_code() {
+    [ "$CODE" = "$1" ] || fail "HTTP $CODE, expected $1: $BODY"
+}
+# jq-like checks through python3 (json module)
+py() {
+    CHECKS=$((CHECKS + 1))
+    printf '%s' "$BODY" | python3 -c "import json,sys; d=json.load(sys.stdin); $1" ||
+        fail "response check failed: $1 on $BODY"
+}
+
+# The flags the launch spec passes (issue 10: -m -c -np -ngl -ctk -ctv --host --port),
+# plus llama-server flags it may add.
+start_server "$T/srv.log" -m "$MODEL" -c 4096 -np 2 -ngl 999 -ctk f16 -ctv f16 \
+    --host 127.0.0.1 --port 0 --offline --no-webui --alias tiny-chat -n 32 -t 2
+
+http GET /health
+expect_code 200
+py 'assert d == {"status": "ok"}, d'
+
+http GET /v1/models
+expect_code 200
+py 'assert d["object"] == "list" and [m["id"] for m in d["data"]] == ["tiny-chat"], d'
+py 'm = d["data"][0]["meta"]; assert m["n_vocab"] == 311 and m["n_params"] == 113856, m'
+
+http POST /v1/completions '{"model":"tiny-chat","prompt":"The air gap is","max_tokens":8}'
+expect_code 200
+py 'assert d["object"] == "text_completion" and d["model"] == "tiny-chat", d'
+py 'c = d["choices"][0]; assert c["finish_reason"] == "length" and len(c["text"].strip()) > 0, c'
+py 'u = d["usage"]; assert u["completion_tokens"] == 8 and u["prompt_tokens"] > 3 and u["total_tokens"] == u["prompt_tokens"] + 8, u'
+FIRST=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"])')
+
+# Greedy decoding is deterministic: the same prompt, the same text.
+http POST /v1/completions '{"prompt":"The air gap is","max_tokens":8,"temperature":0}'
+expect_code 200
+SECOND=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"])')
+[ "$FIRST" = "$SECOND" ] || fail "greedy completions differ: '$FIRST' vs '$SECOND'"
+
+# Seeded sampling: the same seed, the same text.
+http POST /v1/completions '{"prompt":"hello","max_tokens":12,"temperature":0.8,"seed":7}'
+expect_code 200
+A=$BODY
+http POST /v1/completions '{"prompt":"hello","max_tokens":12,"temperature":0.8,"seed":7}'
+[ "$(printf '%s' "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"])')" = \
+  "$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"])')" ] ||
+    fail "seeded completions differ"
+
+# max_tokens is capped by -n.
+http POST /v1/completions '{"prompt":["a prompt in an array"],"max_tokens":100000}'
+expect_code 200
+py 'assert d["usage"]["completion_tokens"] <= 32, d["usage"]'
+
+# A stop string ends the text before it.
+WORD=$(printf '%s' "$FIRST" | awk '{print $2}')
+if [ -n "$WORD" ]; then
+    http POST /v1/completions "{\"prompt\":\"The air gap is\",\"max_tokens\":8,\"stop\":[\"$WORD\"]}"
+    expect_code 200
+    py "c = d['choices'][0]; assert c['finish_reason'] == 'stop' and '$WORD' not in c['text'], c"
+fi
+
+# Bad requests: 400 with an OpenAI error object; wrong method 405; unknown path 404.
+http POST /v1/completions '{"prompt": 5}'
+expect_code 400
+py 'assert d["error"]["code"] == 400 and "prompt" in d["error"]["message"], d'
+http POST /v1/completions '{"prompt": "x", "max_tokens": -1}'
+expect_code 400
+http POST /v1/completions '{"prompt": "x", "stream": true}'
+expect_code 400
+http POST /v1/completions 'not json'
+expect_code 400
+py 'assert "not JSON" in d["error"]["message"], d'
+http GET /v1/completions
+expect_code 405
+http GET /v1/chat/completions
+expect_code 404
+head -c 1100000 /dev/zero | tr '\0' 'a' >"$T/big"
+CODE=$(curl -s -m 60 -o "$T/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$T/big" "http://127.0.0.1:$PORT/v1/completions")
+[ "$CODE" = 413 ] || fail "a body over 1 MiB: HTTP $CODE, expected 413"
+
+# The same port twice: the second server says so and exits 1.
+run timeout 30 "$S" -m "$MODEL" --host 127.0.0.1 --port "$PORT"
+expect_rc 1
+expect_err "cannot listen on 127.0.0.1 port $PORT"
+
+# SIGTERM: a clean stop, exit 0, within 10 s.
+kill -TERM "$PID"
+i=0
+while kill -0 "$PID" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || { kill -9 "$PID"; fail "the server did not stop within 10 s of SIGTERM"; }
+    sleep 0.1
+done
+wait "$PID" && rc=0 || rc=$?
+[ "$rc" = 0 ] || { cat "$T/srv.log" >&2; fail "the server exited $rc after SIGTERM"; }
+grep -q "stopped" "$T/srv.log" || fail "no 'stopped' in the server's log"
+CHECKS=$((CHECKS + 1))
+
+# Without --alias the served name is the model's file name; SIGINT stops it too.
+start_server "$T/srv2.log" -m "$MODEL" --host 127.0.0.1 --port 0
+http GET /v1/models
+expect_code 200
+py 'assert d["data"][0]["id"] == "tiny-chat.gguf", d'
+kill -INT "$PID"
+wait "$PID" && rc=0 || rc=$?
+[ "$rc" = 0 ] || fail "the server exited $rc after SIGINT"
+CHECKS=$((CHECKS + 1))
+
+done_ok
