@@ -9,19 +9,26 @@
  *                                     vocabulary: 3 control tokens, 256 byte
  *                                     tokens, a few words)
  *   DIR/models/tiny-chat.gguf.sha256  its pin (coreutils format)
- *   DIR/runtimes/llama.cpp/...        the runtime's files (launcher, licence)
+ *   DIR/runtimes/llama.cpp/...        the runtime's files: with --runtime RT,
+ *                                     a copy of the runtime folder RT (the
+ *                                     real server: bin/llama-server, lib/,
+ *                                     LICENSE; tools/demo-server builds it
+ *                                     as build/<preset>/demo-runtime);
+ *                                     without, a stand-in script and licence
  *   DIR/runtimes/llama.cpp.sha256     their pins
  *   DIR/config/...                    site configuration and its pins
  *
  * Output is deterministic: the same bytes on every run.
- * usage: mkdemo DIR
+ * usage: mkdemo [--runtime RT] DIR
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "util.h"
@@ -297,12 +304,131 @@ static void pin(const char *sums_path, const char *base, const char *const *name
         die("cannot write", sums_path);
 }
 
+static void copy_file(const char *from, const char *to, int exec)
+{
+    char buf[65536];
+    size_t n;
+    FILE *in = fopen(from, "rb"), *out;
+    if (!in)
+        die("cannot open", from);
+    out = fopen(to, "wb");
+    if (!out)
+        die("cannot create", to);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            die("cannot write", to);
+    if (ferror(in))
+        die("cannot read", from);
+    fclose(in);
+    if (fclose(out) != 0)
+        die("cannot write", to);
+    if (chmod(to, exec ? 0755 : 0644) != 0)
+        die("cannot chmod", to);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of the plain files in DIR, sorted, NULL-terminated (at most 63). */
+static size_t list_files(const char *dir, char **names)
+{
+    size_t n = 0;
+    struct dirent *e;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return 0;
+    while ((e = readdir(dp)) && n < 63) {
+        struct stat st;
+        char *p;
+        if (e->d_name[0] == '.')
+            continue;
+        p = ap_path_join(dir, e->d_name);
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            names[n++] = strdup(e->d_name);
+        free(p);
+    }
+    closedir(dp);
+    qsort(names, n, sizeof *names, cmp_str);
+    names[n] = NULL;
+    return n;
+}
+
+/* The runtime folder: a copy of RT (bin/llama-server, the files in lib/, LICENSE) or,
+ * without RT, a stand-in script. Either way with its pins. */
+static void write_runtime(const char *d, const char *rt)
+{
+    char path[4096], from[4096], base[4096], *libs[64], *old[64];
+    const char *pins[80];
+    size_t np = 0, nlibs = 0, nold;
+    snprintf(base, sizeof base, "%s/runtimes/llama.cpp", d);
+    /* no library of an earlier run is left behind */
+    snprintf(path, sizeof path, "%s/lib", base);
+    nold = list_files(path, old);
+    for (size_t i = 0; i < nold; i++) {
+        char *p = ap_path_join(path, old[i]);
+        unlink(p);
+        free(p);
+        free(old[i]);
+    }
+    rmdir(path);
+    snprintf(path, sizeof path, "%s/bin/llama-server", base);
+    unlink(path);
+    pins[np++] = "LICENSE";
+    pins[np++] = "bin/llama-server";
+    if (!rt) {
+        write_text(path,
+                   "#!/bin/sh\n"
+                   "# airpack demo: stands where the llama.cpp server binary goes.\n"
+                   "echo 'llama-server (airpack demo runtime)'\n",
+                   1);
+        snprintf(path, sizeof path, "%s/LICENSE", base);
+        write_text(path, "MIT License\n\nCopyright (c) 2023-2026 The ggml authors\n", 0);
+    } else {
+        snprintf(from, sizeof from, "%s/bin/llama-server", rt);
+        copy_file(from, path, 1);
+        snprintf(from, sizeof from, "%s/LICENSE", rt);
+        snprintf(path, sizeof path, "%s/LICENSE", base);
+        copy_file(from, path, 0);
+        snprintf(from, sizeof from, "%s/lib", rt);
+        nlibs = list_files(from, libs);
+        if (nlibs == 0) {
+            fprintf(stderr, "mkdemo: no libraries in '%s'\n", from);
+            exit(2);
+        }
+        mkdirs(base, "lib");
+        for (size_t i = 0; i < nlibs; i++) {
+            char *src = ap_path_join(from, libs[i]), *dst, rel[512];
+            snprintf(path, sizeof path, "%s/lib", base);
+            dst = ap_path_join(path, libs[i]);
+            copy_file(src, dst, 0);
+            free(src);
+            free(dst);
+            snprintf(rel, sizeof rel, "lib/%s", libs[i]);
+            free(libs[i]);
+            libs[i] = strdup(rel);
+            pins[np++] = libs[i];
+        }
+    }
+    pins[np] = NULL;
+    snprintf(path, sizeof path, "%s/runtimes/llama.cpp.sha256", d);
+    pin(path, base, pins);
+    for (size_t i = 0; i < nlibs; i++)
+        free(libs[i]);
+}
+
 int main(int argc, char **argv)
 {
     char path[4096];
-    const char *d;
-    if (argc != 2) {
-        fprintf(stderr, "usage: mkdemo DIR\n");
+    const char *d, *rt = NULL;
+    if (argc == 4 && strcmp(argv[1], "--runtime") == 0) {
+        rt = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: mkdemo [--runtime RT] DIR\n");
         return 2;
     }
     d = argv[1];
@@ -319,20 +445,7 @@ int main(int argc, char **argv)
         free(base);
     }
 
-    snprintf(path, sizeof path, "%s/runtimes/llama.cpp/bin/llama-server", d);
-    write_text(path,
-               "#!/bin/sh\n"
-               "# airpack demo: stands where the llama.cpp server binary goes.\n"
-               "echo 'llama-server (airpack demo runtime)'\n",
-               1);
-    snprintf(path, sizeof path, "%s/runtimes/llama.cpp/LICENSE", d);
-    write_text(path, "MIT License\n\nCopyright (c) 2023-2026 The ggml authors\n", 0);
-    snprintf(path, sizeof path, "%s/runtimes/llama.cpp.sha256", d);
-    {
-        char base[4096];
-        snprintf(base, sizeof base, "%s/runtimes/llama.cpp", d);
-        pin(path, base, (const char *const[]){"LICENSE", "bin/llama-server", NULL});
-    }
+    write_runtime(d, rt);
 
     snprintf(path, sizeof path, "%s/config/server.env", d);
     write_text(path, "LLAMA_ARG_HOST=127.0.0.1\nLLAMA_ARG_PORT=8080\nLLAMA_OFFLINE=1\n", 0);
