@@ -33,6 +33,7 @@
 
 #include "digest.h"
 #include "parts.h"
+#include "trust/trust.h"
 #include "util.h"
 
 #define FEED_BLOCK (1u << 20)   /* bytes per read from the input */
@@ -365,8 +366,10 @@ static int open_archives(struct reader *r)
         return fault(r, AP_FAULT_LOCK, NULL, "the bundle is empty");
     if (rc < ARCHIVE_WARN)
         return archive_fault(r, r->outer, NULL, "cannot read the bundle");
-    /* Until the lock is known: the lock, the signature and headers. */
-    r->limit = (uint64_t)AP_LOCK_MAX_BYTES + AP_KEYFILE_MAX + 4u * AP_BUNDLE_HEADER_ALLOWANCE;
+    /* Until the lock is known: the lock, the signature entries and headers. */
+    r->limit = (uint64_t)AP_LOCK_MAX_BYTES +
+               (uint64_t)AP_BUNDLE_MAX_SIGS * (AP_KEYFILE_MAX + AP_BUNDLE_HEADER_ALLOWANCE) +
+               4u * AP_BUNDLE_HEADER_ALLOWANCE;
     rc = archive_read_open2(r->inner, r, NULL, feed, NULL, NULL);
     if (rc != ARCHIVE_OK)
         return archive_fault(r, r->inner, NULL, "cannot read the bundle");
@@ -491,6 +494,9 @@ static int misplaced(struct reader *r, const char *p, size_t idx)
     const ap_lock *l = r->lock;
     if (!strcmp(p, AP_LOCK_NAME) || !strcmp(p, AP_LOCK_SIG_NAME))
         return fault(r, AP_FAULT_DUPLICATE, p, "duplicate entry");
+    if (ap_sig_entry_like(p))
+        return fault(r, AP_FAULT_SIGNATURE, p,
+                     "a signature entry after the artifacts began (signatures belong to the head)");
     for (size_t j = 0; j < l->n_artifacts; j++) {
         if (strcmp(l->artifacts[j].path, p) != 0)
             continue;
@@ -1157,13 +1163,199 @@ static int keyring_has(const ap_keyring *kr, const uint8_t keyid[AP_KEYID_LEN])
     return 0;
 }
 
+/* Keyring mode: a key file's name for messages. */
+static void note_key(ap_bundle_sig *bs, const char *name)
+{
+    snprintf(bs->key_name, sizeof bs->key_name, "%s", name);
+}
+
+/* Check every signature entry against the known keys, then decide: any
+ * one trusted key (keyring), or k distinct unrevoked keys of the trust
+ * file's "bundles" role. Runs before the lock is parsed. */
+static int check_signatures(struct reader *r, const char *lock_buf, size_t lock_len)
+{
+    const ap_trust *t = r->opts->trust;
+    ap_bundle_result *res = r->res;
+    ap_keyring tkr = {0};
+    const ap_keyring *kr = r->opts->keys;
+    size_t counted = 0, needed = t ? t->threshold_bundles : 1;
+    int rc = AP_OK;
+
+    if (t) {
+        if (ap_trust_expired(t) != 0) {
+            rc = fault(r, AP_FAULT_EXPIRED, NULL,
+                       "the trust file '%s' (version %llu) expired at %s: refusing every bundle "
+                       "until a newer trust file is installed", t->source,
+                       (unsigned long long)t->version, t->expires);
+            goto out;
+        }
+        if ((rc = ap_trust_keyring(t, &tkr, r->err)) != AP_OK)
+            goto out;
+        kr = &tkr;
+    }
+    for (size_t i = 0; i < res->n_sigs; i++) {
+        ap_bundle_sig *bs = &res->sigs[i];
+        const ap_pubkey *signer = NULL;
+        char kid[17];
+        ap_keyid_hex(bs->sig.keyid, kid);
+        if (!keyring_has(kr, bs->sig.keyid)) {
+            snprintf(bs->why, sizeof bs->why, "unknown key");
+            continue;
+        }
+        bs->known = 1;
+        if (ap_signature_verify(&bs->sig, kr, lock_buf, lock_len, &signer, r->err) != AP_OK) {
+            char m[AP_ERROR_MSG_MAX];
+            snprintf(m, sizeof m, "%s", r->err->msg);
+            rc = fault(r, AP_FAULT_SIGNATURE, bs->entry,
+                       "signature does not verify over this lock (a signature of another lock?): %s",
+                       m);
+            goto out;
+        }
+        bs->valid = 1;
+        if (t) {
+            const ap_trust_key *k = ap_trust_find(t, bs->sig.keyid);
+            note_key(bs, k->name);
+        } else {
+            note_key(bs, signer->source);
+        }
+    }
+    for (size_t i = 0; i < res->n_sigs; i++) {
+        ap_bundle_sig *bs = &res->sigs[i];
+        int dup = 0;
+        if (!bs->valid)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (res->sigs[j].counted && !memcmp(res->sigs[j].sig.keyid, bs->sig.keyid, AP_KEYID_LEN))
+                dup = 1;
+        if (dup) {
+            snprintf(bs->why, sizeof bs->why, "duplicate");
+            continue;
+        }
+        if (t) {
+            const ap_trust_key *k = ap_trust_find(t, bs->sig.keyid);
+            if (k->revoked) {
+                snprintf(bs->why, sizeof bs->why, "revoked");
+                continue;
+            }
+            if (!ap_trust_counts(k, AP_TRUST_ROLE_BUNDLES)) {
+                snprintf(bs->why, sizeof bs->why, "not in role 'bundles'");
+                continue;
+            }
+        }
+        bs->counted = 1;
+        if (counted++ == 0) {
+            res->sig = bs->sig;
+            res->signature_checked = 1;
+            if (t) {
+                const ap_trust_key *k = ap_trust_find(t, bs->sig.keyid);
+                res->signer = k->pk;
+                snprintf(res->signer.source, sizeof res->signer.source, "%s (trust file '%s')",
+                         k->name, t->source);
+            } else {
+                for (size_t j = 0; j < kr->n; j++)
+                    if (!memcmp(kr->keys[j].keyid, bs->sig.keyid, AP_KEYID_LEN)) {
+                        res->signer = kr->keys[j];
+                        break;
+                    }
+            }
+        }
+    }
+    res->sigs_counted = counted;
+    res->sigs_needed = needed;
+    if (counted < needed) {
+        char who[1024];
+        size_t w = 0;
+        who[0] = '\0';
+        for (size_t i = 0; i < res->n_sigs && w < sizeof who; i++) {
+            const ap_bundle_sig *bs = &res->sigs[i];
+            char kid[17];
+            int n;
+            ap_keyid_hex(bs->sig.keyid, kid);
+            if (bs->valid)
+                n = snprintf(who + w, sizeof who - w, "%s%s %s (%s)", w ? ", " : "", kid,
+                             bs->key_name, bs->counted ? "counted" : bs->why);
+            else
+                n = snprintf(who + w, sizeof who - w, "%s%s (%s)", w ? ", " : "", kid, bs->why);
+            if (n < 0)
+                break;
+            w += (size_t)n;
+        }
+        if (w >= sizeof who)
+            snprintf(who + sizeof who - 5, 5, "...");
+        if (!t && res->n_sigs == 1) {
+            char kid[17];
+            ap_keyid_hex(res->sigs[0].sig.keyid, kid);
+            rc = fault(r, AP_FAULT_UNTRUSTED, res->sigs[0].entry,
+                       "signed by key %s, which is not a trusted key", kid);
+        } else if (!t) {
+            rc = fault(r, AP_FAULT_UNTRUSTED, AP_LOCK_SIG_NAME,
+                       "none of the %zu signatures is by a trusted key (signed by: %s)",
+                       res->n_sigs, who);
+        } else {
+            rc = fault(r, AP_FAULT_UNTRUSTED, AP_LOCK_SIG_NAME,
+                       "%zu valid signature%s of role 'bundles' found, %zu needed (trust file '%s' "
+                       "version %llu); signed by: %s", counted, counted == 1 ? "" : "s", needed,
+                       t->source, (unsigned long long)t->version, who);
+        }
+    }
+out:
+    ap_keyring_release(&tkr);
+    return rc;
+}
+
+/* Read one signature entry (header e, name p) into res->sigs[i]. */
+static int read_sig_entry(struct reader *r, struct archive_entry *e, const char *p)
+{
+    ap_bundle_result *res = r->res;
+    ap_bundle_sig *bs;
+    uint8_t kid[AP_KEYID_LEN];
+    int rc;
+    size_t i = res->n_sigs;
+
+    if (i >= AP_BUNDLE_MAX_SIGS)
+        return fault(r, AP_FAULT_SIGNATURE, p, "more than %d signature entries",
+                     AP_BUNDLE_MAX_SIGS);
+    if (i == 0) {
+        if ((rc = name_is(r, p, AP_LOCK_SIG_NAME, AP_FAULT_SIGNATURE, "the signature")) != AP_OK)
+            return rc;
+    } else {
+        if (!ap_sig_entry_keyid(p, kid))
+            return fault(r, AP_FAULT_SIGNATURE, p,
+                         "malformed signature entry name (expected '%sKEYID%s')",
+                         AP_SIG_ENTRY_PREFIX, AP_SIG_ENTRY_SUFFIX);
+        if (i > 1 && strcmp(p, res->sigs[i - 1].entry) <= 0)
+            return fault(r, AP_FAULT_SIGNATURE, p,
+                         "signature entries out of order or repeated (ascending key ids expected)");
+    }
+    if ((rc = check_type(r, e, p)) != AP_OK)
+        return rc;
+    bs = &res->sigs[i];
+    memset(bs, 0, sizeof *bs);
+    snprintf(bs->entry, sizeof bs->entry, "%s", p);
+    if ((rc = read_small(r, e, p, AP_KEYFILE_MAX, &bs->text, &bs->len)) != AP_OK)
+        return rc;
+    res->n_sigs++;
+    if (ap_signature_parse(p, bs->text, bs->len, &bs->sig, r->err) != AP_OK) {
+        char m[AP_ERROR_MSG_MAX];
+        snprintf(m, sizeof m, "%s", r->err->msg);
+        return fault(r, AP_FAULT_SIGNATURE, p, "invalid signature: %s", m);
+    }
+    if (i > 0 && memcmp(kid, bs->sig.keyid, AP_KEYID_LEN) != 0)
+        return fault(r, AP_FAULT_SIGNATURE, p,
+                     "the entry's name does not match the key id of its signature");
+    return AP_OK;
+}
+
+/* The head: the lock, then the signature entries, each checked before the
+ * lock is parsed. *pending gets the header after the last signature (the
+ * first artifact), or *pending_eof is set when the archive ended there. */
 static int read_lock_and_signature(struct reader *r, char **lock_buf, size_t *lock_len,
-                                   char **sig_buf, size_t *sig_len)
+                                   char **sig_buf, size_t *sig_len, struct archive_entry **pending,
+                                   int *pending_eof)
 {
     struct archive_entry *e;
     const char *p;
     int rc;
-    const ap_pubkey *signer = NULL;
 
     if ((rc = next_header(r, &e, "the start")) != 0)
         return rc > 0 ? fault(r, AP_FAULT_LOCK, NULL, "the bundle is empty: no '%s'", AP_LOCK_NAME)
@@ -1177,39 +1369,34 @@ static int read_lock_and_signature(struct reader *r, char **lock_buf, size_t *lo
     if ((rc = next_header(r, &e, AP_LOCK_NAME)) != 0)
         return rc > 0 ? fault(r, AP_FAULT_SIGNATURE, AP_LOCK_SIG_NAME, "missing signature")
                       : r->err->status;
-    if (!(p = entry_name(r, e)))
-        return AP_ERR_CHECK;
-    if ((rc = name_is(r, p, AP_LOCK_SIG_NAME, AP_FAULT_SIGNATURE, "the signature")) != AP_OK ||
-        (rc = check_type(r, e, p)) != AP_OK ||
-        (rc = read_small(r, e, p, AP_KEYFILE_MAX, sig_buf, sig_len)) != AP_OK)
-        return rc;
-
-    /* The signature first: nothing of the lock is parsed before it holds. */
-    if (ap_signature_parse(AP_LOCK_SIG_NAME, *sig_buf, *sig_len, &r->res->sig, r->err) != AP_OK) {
-        char m[AP_ERROR_MSG_MAX];
-        snprintf(m, sizeof m, "%s", r->err->msg);
-        return fault(r, AP_FAULT_SIGNATURE, AP_LOCK_SIG_NAME, "invalid signature: %s", m);
+    for (;;) {
+        if (!(p = entry_name(r, e)))
+            return AP_ERR_CHECK;
+        if (r->res->n_sigs > 0 && !ap_sig_entry_like(p)) {
+            *pending = e;
+            break;
+        }
+        if ((rc = read_sig_entry(r, e, p)) != AP_OK)
+            return rc;
+        rc = next_header(r, &e, r->res->sigs[r->res->n_sigs - 1].entry);
+        if (rc < 0)
+            return r->err->status;
+        if (rc > 0) {
+            *pending_eof = 1;
+            break;
+        }
     }
     r->res->has_sig = 1;
+    r->res->sig = r->res->sigs[0].sig;
+    *sig_buf = r->res->sigs[0].text;
+    *sig_len = r->res->sigs[0].len;
     if (ap_sha256_buffer(*lock_buf, *lock_len, r->res->lock_sha256) != AP_OK)
         return ap_error_set(r->err, AP_ERR_INTERNAL, "sha-256 failed");
-    if (r->opts->keys && r->opts->keys->n > 0) {
-        if (!keyring_has(r->opts->keys, r->res->sig.keyid)) {
-            char kid[17];
-            ap_keyid_hex(r->res->sig.keyid, kid);
-            return fault(r, AP_FAULT_UNTRUSTED, AP_LOCK_SIG_NAME,
-                         "signed by key %s, which is not a trusted key", kid);
-        }
-        if (ap_signature_verify(&r->res->sig, r->opts->keys, *lock_buf, *lock_len, &signer,
-                                r->err) != AP_OK) {
-            char m[AP_ERROR_MSG_MAX];
-            snprintf(m, sizeof m, "%s", r->err->msg);
-            return fault(r, AP_FAULT_SIGNATURE, AP_LOCK_SIG_NAME,
-                         "signature does not verify: %s", m);
-        }
-        r->res->signature_checked = 1;
-        if (signer)
-            r->res->signer = *signer;
+
+    /* The signatures first: nothing of the lock is parsed before they hold. */
+    if (r->opts->trust || (r->opts->keys && r->opts->keys->n > 0)) {
+        if ((rc = check_signatures(r, *lock_buf, *lock_len)) != AP_OK)
+            return rc;
     } else if (!r->opts->allow_unsigned) {
         return ap_error_set(r->err, AP_ERR_INPUT, "no trusted public key given");
     }
@@ -1269,10 +1456,13 @@ static int verify_pass(struct reader *r)
     int rc, use_pool = 0, hit_eof = 0;
     uint64_t end = 0;
     const ap_bundle_sink *s = r->opts->sink;
+    struct archive_entry *pending = NULL;
+    int pending_eof = 0;
 
     if ((rc = open_archives(r)) != AP_OK)
         goto out;
-    if ((rc = read_lock_and_signature(r, &lock_buf, &lock_len, &sig_buf, &sig_len)) != AP_OK)
+    if ((rc = read_lock_and_signature(r, &lock_buf, &lock_len, &sig_buf, &sig_len, &pending,
+                                      &pending_eof)) != AP_OK)
         goto out;
     if (!r->direct) {
         /* From here on: the lock's artifacts plus bounded headers and padding. */
@@ -1307,7 +1497,15 @@ static int verify_pass(struct reader *r)
         const char *after = idx == 0 ? AP_LOCK_SIG_NAME : r->lock->artifacts[idx - 1].path;
         if (use_pool && pool_faulted(r))
             break;
-        rc = next_header(r, &e, after);
+        if (pending || pending_eof) {
+            /* the header after the signature entries, read with them */
+            rc = pending_eof ? 1 : 0;
+            e = pending;
+            pending = NULL;
+            pending_eof = 0;
+        } else {
+            rc = next_header(r, &e, after);
+        }
         if (rc < 0) {
             rc = r->err->status;
             break;
@@ -1412,7 +1610,7 @@ static int verify_pass(struct reader *r)
         progress(r, r->lock->total_bytes);
 out:
     free(lock_buf);
-    free(sig_buf);
+    (void)sig_buf; /* the first signature entry's text, owned by r->res->sigs[0] */
     return rc;
 }
 
@@ -1582,6 +1780,11 @@ void ap_bundle_result_release(ap_bundle_result *res)
 {
     if (!res)
         return;
+    for (size_t i = 0; i < res->n_sigs && i < AP_BUNDLE_MAX_SIGS; i++) {
+        free(res->sigs[i].text);
+        res->sigs[i].text = NULL;
+    }
+    res->n_sigs = 0;
     ap_lock_free(res->lock);
     res->lock = NULL;
 }
@@ -1649,6 +1852,26 @@ json_t *ap_bundle_result_json(const char *bundle, const ap_bundle_result *res, c
             json_object_set_new(sig, "key_file", json_string(res->signer.source));
     }
     json_object_set_new(o, "signature", sig ? sig : json_null());
+    {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < res->n_sigs; i++) {
+            const ap_bundle_sig *bs = &res->sigs[i];
+            char kid[17];
+            ap_keyid_hex(bs->sig.keyid, kid);
+            json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:b,s:b,s:b,s:s?,s:s?}", "entry",
+                                                 bs->entry, "key_id", kid, "trusted_comment",
+                                                 bs->sig.trusted_comment, "known", bs->known,
+                                                 "valid", bs->valid, "counted", bs->counted,
+                                                 "key", bs->key_name[0] ? bs->key_name : NULL,
+                                                 "not_counted", bs->counted || !bs->why[0]
+                                                                    ? NULL : bs->why));
+        }
+        json_object_set_new(o, "signatures", arr ? arr : json_array());
+        if (res->sigs_needed)
+            json_object_set_new(o, "threshold",
+                                json_pack("{s:I,s:I}", "found", (json_int_t)res->sigs_counted,
+                                          "needed", (json_int_t)res->sigs_needed));
+    }
     if (res->has_sig) {
         ap_hex_encode(res->lock_sha256, AP_SHA256_LEN, hex);
         json_object_set_new(o, "lock_sha256", json_string(hex));

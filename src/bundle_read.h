@@ -46,6 +46,9 @@
 #include "error.h"
 #include "lock.h"
 #include "sign.h"
+#include "trust/cosign.h"
+
+struct ap_trust;
 
 #define AP_BUNDLE_MAX_PADDING (1u << 20)    /* zero bytes allowed after the end marker */
 #define AP_BUNDLE_HEADER_ALLOWANCE (64u << 10) /* tar header bytes allowed per entry */
@@ -96,8 +99,23 @@ typedef struct ap_bundle_sink {
     int (*close)(void *ctx, void *entry, int ok, ap_error *err);
 } ap_bundle_sink;
 
+/* One signature entry of the bundle's head (trust/cosign.h). */
+typedef struct ap_bundle_sig {
+    char entry[AP_SIG_ENTRY_NAME_MAX]; /* its entry name */
+    ap_signature sig;                 /* parsed */
+    int known;                        /* the key is trusted (keyring) or in the trust file */
+    int valid;                        /* known, and it verifies over this lock */
+    int counted;                      /* counted towards acceptance (distinct, in role, unrevoked) */
+    char why[32];                     /* why it did not count: "unknown key", "revoked", ... */
+    char key_name[72];                /* the trust file's name for the key, or the key file */
+    char *text;                       /* the entry's bytes (owned by the result) */
+    size_t len;
+} ap_bundle_sig;
+
 typedef struct ap_bundle_opts {
-    const ap_keyring *keys;           /* trusted keys; required unless allow_unsigned */
+    const ap_keyring *keys;           /* trusted keys (any one suffices); required unless
+                                       * allow_unsigned or trust */
+    const struct ap_trust *trust;     /* a site trust file: k of its "bundles" keys must sign */
     int allow_unsigned;               /* audit of a bundle without keys: record, do not check */
     int keep_going;                   /* on size/hash mismatch record and continue (audit) */
     int threads;                      /* 0: default (parallel where possible), 1: one thread */
@@ -119,6 +137,9 @@ typedef struct ap_bundle_result {
     int has_sig;
     ap_pubkey signer;                 /* the trusted key that signed (when signature_checked) */
     uint8_t lock_sha256[AP_SHA256_LEN]; /* hash of the lock bytes */
+    ap_bundle_sig sigs[AP_BUNDLE_MAX_SIGS]; /* every signature entry, in bundle order */
+    size_t n_sigs;
+    size_t sigs_counted, sigs_needed; /* distinct accepted signers, and the threshold */
     ap_bundle_fault fault;            /* first fault, AP_FAULT_NONE on success */
     char fault_path[AP_LOCK_MAX_PATH + 1]; /* entry or artifact the fault is about, "" if none */
     size_t n_checked;                 /* artifacts whose size and hash matched */

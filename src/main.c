@@ -30,6 +30,7 @@ static const struct command commands[] = {
     C(sbom, "CycloneDX 1.6 SBOM of a manifest or a bundle"),
     C(completion, "shell completion script for bash or zsh"),
     C(split, "cut a bundle into volumes with a signed parts index"),
+    C(sign, "add a co-signature to a bundle without rebuilding it"),
 #endif
 };
 #undef C

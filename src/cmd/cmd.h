@@ -49,5 +49,6 @@ AP_CMD(list)
 AP_CMD(audit)
 AP_CMD(sbom)
 AP_CMD(split)
+AP_CMD(sign)
 
 #endif

@@ -13,6 +13,7 @@
 #include "bundle_read.h"
 #include "bundle_write.h"
 #include "cmd.h"
+#include "trust/cosign.h"
 #include "common.h"
 #include "lock.h"
 #include "runtime/launch.h"
@@ -49,6 +50,30 @@ static json_t *excluded_files(const ap_lock *l)
         }
     }
     return out;
+
+static const ap_bundle_head *g_head; /* every signature entry, for the listings */
+
+static json_t *sigs_json(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; g_head && i < g_head->n_sigs; i++) {
+        ap_signature s;
+        ap_error e;
+        char hex[17];
+        ap_error_clear(&e);
+        if (ap_signature_parse(g_head->sigs[i].name, g_head->sigs[i].text, g_head->sigs[i].len, &s,
+                               &e) != AP_OK) {
+            json_array_append_new(a, json_pack("{s:s,s:n,s:n,s:n,s:s}", "entry",
+                                               g_head->sigs[i].name, "algorithm", "key_id",
+                                               "trusted_comment", "error", e.msg));
+            continue;
+        }
+        ap_keyid_hex(s.keyid, hex);
+        json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "entry", g_head->sigs[i].name,
+                                           "algorithm", s.alg, "key_id", hex, "trusted_comment",
+                                           s.trusted_comment));
+    }
+    return a;
 }
 
 static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *sig, int has_sig)
@@ -75,6 +100,7 @@ static json_t *to_json(const char *path, const ap_lock *l, const ap_signature *s
         s = json_null();
     }
     json_object_set_new(o, "signature", s);
+    json_object_set_new(o, "signatures", sigs_json());
     for (size_t i = 0; i < l->n_artifacts; i++) {
         const ap_artifact *a = &l->artifacts[i];
         char hex[AP_SHA256_HEX_LEN + 1];
@@ -171,6 +197,20 @@ static void print_text(const char *path, const ap_lock *l, const ap_signature *s
     } else {
         printf("signature:   missing or unreadable\n");
     }
+    for (size_t i = 1; g_head && i < g_head->n_sigs; i++) {
+        ap_signature s;
+        ap_error e;
+        char hex[17];
+        ap_error_clear(&e);
+        if (ap_signature_parse(g_head->sigs[i].name, g_head->sigs[i].text, g_head->sigs[i].len, &s,
+                               &e) != AP_OK) {
+            printf("co-signature: %s unreadable: %s\n", g_head->sigs[i].name, e.msg);
+            continue;
+        }
+        ap_keyid_hex(s.keyid, hex);
+        printf("co-signature: key id %s, algorithm %s (not checked)\n", hex, s.alg);
+        printf("             trusted comment: %s\n", s.trusted_comment);
+    }
     if (summary)
         printf("analysis:    %lld errors, %lld warnings, %lld notes, %lld waived (as recorded)\n",
                json_integer_value(json_object_get(summary, "errors")),
@@ -221,6 +261,7 @@ int cmd_inspect(int argc, char **argv)
     size_t lock_len = 0, sig_len = 0;
     ap_lock *l = NULL;
     ap_signature sig;
+    ap_bundle_head head;
     int has_sig = 0, c, rc;
     ap_error err, serr;
 
@@ -245,8 +286,13 @@ int cmd_inspect(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("inspect", "unexpected argument '%s'", argv[optind]);
 
-    if (ap_bundle_read_head(path, &lock_buf, &lock_len, &sig_buf, &sig_len, &err) != AP_OK)
+    if (ap_bundle_head_read(path, &head, &err) != AP_OK)
         return cli_report(&err);
+    g_head = &head;
+    lock_buf = head.lock;
+    lock_len = head.lock_len;
+    sig_buf = head.n_sigs ? head.sigs[0].text : NULL;
+    sig_len = head.n_sigs ? head.sigs[0].len : 0;
     if (ap_lock_parse(AP_LOCK_NAME, lock_buf, lock_len, &l, &err) != AP_OK) {
         ap_error_prefix(&err, "bundle '%s'", path);
         err.status = AP_ERR_CHECK; /* a lock that does not parse: not a well-formed bundle */
@@ -265,7 +311,7 @@ int cmd_inspect(int argc, char **argv)
     }
 out:
     ap_lock_free(l);
-    free(lock_buf);
-    free(sig_buf);
+    g_head = NULL;
+    ap_bundle_head_release(&head);
     return rc;
 }
