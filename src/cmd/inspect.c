@@ -50,6 +50,7 @@ static json_t *excluded_files(const ap_lock *l)
         }
     }
     return out;
+}
 
 static const ap_bundle_head *g_head; /* every signature entry, for the listings */
 
