@@ -332,9 +332,9 @@ out:
     return valid;
 }
 
-static json_t *audit_one(const char *prefix, const char *name, const ap_keyring *keys,
-                         const struct packs *ps, size_t *n_mod, size_t *n_miss, size_t *n_unexp,
-                         size_t *n_sigfail, size_t *n_policy)
+static json_t *audit_one(const char *prefix, const char *name, const char *release,
+                         const ap_keyring *keys, const struct packs *ps, size_t *n_mod,
+                         size_t *n_miss, size_t *n_unexp, size_t *n_sigfail, size_t *n_policy)
 {
     char *release_dir = NULL, *receipt = NULL, rel[AP_RELEASE_MAX], p[PATH_MAX];
     char *lock_buf = NULL, *rec_buf = NULL, hex[AP_SHA256_HEX_LEN + 1];
@@ -348,7 +348,22 @@ static json_t *audit_one(const char *prefix, const char *name, const ap_keyring 
 
     if (!d || !sig || !modified || !missing || !unexpected)
         goto out;
-    if (ap_install_current(prefix, name, &release_dir, &receipt, rel, &e) != AP_OK) {
+    if (release) {
+        /* a named release (audit --all-releases), active or not */
+        char cur[AP_RELEASE_MAX] = "";
+        char *cd = NULL, *cr = NULL;
+        if (ap_install_current(prefix, name, &cd, &cr, cur, &e) != AP_OK)
+            cur[0] = '\0';
+        free(cd);
+        free(cr);
+        snprintf(rel, sizeof rel, "%s", release);
+        if (asprintf(&release_dir, "%s/releases/%s/%s", prefix, name, release) < 0 ||
+            asprintf(&receipt, "%s/.airpack/receipts/%s/%s", prefix, name, release) < 0) {
+            release_dir = receipt = NULL;
+            goto out;
+        }
+        json_object_set_new(d, "active", json_boolean(strcmp(cur, release) == 0));
+    } else if (ap_install_current(prefix, name, &release_dir, &receipt, rel, &e) != AP_OK) {
         json_object_set_new(d, "error", json_string(e.msg));
         problems = 1;
         goto out;
@@ -476,6 +491,43 @@ out:
     return d;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The installed releases of name (non-dot folders of releases/<name>),
+ * sorted; a NULL-terminated new array, 0 on success. */
+static int installed_releases(const char *prefix, const char *name, char ***out)
+{
+    char p[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    char **v = NULL;
+    size_t n = 0;
+    *out = NULL;
+    if (snprintf(p, sizeof p, "%s/releases/%s", prefix, name) >= (int)sizeof p || !(d = opendir(p)))
+        return -1;
+    while ((e = readdir(d))) {
+        char **nv;
+        if (e->d_name[0] == '.')
+            continue;
+        if (!(nv = realloc(v, (n + 2) * sizeof *v)))
+            break;
+        v = nv;
+        v[n] = NULL;
+        if (!(v[n] = strdup(e->d_name)))
+            break;
+        v[++n] = NULL;
+    }
+    closedir(d);
+    if (!v)
+        return -1;
+    qsort(v, n, sizeof *v, cmp_str);
+    *out = v;
+    return 0;
+}
+
 int ap_audit_installed(const char *prefix, const char *name, const ap_audit_opts *o,
                        json_t **report, ap_error *err)
 {
@@ -508,14 +560,22 @@ int ap_audit_installed(const char *prefix, const char *name, const ap_audit_opts
     doc = json_pack("{s:o,s:s,s:s,s:[]}", "tool", tool_json(), "kind", "installed", "prefix",
                     prefix, "deployments");
     deps = json_object_get(doc, "deployments");
-    for (size_t i = 0; doc && list[i]; i++, n++) {
-        json_t *d = audit_one(prefix, list[i], keys, &ps, &n_mod, &n_miss, &n_unexp, &n_sig,
-                              &n_pol);
-        if (!d)
-            continue;
-        if (!json_is_true(json_object_get(d, "passed")))
-            failed++;
-        json_array_append_new(deps, d);
+    for (size_t i = 0; doc && list[i]; i++) {
+        char **rels = NULL;
+        size_t nr = 1;
+        if (o && o->all_releases && installed_releases(prefix, list[i], &rels) == 0)
+            for (nr = 0; rels[nr]; nr++)
+                ;
+        for (size_t k = 0; k < nr; k++, n++) {
+            json_t *d = audit_one(prefix, list[i], rels ? rels[k] : NULL, keys, &ps, &n_mod,
+                                  &n_miss, &n_unexp, &n_sig, &n_pol);
+            if (!d)
+                continue;
+            if (!json_is_true(json_object_get(d, "passed")))
+                failed++;
+            json_array_append_new(deps, d);
+        }
+        ap_strv_free(rels);
     }
     ap_strv_free(names);
     packs_free(&ps);

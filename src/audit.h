@@ -37,6 +37,9 @@ typedef struct ap_audit_opts {
                                        * analysis: shipped names or paths,
                                        * NULL-terminated; NULL for none */
     const char *policy_params;        /* site parameters for the packs (YAML) or NULL */
+    int all_releases;                 /* every installed release, not only the active one
+                                       * (a file of the object store changed in place shows
+                                       * in every release that links it) */
 } ap_audit_opts;
 
 /* Audit the active release of name (NULL: every deployment) under prefix.

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "lock.h"
+#include "site/store.h"
 #include "util.h"
 
 #define STATE_MAX (4u << 20)      /* bytes of state.json / install.json read back */
@@ -444,6 +445,12 @@ struct ent {
     size_t pending;               /* blocks queued, not yet written (writer.mu) */
     int werr;                     /* errno of a failed write, 0 if none (writer.mu) */
     char path[AP_LOCK_MAX_PATH + 1];
+    /* the object store (site/store.h) */
+    int dirfd;                    /* the staged file's folder */
+    char base[AP_LOCK_MAX_PATH + 1]; /* its name there */
+    uint8_t sha256[AP_SHA256_LEN];
+    int dedup;                    /* the store has it: hash the stream, write nothing, link */
+    int replace;                  /* the store's copy is damaged: replace it with this one */
 };
 
 /* Start writeback every WRITEBACK_STEP bytes, so that the data reaches the
@@ -633,8 +640,11 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
         const char *fake = getenv("AIRPACK_TEST_AVAILABLE_BYTES"); /* test hook (install.h) */
         if (fake && *fake)
             avail = strtoull(fake, NULL, 10);
+        /* bytes already in the object store are linked, not written again */
+        uint64_t have = ap_store_bytes_present(prefix, lock);
         if (!ap_mul_u64((uint64_t)lock->n_artifacts + 8, 4096, &need) ||
-            !ap_add_u64(need, lock->total_bytes, &need) ||
+            !ap_add_u64(need, lock->total_bytes - (have < lock->total_bytes ? have : lock->total_bytes),
+                        &need) ||
             !ap_add_u64(need, (uint64_t)lock_len * 2 + sig_len, &need))
             need = UINT64_MAX;
         if (need > avail)
@@ -643,6 +653,8 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
                                 in->rel_parent, (unsigned long long)need,
                                 (unsigned long long)avail);
     }
+    if ((rc = ap_store_init(prefix, err)) != AP_OK)
+        return rc;
     if ((rc = pathf(in->staging, sizeof in->staging, err, "%s/.staging-XXXXXX", in->rel_parent)))
         return rc;
     if (!mkdtemp(in->staging)) {
@@ -713,14 +725,31 @@ static int inst_open(void *ctx, size_t index, const ap_artifact *a, void **entry
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     snprintf(e->path, sizeof e->path, "%s", a->path);
     e->mode = a->mode;
+    e->fd = -1;
+    memcpy(e->sha256, a->sha256, AP_SHA256_LEN);
     if ((rc = open_parent(in, a->path, &dfd, &base, err)) != AP_OK) {
         free(e);
         return rc;
     }
+    e->dirfd = dfd;
+    snprintf(e->base, sizeof e->base, "%s", base);
+    /* already in the store (re-hashed: a stored object is never trusted
+     * blindly): verify the stream, write nothing, link the object */
+    switch (ap_store_lookup(in->o->prefix, a->sha256, a->mode, a->size, 1)) {
+    case AP_STORE_GOOD:
+        e->dedup = 1;
+        *entry = e;
+        return AP_OK;
+    case AP_STORE_DAMAGED:
+        e->replace = 1;
+        break;
+    default:
+        break;
+    }
     e->fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    close(dfd);
     if (e->fd < 0) {
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot create", a->path);
+        close(dfd);
         free(e);
         return rc;
     }
@@ -736,6 +765,8 @@ static int inst_write(void *ctx, void *entry, const void *buf, size_t len, ap_er
     struct writer *w = &in->w;
     struct ent *e = entry;
     const uint8_t *p = buf;
+    if (e->dedup)
+        return AP_OK; /* hashed by the verifier; the store has the bytes */
     while (len > 0) {
         size_t n = len < WQ_BLOCK ? len : WQ_BLOCK;
         uint8_t *b;
@@ -773,6 +804,15 @@ static int inst_close(void *ctx, void *entry, int ok, ap_error *err)
         pthread_cond_wait(&in->w.cv_free, &in->w.mu);
     werr = e->werr;
     pthread_mutex_unlock(&in->w.mu);
+    if (e->dedup) {
+        if (ok)
+            rc = ap_store_link(in->o->prefix, e->sha256, e->mode, e->dirfd, e->base, err);
+        close(e->dirfd);
+        free(e);
+        if (ok)
+            checkpoint();
+        return rc;
+    }
     if (ok && werr)
         rc = ap_error_errno(err, AP_ERR_IO, werr, "cannot write", e->path);
     else if (ok) {
@@ -783,6 +823,10 @@ static int inst_close(void *ctx, void *entry, int ok, ap_error *err)
     }
     if (close(e->fd) != 0 && ok && rc == AP_OK)
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot close", e->path);
+    /* one copy per content: the verified file becomes the store's object */
+    if (ok && rc == AP_OK)
+        rc = ap_store_adopt(in->o->prefix, e->sha256, e->mode, e->dirfd, e->base, e->replace, err);
+    close(e->dirfd);
     free(e);
     if (ok)
         checkpoint();

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     C(install, "verify and install a bundle atomically"),
     C(list, "list installed releases"),
     C(rollback, "switch back to the previous installed release"),
+    C(prune, "remove old releases and the store objects no release uses"),
     C(audit, "the auditor's report on a bundle or an installed prefix"),
 #ifndef AIRPACK_VERIFY_ONLY
     C(sbom, "CycloneDX 1.6 SBOM of a manifest or a bundle"),

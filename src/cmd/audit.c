@@ -20,7 +20,8 @@
 #include "sign.h"
 
 const char cmd_audit_usage[] =
-"usage: airpack audit (BUNDLE | --installed DIR) [--name NAME] [--public-key F]...\n"
+"usage: airpack audit (BUNDLE | --installed DIR [--all-releases]) [--name NAME]\n"
+    "                     [--public-key F]...\n"
     "                     [--policy P]... [--policy-params F]\n"
     "                     [--format text|json|sarif|markdown|html] [--output F]\n"
     "\n"
@@ -34,6 +35,9 @@ const char cmd_audit_usage[] =
     "options:\n"
     "  -i, --installed DIR   audit the releases installed under DIR\n"
     "  -n, --name NAME       only this deployment (with --installed)\n"
+    "      --all-releases    every installed release, not only the active one (a\n"
+    "                        file of the object store changed in place is reported\n"
+    "                        in each release that shares it)\n"
     "  -k, --public-key F    a trusted key or folder of *.pub files; may repeat.\n"
     "                        Without it, an installed receipt is checked against\n"
     "                        the key recorded at install time (the report says so)\n"
@@ -253,6 +257,7 @@ static int write_rendered(FILE *f, void *ctx, ap_error *err)
 const struct option cmd_audit_options[] = {
     {"installed", required_argument, NULL, 'i'},
     {"name", required_argument, NULL, 'n'},
+    {"all-releases", no_argument, NULL, 'A'},
     {"public-key", required_argument, NULL, 'k'},
     {"format", required_argument, NULL, 'f'},
     {"output", required_argument, NULL, 'o'},
@@ -286,6 +291,9 @@ int cmd_audit(int argc, char **argv)
             break;
         case 'n':
             name = optarg;
+            break;
+        case 'A':
+            ao.all_releases = 1;
             break;
         case 'k':
             if (ap_keyring_add(&kr, optarg, &err) != AP_OK) {

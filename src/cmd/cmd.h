@@ -50,5 +50,6 @@ AP_CMD(audit)
 AP_CMD(sbom)
 AP_CMD(split)
 AP_CMD(sign)
+AP_CMD(prune)
 
 #endif

@@ -79,7 +79,7 @@ case "$OUT" in *"copy again: one.airpack.002 "*|*"BAD      one.airpack.001"*|*"B
     fail "--parts blames more than part 2: $OUT" ;; esac
 run "$AIRPACK" verify --parts c/one.airpack.parts -k k.pub --format json
 expect_rc 1
-echo "$OUT" | /usr/bin/python3 -c '
+printf "%s" "$OUT" | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert d["ok"] is False and d["parts_bad"] == 1, d
