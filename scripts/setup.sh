@@ -18,7 +18,7 @@ BUILD_PKGS="build-essential cmake pkg-config \
     libcmocka-dev \
     libacl1-dev liblz4-dev libmicrohttpd-dev git curl"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
-    python3 python3-jsonschema python3-yaml chromium openssl time"
+    python3 python3-jsonschema python3-yaml chromium openssl time systemd"
 
 # man pages, Debian packages (scripts/package.sh) and their checks
 PACKAGE_PKGS="pandoc dpkg-dev lintian man-db gzip bash"

@@ -21,6 +21,7 @@
 #include "install.h"
 #include "lock.h"
 #include "policy.h"
+#include "site/units.h"
 #include "util.h"
 
 struct packs {
@@ -332,6 +333,52 @@ out:
     return valid;
 }
 
+/* Drop path from the unexpected list; 1 when it was there. */
+static int take_unexpected(json_t *unexpected, const char *path)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(unexpected, i, x)
+        if (!strcmp(json_string_value(x), path)) {
+            json_array_remove(unexpected, i);
+            return 1;
+        }
+    return 0;
+}
+
+/* Files install generates into a release from its lock (service units and
+ * env files, site/units.h) are not drift when they are exactly what the
+ * lock generates; a changed one is modified, a missing one missing. */
+static void check_generated(const char *prefix, const char *name, const char *rel,
+                            const ap_lock *lock, const char *release_dir, json_t *modified,
+                            json_t *missing, json_t *unexpected)
+{
+    char abs_prefix[PATH_MAX], path[PATH_MAX];
+    ap_unit_files uf;
+    ap_error e;
+    if (!json_object_get(lock->json, "launch") || !realpath(prefix, abs_prefix) ||
+        ap_units_render(abs_prefix, name, rel, lock->json, &uf, &e) != AP_OK)
+        return;
+    for (size_t i = 0; i < uf.n; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        struct stat st;
+        take_unexpected(unexpected, uf.v[i].path);
+        if (snprintf(path, sizeof path, "%s/%s", release_dir, uf.v[i].path) >= (int)sizeof path)
+            continue;
+        if (lstat(path, &st) != 0) {
+            json_array_append_new(missing, json_string(uf.v[i].path));
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) || ap_read_file(path, 1u << 20, &buf, &len, &e) != AP_OK ||
+            len != uf.v[i].len || memcmp(buf, uf.v[i].content, len) != 0)
+            add_modified(modified, uf.v[i].path,
+                         "differs from what airpack generates from the signed lock");
+        free(buf);
+    }
+    ap_unit_files_release(&uf);
+}
+
 static json_t *audit_one(const char *prefix, const char *name, const char *release,
                          const ap_keyring *keys, const struct packs *ps, size_t *n_mod,
                          size_t *n_miss, size_t *n_unexp, size_t *n_sigfail, size_t *n_policy)
@@ -422,6 +469,7 @@ static json_t *audit_one(const char *prefix, const char *name, const char *relea
         walk_dir(&w, "", 0);
         free(w.sorted);
     }
+    check_generated(prefix, name, rel, lock, release_dir, modified, missing, unexpected);
     json_object_set_new(d, "files", json_pack("{s:I,s:I}", "checked",
                                               (json_int_t)lock->n_artifacts, "ok", (json_int_t)ok));
     {

@@ -15,6 +15,7 @@
  * happened. Leftovers of 1-3 are dot-names the next run removes.
  */
 #include "install.h"
+#include "site/units.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1028,6 +1029,24 @@ fail_receipt:
     return rc;
 }
 
+/* The release's service units and env files (site/units.h), written into
+ * the staging folder from the verified lock's launch specs. */
+static int write_units(struct inst *in, const ap_bundle_result *vr, ap_error *err)
+{
+    char abs_prefix[PATH_MAX];
+    ap_unit_files uf;
+    int rc;
+    if (!vr->lock || !json_object_get(vr->lock->json, "launch"))
+        return AP_OK;
+    if (!realpath(in->o->prefix, abs_prefix))
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot resolve", in->o->prefix);
+    if ((rc = ap_units_render(abs_prefix, in->name, in->rel, vr->lock->json, &uf, err)) != AP_OK)
+        return rc;
+    rc = ap_units_write(in->staging, &uf, err);
+    ap_unit_files_release(&uf);
+    return rc;
+}
+
 int ap_install(const char *path, const ap_install_opts *o, ap_install_result *res, ap_error *err)
 {
     struct inst in;
@@ -1069,6 +1088,8 @@ int ap_install(const char *path, const ap_install_opts *o, ap_install_result *re
         goto out;
     rc = ap_bundle_verify(path, &bo, &res->verify, err);
     writer_stop(&in.w); /* every entry was closed: nothing is queued */
+    if (rc == AP_OK)
+        rc = write_units(&in, &res->verify, err);
     if (rc == AP_OK)
         rc = commit(&in, &res->verify, err);
     if (rc == AP_OK) {

@@ -51,5 +51,6 @@ AP_CMD(sbom)
 AP_CMD(split)
 AP_CMD(sign)
 AP_CMD(prune)
+AP_CMD(units)
 
 #endif

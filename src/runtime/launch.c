@@ -116,6 +116,7 @@ int ap_launch_split_listen(const char *listen, char *host, size_t host_len, unsi
 
 struct spec {
     json_t *o, *argv, *env, *derived, *problems;
+    size_t env_at;                  /* container: where podman's --env words go (0: none) */
     int bad;                        /* allocation failed */
 };
 
@@ -464,8 +465,9 @@ static void start_words(struct spec *s, const ap_manifest *m, const ap_mruntime 
         add_arg(s, buf);
         add_arg(s, "--volume");
         add_arg(s, AP_LAUNCH_RELEASE ":" AP_LAUNCH_RELEASE ":ro");
-        /* the environment is the unit's: podman passes each name through */
-        json_object_set_new(s->o, "container_env", json_true());
+        /* the environment is the unit's: podman passes each name through
+         * (--env NAME, inserted here once the environment is complete) */
+        s->env_at = json_array_size(s->argv);
         if (prog) {
             add_arg(s, "--entrypoint");
             add_arg(s, prog);
@@ -661,6 +663,15 @@ static int build_one(const ap_manifest *m, const json_t *plan, size_t ri, json_t
         env_set(&s, "CUDA_VISIBLE_DEVICES", buf, "GPUs placed by the plan", "plan");
     }
     merge_env(&s, r, ri);
+    if (s.env_at) {
+        const char *k;
+        json_t *v;
+        size_t at = s.env_at;
+        json_object_foreach(s.env, k, v) {
+            s.bad |= json_array_insert_new(s.argv, at++, json_string("--env")) != 0;
+            s.bad |= json_array_insert_new(s.argv, at++, json_string(k)) != 0;
+        }
+    }
 
     snprintf(buf, sizeof buf, strchr(p.host, ':') ? "[%s]:%u" : "%s:%u", p.host, p.port);
     json_object_set_new(s.o, "listen", json_string(buf));

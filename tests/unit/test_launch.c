@@ -243,7 +243,10 @@ static void test_container(void **state)
     assert_string_equal(argv_str(s),
                         "/usr/bin/podman run --rm --replace --network host --device nvidia.com/gpu=all "
                         "--security-opt label=disable --name airpack-dep-rt "
-                        "--volume {release}:{release}:ro --entrypoint vllm "
+                        "--volume {release}:{release}:ro --env CUDA_VISIBLE_DEVICES "
+                        "--env HF_HUB_OFFLINE --env TRANSFORMERS_OFFLINE --env HF_DATASETS_OFFLINE "
+                        "--env HF_HUB_DISABLE_TELEMETRY --env DO_NOT_TRACK --env VLLM_NO_USAGE_STATS "
+                        "--env VLLM_DO_NOT_TRACK --entrypoint vllm "
                         "docker-archive:{release}/payload/runtimes/rt/vllm-openai.tar serve "
                         "{release}/payload/models/m --served-model-name m --max-model-len 8192 "
                         "--max-num-seqs 4 --gpu-memory-utilization 0.90 --tensor-parallel-size 1 "
