@@ -15,10 +15,11 @@ fi
 
 BUILD_PKGS="build-essential cmake pkg-config \
     libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev libzstd-dev \
-    libcmocka-dev \
+    libcmocka-dev libcurl4-openssl-dev \
     libacl1-dev liblz4-dev libmicrohttpd-dev git curl"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
-    python3 python3-jsonschema python3-yaml chromium openssl time systemd"
+    python3 python3-jsonschema python3-yaml chromium openssl time systemd \
+    docker-registry skopeo apache2-utils"
 
 # man pages, Debian packages (scripts/package.sh) and their checks
 PACKAGE_PKGS="pandoc dpkg-dev lintian man-db gzip bash"

@@ -33,6 +33,7 @@ static const struct command commands[] = {
     C(completion, "shell completion script for bash or zsh"),
     C(split, "cut a bundle into volumes with a signed parts index"),
     C(sign, "add a co-signature to a bundle without rebuilding it"),
+    C(export, "write a bundle as an OCI image layout (ModelPack model artifacts)"),
 #endif
 };
 #undef C

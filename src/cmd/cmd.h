@@ -52,5 +52,8 @@ AP_CMD(split)
 AP_CMD(sign)
 AP_CMD(prune)
 AP_CMD(units)
+AP_CMD(export)
+AP_CMD(push)
+AP_CMD(pull)
 
 #endif
