@@ -34,6 +34,8 @@ static const struct command commands[] = {
     C(split, "cut a bundle into volumes with a signed parts index"),
     C(sign, "add a co-signature to a bundle without rebuilding it"),
     C(export, "write a bundle as an OCI image layout (ModelPack model artifacts)"),
+    C(push, "upload a bundle to an OCI registry"),
+    C(pull, "rebuild a bundle byte for byte from an OCI registry"),
 #endif
 };
 #undef C
