@@ -874,6 +874,8 @@ static int write_receipt(struct inst *in, const ap_bundle_result *vr, const char
     if (!rec)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     json_object_set_new(rec, "previous_release", in->prev[0] ? json_string(in->prev) : json_null());
+    if (in->o->source_digest)
+        json_object_set_new(rec, "oci_digest", json_string(in->o->source_digest));
     s = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(rec);
     if (!s)
@@ -1063,7 +1065,7 @@ int ap_install(const char *path, const ap_install_opts *o, ap_install_result *re
     checkpoint_init();
     if (!o->prefix || !*o->prefix)
         return ap_error_set(err, AP_ERR_INPUT, "no prefix given");
-    if (strcmp(path, "-") != 0 && access(path, R_OK) != 0)
+    if (o->input_fd <= 0 && strcmp(path, "-") != 0 && access(path, R_OK) != 0)
         return ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open bundle", path);
     if ((rc = mkdir_p(o->prefix, 0755, err)) != AP_OK)
         return rc;
@@ -1086,7 +1088,8 @@ int ap_install(const char *path, const ap_install_opts *o, ap_install_result *re
     bo.progress_ctx = o->progress_ctx;
     if ((rc = writer_start(&in.w, err)) != AP_OK)
         goto out;
-    rc = ap_bundle_verify(path, &bo, &res->verify, err);
+    rc = o->input_fd > 0 ? ap_bundle_verify_fd(o->input_fd, path, &bo, &res->verify, err)
+                         : ap_bundle_verify(path, &bo, &res->verify, err);
     writer_stop(&in.w); /* every entry was closed: nothing is queued */
     if (rc == AP_OK)
         rc = write_units(&in, &res->verify, err);

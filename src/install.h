@@ -48,6 +48,8 @@ typedef struct ap_install_opts {
     int threads;                      /* as ap_bundle_opts.threads */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    int input_fd;                     /* > 0: read the bundle from this descriptor (path names it) */
+    const char *source_digest;        /* OCI manifest digest to record ("oci_digest"), or NULL */
 } ap_install_opts;
 
 typedef struct ap_install_result {
