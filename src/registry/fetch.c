@@ -309,7 +309,7 @@ static int sock_out(void *ctx, const void *buf, size_t len, int is_data, ap_erro
     int e;
     (void)is_data;
     if ((e = write_all(s->fd, buf, len, 1)))
-        return ap_error_set(err, e == EPIPE ? AP_ERR_CHECK : AP_ERR_IO,
+        return ap_error_set(err, AP_ERR_IO,
                             "the bundle reader stopped (%s)", strerror(e));
     return AP_OK;
 }
