@@ -172,7 +172,7 @@ static void loaded_bytes(const ap_model_facts *f, const ap_rt_terms *t, uint64_t
     pm->checkpoint_bytes = ckpt;
     /* MTP layers: shipped after the last decoder layer, not loaded for serving */
     pm->mtp_bytes = f->layers.src ? ap_facts_layer_bytes_from(f, f->layers.v) : 0;
-    pm->vision_bytes = f->vision_bytes <= ckpt - pm->mtp_bytes ? f->vision_bytes : 0;
+    pm->vision_bytes = t->vision_replicated && f->vision_bytes <= ckpt - pm->mtp_bytes ? f->vision_bytes : 0;
     sharded = ckpt - pm->mtp_bytes - pm->vision_bytes;
     /* llama.cpp keeps the token embedding on the host; a tied output is duplicated on the GPU */
     if (t->host_embedding && f->embed_bytes <= sharded) {
@@ -282,6 +282,7 @@ int ap_plan_model_compute_in(const ap_model_facts *f, const ap_plan_in *in, ap_p
     ri.custom_allreduce = in->custom_allreduce;
     ri.flash_attn = in->flash_attn;
     ri.ubatch = in->ubatch;
+    ri.vision_dp = in->vision_dp;
     if (!f) {
         kv_size(in->kvd, f, in->kind == AP_RT_LLAMACPP || in->kind == AP_RT_OLLAMA, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
         return set_problem(pm, "the model's facts could not be read");
@@ -461,6 +462,11 @@ static void plan_in_of(const ap_manifest *m, const ap_mmodel *mm, const ap_mrunt
             in->flash_attn = !(v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0));
     }
     in->ubatch = arg_u64(rt, "--ubatch-size") ? arg_u64(rt, "--ubatch-size") : arg_u64(rt, "-ub");
+    {
+        int present = 0;
+        const char *v = arg_value(rt, "--mm-encoder-tp-mode", &present);
+        in->vision_dp = v && strcmp(v, "data") == 0;
+    }
     in->rope_type = mm->serve.rope_type;
     in->rope_factor = mm->serve.rope_factor;
     in->rope_original_context = mm->serve.rope_original_context;

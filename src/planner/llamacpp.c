@@ -22,6 +22,7 @@ void ap_rt_llamacpp_common(const ap_model_facts *f, const ap_rt_in *in, ap_rt_te
     uint64_t ub = in->ubatch ? in->ubatch : 512, nctx = (in->context ? in->context : 4096) * (in->concurrency ? in->concurrency : 1);
     uint64_t attn, logits;
     t->layer_split = 1;
+    t->vision_replicated = 1;   /* a vision projector (mmproj) is a separate file, loaded whole */
     t->host_embedding = 1;
     t->non_torch = ap_rt_gib(0.5);
     snprintf(t->src_non_torch, sizeof t->src_non_torch, "estimate: 0.5 GiB CUDA context and cuBLAS outside "

@@ -36,6 +36,7 @@ typedef struct ap_rt_in {
     int custom_allreduce;         /* vLLM: 0 disabled (--disable-custom-all-reduce), -1 unknown */
     int flash_attn;               /* llama.cpp/Ollama: 1 on, 0 off, -1 the build's default */
     uint64_t ubatch;              /* llama.cpp n_ubatch; 0 = default 512 */
+    int vision_dp;                /* vLLM --mm-encoder-tp-mode data: vision encoder replicated */
 } ap_rt_in;
 
 /* How the KV cache of an MLA model is laid out per token and layer. */
@@ -54,6 +55,7 @@ typedef struct ap_rt_terms {
     int graphs_outside;           /* CUDA graphs outside the budget (captured after KV sizing) */
     int host_embedding;           /* the token embedding stays in host memory */
     int mxfp4_pad;                /* MXFP4 expert dims padded to 256 (vLLM) */
+    int vision_replicated;        /* the vision tower is whole on every TP rank */
     ap_mla_layout mla;
     uint64_t non_torch;           /* CUDA context, NCCL / custom all-reduce buffers, bytes */
     uint64_t activation;          /* peak activation (profile run, sampler warm-up, compute buffer), bytes */

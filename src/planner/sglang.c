@@ -45,5 +45,6 @@ void ap_rt_sglang(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
     snprintf(t->src_graphs, sizeof t->src_graphs, "%s", in->enforce_eager ? "disable_cuda_graph: none"
              : "estimate: 0.35 GiB + 0.018 GiB per layer, outside mem_fraction_static");
     t->mla = AP_MLA_LATENT;
+    t->vision_replicated = 1;   /* estimate: the vision tower is not tensor-parallel */
     t->error_bytes = ap_rt_gib(1.0);
 }

@@ -31,5 +31,6 @@ void ap_rt_tgi(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
     t->graphs = in->enforce_eager ? 0 : ap_rt_gib(0.2 + 0.01 * (double)layers);
     snprintf(t->src_graphs, sizeof t->src_graphs, "estimate: CUDA graphs for batch sizes 1-32, inside the budget");
     t->mla = AP_MLA_LATENT;
+    t->vision_replicated = 1;   /* estimate: the vision tower is not tensor-parallel */
     t->error_bytes = ap_rt_gib(1.5);
 }

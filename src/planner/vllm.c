@@ -121,6 +121,9 @@ void ap_rt_vllm(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
                  "(0.64-1.85 GiB measured in the v0.19 sweep), outside the budget");
     }
     t->mxfp4_pad = 1;
+    /* vision encoders use vLLM's parallel linear layers (sharded like the text model) unless
+     * --mm-encoder-tp-mode data replicates them; measured: Mistral-Small-3.1 (Pixtral) at TP 2 */
+    t->vision_replicated = in->vision_dp == 1;
     t->mla = AP_MLA_LATENT;
     t->error_bytes = ap_rt_gib(p->err_gib);
 }
