@@ -445,7 +445,11 @@ static void plan_in_of(const ap_manifest *m, const ap_mmodel *mm, const ap_mrunt
     in->activation_gib = mm->serve.activation_gib;
     in->max_batched_tokens = mm->serve.max_batched_tokens ? mm->serve.max_batched_tokens
                                                           : arg_u64(rt, "--max-num-batched-tokens");
+    /* the launch spec (src/runtime/launch.c) passes serve.concurrency as the runtime's
+     * sequence limit: the sampler warm-up runs that many dummy sequences */
     in->max_seqs = arg_u64(rt, "--max-num-seqs");
+    if (!in->max_seqs && (in->kind == AP_RT_VLLM || in->kind == AP_RT_SGLANG || in->kind == AP_RT_TGI))
+        in->max_seqs = mm->serve.concurrency ? mm->serve.concurrency : 1;
     in->enforce_eager = mm->serve.enforce_eager || arg_flag(rt, "--enforce-eager");
     in->v0 = -1;
     for (size_t i = 0; rt && i < rt->n_env; i++)
@@ -460,6 +464,9 @@ static void plan_in_of(const ap_manifest *m, const ap_mmodel *mm, const ap_mrunt
             v = arg_value(rt, "-fa", &present);
         if (present)
             in->flash_attn = !(v && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0));
+        /* the launch spec turns flash attention on for a quantized V cache */
+        if (in->kvd == AP_KV_Q8_0 || in->kvd == AP_KV_Q4_0)
+            in->flash_attn = 1;
     }
     in->ubatch = arg_u64(rt, "--ubatch-size") ? arg_u64(rt, "--ubatch-size") : arg_u64(rt, "-ub");
     {
@@ -657,7 +664,8 @@ static json_t *model_json(const ap_plan_model *pm)
     bad |= json_object_set_new(o, "planned", json_boolean(pm->planned));
     bad |= json_object_set_new(o, "problem", pm->problem ? json_string(pm->problem) : json_null());
     bad |= json_object_set_new(o, "tensor_parallel", json_integer((json_int_t)pm->tensor_parallel));
-    for (uint64_t k = 0; k < pm->tensor_parallel && k < AP_PLAN_MAX_GPUS; k++)
+    for (uint64_t k = 0; k < pm->tensor_parallel * (pm->pipeline_parallel ? pm->pipeline_parallel : 1) &&
+                         k < AP_PLAN_MAX_GPUS; k++)
         bad |= json_array_append_new(gpus, json_integer((json_int_t)k));
     bad |= json_object_set_new(o, "gpus", gpus);
     gpus = NULL;
@@ -745,8 +753,8 @@ json_t *ap_plan_to_json(const ap_plan *p)
         const ap_plan_gpu *pg = &p->gpus[i];
         json_t *names = json_array();
         for (size_t k = 0; names && k < p->n_models; k++)
-            if (p->models[k].planned && pg->index < p->models[k].tensor_parallel &&
-                p->models[k].tensor_parallel <= p->gpu_count)
+            if (p->models[k].planned && pg->index < p->models[k].tensor_parallel * p->models[k].pipeline_parallel &&
+                p->models[k].tensor_parallel * p->models[k].pipeline_parallel <= p->gpu_count)
                 bad |= json_array_append_new(names, json_string(p->models[k].name));
         bad |= !names || json_array_append_new(gpus, json_pack("{s:I,s:I,s:I,s:I,s:b,s:o}",
                                                           "index", (json_int_t)pg->index,

@@ -396,6 +396,95 @@ static void kind_ollama(struct spec *s, const struct params *p)
     }
 }
 
+/* The memory knobs of the plan (docs/memory-planner.md): serve.max_batched_tokens,
+ * enforce_eager, pipeline_parallel and rope_scaling, as each kind spells them, so the
+ * plan and the command line cannot disagree. */
+static void memory_flags(struct spec *s, const struct params *p, const ap_mruntime *r)
+{
+    const ap_mserve *sv = &p->mm->serve;
+    char rope[256];
+    uint64_t orig = sv->rope_original_context;
+    if (sv->rope_type && orig)
+        snprintf(rope, sizeof rope, "{\"rope_type\":\"%s\",\"factor\":%g,\"original_max_position_embeddings\":%llu}",
+                 sv->rope_type, sv->rope_factor, (unsigned long long)orig);
+    else if (sv->rope_type)
+        snprintf(rope, sizeof rope, "{\"rope_type\":\"%s\",\"factor\":%g}", sv->rope_type, sv->rope_factor);
+    switch (r->kind) {
+    case AP_RT_VLLM: {
+        /* --rope-scaling until 0.10, --hf-overrides after */
+        int old = 0;
+        if (r->version) {
+            const char *v = r->version + (r->version[0] == 'v');
+            unsigned long a = strtoul(v, NULL, 10), b = 0;
+            const char *d = strchr(v, '.');
+            if (d)
+                b = strtoul(d + 1, NULL, 10);
+            old = a == 0 && b < 10;
+        }
+        if (sv->max_batched_tokens)
+            flag_u(s, "--max-num-batched-tokens", sv->max_batched_tokens, "tokens per step", "serve.max_batched_tokens");
+        if (sv->enforce_eager)
+            flag(s, "--enforce-eager", NULL, "no CUDA graphs", "serve.enforce_eager");
+        if (sv->pipeline_parallel > 1)
+            flag_u(s, "--pipeline-parallel-size", sv->pipeline_parallel, "pipeline stages", "serve.pipeline_parallel");
+        if (sv->rope_type) {
+            char ov[300];
+            if (old) {
+                flag(s, "--rope-scaling", rope, "context extension", "serve.rope_scaling");
+            } else {
+                snprintf(ov, sizeof ov, "{\"rope_scaling\":%s}", rope);
+                flag(s, "--hf-overrides", ov, "context extension", "serve.rope_scaling");
+            }
+        }
+        break;
+    }
+    case AP_RT_SGLANG:
+        if (sv->max_batched_tokens)
+            flag_u(s, "--chunked-prefill-size", sv->max_batched_tokens, "tokens per step", "serve.max_batched_tokens");
+        if (sv->enforce_eager)
+            flag(s, "--disable-cuda-graph", NULL, "no CUDA graphs", "serve.enforce_eager");
+        if (sv->pipeline_parallel > 1)
+            flag_u(s, "--pp-size", sv->pipeline_parallel, "pipeline stages", "serve.pipeline_parallel");
+        if (sv->rope_type) {
+            char ov[300];
+            snprintf(ov, sizeof ov, "{\"rope_scaling\":%s}", rope);
+            flag(s, "--json-model-override-args", ov, "context extension", "serve.rope_scaling");
+        }
+        break;
+    case AP_RT_TGI:
+        if (sv->max_batched_tokens)
+            flag_u(s, "--max-batch-prefill-tokens", sv->max_batched_tokens, "tokens per step", "serve.max_batched_tokens");
+        if (sv->enforce_eager)
+            flag(s, "--cuda-graphs", "0", "no CUDA graphs", "serve.enforce_eager");
+        if (sv->pipeline_parallel > 1)
+            problem(s, p->ppath, "TGI has no pipeline parallelism (serve.pipeline_parallel %llu)",
+                    (unsigned long long)sv->pipeline_parallel);
+        if (sv->rope_type) {
+            char f[32];
+            snprintf(f, sizeof f, "%g", sv->rope_factor);
+            flag(s, "--rope-scaling", sv->rope_type, "context extension", "serve.rope_scaling");
+            flag(s, "--rope-factor", f, "context extension", "serve.rope_scaling");
+        }
+        break;
+    case AP_RT_LLAMACPP:
+        if (sv->max_batched_tokens)
+            flag_u(s, "-b", sv->max_batched_tokens, "tokens per step", "serve.max_batched_tokens");
+        if (sv->pipeline_parallel > 1)
+            problem(s, p->ppath, "llama.cpp splits layers with tensor_parallel; use it instead of pipeline_parallel");
+        if (sv->rope_type) {
+            char f[32];
+            snprintf(f, sizeof f, "%g", sv->rope_factor);
+            flag(s, "--rope-scaling", sv->rope_type, "context extension", "serve.rope_scaling");
+            flag(s, "--rope-scale", f, "context extension", "serve.rope_scaling");
+            if (orig)
+                flag_u(s, "--yarn-orig-ctx", orig, "context extension", "serve.rope_scaling");
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 /* Default port and health path per kind (each server's documented default). */
 static unsigned default_port(ap_runtime_kind k)
 {
@@ -644,6 +733,7 @@ static int build_one(const ap_manifest *m, const json_t *plan, size_t ri, json_t
     case AP_RT_OLLAMA: kind_ollama(&s, &p); break;
     default: break; /* other, triton: the manifest's command as given */
     }
+    memory_flags(&s, &p, r);
     for (size_t j = 0; j < r->n_args; j++)
         add_arg(&s, r->args[j]);
 

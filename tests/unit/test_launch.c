@@ -329,6 +329,38 @@ static void test_listen_split(void **state)
     assert_string_equal(b, "0.925");
 }
 
+/* serve.max_batched_tokens, enforce_eager, pipeline_parallel and rope_scaling reach every kind's
+ * command line as the planner assumed them (docs/memory-planner.md) */
+static void test_memory_knobs(void **state)
+{
+    (void)state;
+    const char *sv = "context: 131072, max_batched_tokens: 4096, enforce_eager: true, pipeline_parallel: 2, "
+                     "rope_scaling: { type: yarn, factor: 4, original_context: 32768 }";
+    json_t *s = spec_of("models/qwen/", sv, "    kind: vllm\n    version: 0.19.0\n    path: rt/\n    program: bin/vllm\n",
+                        plan(131072, 1, 1));
+    assert_non_null(strstr(argv_str(s), "--max-num-batched-tokens 4096 --enforce-eager --pipeline-parallel-size 2 "
+                                        "--hf-overrides {\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4,"
+                                        "\"original_max_position_embeddings\":32768}}"));
+    json_decref(s);
+    s = spec_of("models/qwen/", sv, "    kind: vllm\n    version: 0.6.6\n    path: rt/\n    program: bin/vllm\n",
+                plan(131072, 1, 1));
+    assert_non_null(strstr(argv_str(s), "--rope-scaling {\"rope_type\":\"yarn\""));
+    json_decref(s);
+    s = spec_of("models/qwen/", sv, "    kind: sglang\n    path: rt/\n    program: bin/python3\n", plan(131072, 1, 1));
+    assert_non_null(strstr(argv_str(s), "--chunked-prefill-size 4096 --disable-cuda-graph --pp-size 2 "
+                                        "--json-model-override-args {\"rope_scaling\""));
+    json_decref(s);
+    s = spec_of("models/qwen/", sv, "    kind: tgi\n    path: rt/\n    program: bin/text-generation-launcher\n",
+                plan(131072, 1, 1));
+    assert_non_null(strstr(argv_str(s), "--max-batch-prefill-tokens 4096 --cuda-graphs 0 --rope-scaling yarn --rope-factor 4"));
+    assert_int_equal(json_array_size(json_object_get(s, "problems")), 1);   /* no pipeline parallelism */
+    json_decref(s);
+    s = spec_of("models/qwen.gguf", "context: 131072, max_batched_tokens: 1024, rope_scaling: { type: yarn, factor: 4, original_context: 32768 }",
+                "    kind: llama.cpp\n    path: rt/\n    program: bin/llama-server\n", plan(131072, 1, 1));
+    assert_non_null(strstr(argv_str(s), "-b 1024 --rope-scaling yarn --rope-scale 4 --yarn-orig-ctx 32768"));
+    json_decref(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_ollama),        cmocka_unit_test(test_other),
         cmocka_unit_test(test_container),     cmocka_unit_test(test_offline_env_wins),
         cmocka_unit_test(test_resolve_and_check), cmocka_unit_test(test_listen_split),
+        cmocka_unit_test(test_memory_knobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,6 +228,15 @@ struct bad {
 };
 
 static const struct bad bad_cases[] = {
+    {"      tensor_parallel: 2\n", "      tensor_parallel: 2\n      rope_scaling: { type: ntk, factor: 4 }\n", 23, 29,
+     "unknown type 'ntk'"},
+    {"      tensor_parallel: 2\n", "      tensor_parallel: 2\n      rope_scaling: { type: yarn, factor: 1 }\n", 23, 43,
+     "'factor' must be above 1"},
+    {"      tensor_parallel: 2\n", "      tensor_parallel: 2\n      rope_scaling: { type: yarn }\n", 23, 21,
+     "missing required key 'factor'"},
+    {"      tensor_parallel: 2\n", "      tensor_parallel: 2\n      max_batch_tokens: 8192\n", 23, 7,
+     "did you mean 'max_batched_tokens'"},
+    {"      tensor_parallel: 2\n", "      tensor_parallel: 2\n      enforce_eager: maybe\n", 23, 22, "enforce_eager"},
     {"    license: Apache-2.0", "    licence: Apache-2.0", 16, 5, "did you mean 'license'"},
     {"apiVersion: airpack/v1\n", "", 1, 1, "missing required key 'apiVersion'"},
     {"apiVersion: airpack/v1", "apiVersion: airpack/v2", 1, 13, "unsupported apiVersion"},
@@ -278,6 +287,31 @@ static const struct bad bad_cases[] = {
      "target: {gpu: {model: nvidia-l4, count: 1}}\nmodels: []\n",
      5, 9, "at least one model"},
 };
+
+/* serve.max_batched_tokens, enforce_eager, pipeline_parallel, rope_scaling */
+static void test_memory_keys(void **state)
+{
+    (void)state;
+    ap_manifest *m = NULL;
+    ap_error err;
+    char *t = subst("      tensor_parallel: 2\n",
+                    "      tensor_parallel: 2\n      max_batched_tokens: 4096\n      enforce_eager: true\n"
+                    "      pipeline_parallel: 2\n      rope_scaling: { type: yarn, factor: 4, original_context: 32768 }\n");
+    assert_int_equal(parse(t, &m, &err, 0), AP_OK);
+    assert_int_equal(m->models[0].serve.max_batched_tokens, 4096);
+    assert_int_equal(m->models[0].serve.enforce_eager, 1);
+    assert_int_equal(m->models[0].serve.pipeline_parallel, 2);
+    assert_string_equal(m->models[0].serve.rope_type, "yarn");
+    assert_true(m->models[0].serve.rope_factor == 4.0);
+    assert_int_equal(m->models[0].serve.rope_original_context, 32768);
+    ap_manifest_free(m);
+    free(t);
+    assert_int_equal(parse(base, &m, &err, 0), AP_OK);
+    assert_int_equal(m->models[0].serve.pipeline_parallel, 1);
+    assert_int_equal(m->models[0].serve.max_batched_tokens, 0);
+    assert_null(m->models[0].serve.rope_type);
+    ap_manifest_free(m);
+}
 
 static void test_bad(void **state)
 {
@@ -346,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_valid),           cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_outside_allowed), cmocka_unit_test(test_pins_parse),
         cmocka_unit_test(test_bad),             cmocka_unit_test(test_yaml_bombs),
+        cmocka_unit_test(test_memory_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -460,6 +460,255 @@ static void test_quant_match(void **state)
     ap_model_facts_free(f);
 }
 
+/* ---- runtime memory models (src/planner/) ---- */
+
+static ap_plan_in vin(ap_runtime_kind k, const char *ver, double mem_gib, double util, uint64_t tp, uint64_t ctx)
+{
+    ap_plan_in in;
+    memset(&in, 0, sizeof in);
+    in.kind = k;
+    in.version = ver;
+    in.gpu_name = "h100-sxm";
+    in.memory_bytes = (uint64_t)(mem_gib * GIB);
+    in.utilization = util;
+    in.tp = tp;
+    in.pp = 1;
+    in.ctx = ctx;
+    in.conc = 1;
+    in.overhead_gib = in.activation_gib = -1;
+    in.v0 = in.custom_allreduce = in.flash_attn = -1;
+    return in;
+}
+
+static void test_runtime_profiles(void **state)
+{
+    (void)state;
+    ap_model_facts *f = facts_of(&llama8b);
+    ap_plan_model pm;
+    ap_plan_in in = vin(AP_RT_VLLM, "0.19.0", 79.19, 0.95, 1, 8192);
+    uint64_t a1024, a16, v0short, v0long;
+
+    /* vLLM 0.19: budget = total x util = weights + activation + non-torch + KV; graphs outside */
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_string_equal(pm.profile, "vllm 0.19 (V1)");
+    assert_string_equal(pm.profile_note, "");
+    assert_true(pm.graphs_outside);
+    assert_true(pm.graphs_bytes > 0);
+    assert_int_equal(pm.overhead_bytes, (uint64_t)(0.25 * GIB + 0.5));
+    assert_int_equal(pm.batch_tokens, 8192);   /* H100 defaults */
+    assert_int_equal(pm.seqs, 1024);
+    a1024 = pm.activation_bytes;
+    assert_int_equal(pm.kv_budget_bytes, (int64_t)(uint64_t)((double)(uint64_t)(79.19 * GIB) * 0.95 + 0.5) - (int64_t)pm.weights_per_gpu -
+                                             (int64_t)pm.activation_bytes - (int64_t)pm.overhead_bytes);
+    ap_plan_model_release(&pm);
+    /* the sampler warm-up: fewer sequences, smaller peak; enforce_eager: no graphs */
+    in.max_seqs = 16;
+    in.enforce_eager = 1;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    a16 = pm.activation_bytes;
+    assert_true(a16 < a1024);
+    assert_int_equal(pm.graphs_bytes, 0);
+    ap_plan_model_release(&pm);
+    /* TP 2 with custom all-reduce: about 2.1 GiB non-torch per GPU; none on a consumer GPU */
+    in = vin(AP_RT_VLLM, "0.19.0", 79.19, 0.95, 2, 8192);
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.overhead_bytes, (uint64_t)(2.1 * GIB + 0.5));
+    ap_plan_model_release(&pm);
+    in.gpu_name = "rtx-4090";
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.overhead_bytes, (uint64_t)(0.25 * GIB + 0.5));
+    ap_plan_model_release(&pm);
+    /* V0: the profile batch grows with max_model_len */
+    in = vin(AP_RT_VLLM, "0.6.6", 79.19, 0.9, 1, 4096);
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_string_equal(pm.profile, "vllm 0.6.5 (V0)");
+    v0short = pm.activation_bytes;
+    ap_plan_model_release(&pm);
+    in.ctx = 16384;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    v0long = pm.activation_bytes;
+    assert_true(v0long > v0short);
+    ap_plan_model_release(&pm);
+    /* versions: nearest profile, and the plan says so */
+    in = vin(AP_RT_VLLM, "0.5.4", 79.19, 0.9, 1, 4096);
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_non_null(strstr(pm.profile_note, "older than every profile"));
+    ap_plan_model_release(&pm);
+    in.version = "1.2.0";
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_non_null(strstr(pm.profile_note, "newer than the newest profile"));
+    assert_string_equal(pm.profile, "vllm 0.19 (V1)");
+    ap_plan_model_release(&pm);
+    in.version = "nightly";
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_non_null(strstr(pm.profile_note, "is not known"));
+    ap_plan_model_release(&pm);
+    in.version = "0.10.1";   /* V1 by default; VLLM_USE_V1=0 forces V0 */
+    in.v0 = 1;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_string_equal(pm.profile, "vllm 0.8 (V0)");
+    assert_string_equal(pm.profile_note, "");
+    ap_plan_model_release(&pm);
+    ap_model_facts_free(f);
+}
+
+static void test_sglang_and_verdict(void **state)
+{
+    (void)state;
+    ap_model_facts *f = facts_of(&llama70b);
+    ap_plan_model pm;
+    ap_plan_in in = vin(AP_RT_SGLANG, "0.4.9", 79.19, 0.93, 2, 131072);
+    /* SGLang: mem_fraction_static covers weights + the KV pool only; activations outside */
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_true(pm.static_fraction);
+    assert_int_equal(pm.kv_budget_bytes, (int64_t)(uint64_t)((double)(uint64_t)(79.19 * GIB) * 0.93 + 0.5) - (int64_t)pm.weights_per_gpu -
+                                             (int64_t)pm.overhead_bytes);
+    assert_int_equal(pm.total_per_gpu, pm.weights_per_gpu + pm.overhead_bytes + pm.kv_bytes);
+    ap_plan_model_release(&pm);
+    /* a pool smaller than the sequences asked for, but positive: SGLang starts (marginal) */
+    in.conc = 64;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_true(pm.kv_budget_bytes > 0);
+    assert_true((uint64_t)pm.kv_budget_bytes < pm.kv_bytes);
+    assert_string_equal(pm.verdict, "marginal");
+    assert_true(pm.fits);
+    ap_plan_model_release(&pm);
+    /* vLLM with the same numbers does not fit; within the profile's error it is marginal */
+    in = vin(AP_RT_VLLM, "0.19.0", 79.19, 0.93, 2, 131072);
+    in.conc = 64;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_string_equal(pm.verdict, "does not fit");
+    assert_false(pm.fits);
+    ap_plan_model_release(&pm);
+    in.conc = 1;
+    in.ctx = 1;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    {
+        /* find the context that leaves less than the error as headroom */
+        uint64_t per = pm.kv_bytes_per_token, c = ((uint64_t)pm.kv_budget_bytes - pm.error_bytes / 2) / per;
+        ap_plan_model_release(&pm);
+        in.ctx = c;
+        memset(&pm, 0, sizeof pm);
+        assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+        assert_string_equal(pm.verdict, "marginal");
+        ap_plan_model_release(&pm);
+    }
+    ap_model_facts_free(f);
+}
+
+static void add_t(ap_model_facts *f, const char *name, const char *dt, uint64_t bytes)
+{
+    ap_error err;
+    assert_int_equal(ap_facts_add_tensor(f, name, dt, bytes / 2, bytes, &err), 0);
+}
+
+static void test_loaded_bytes(void **state)
+{
+    (void)state;
+    ap_model_facts *f = ap_model_facts_new("t");
+    ap_plan_model pm;
+    ap_plan_in in = vin(AP_RT_VLLM, "0.19.0", 79.19, 0.9, 2, 4096);
+    f->tensors_src = AP_SRC_SAFETENSORS;
+    ap_facts_set(&f->layers, 2, AP_SRC_CONFIG);
+    ap_facts_set(&f->hidden, 2880, AP_SRC_CONFIG);
+    ap_facts_set(&f->heads, 8, AP_SRC_CONFIG);
+    ap_facts_set(&f->kv_heads, 8, AP_SRC_CONFIG);
+    ap_facts_set(&f->head_dim, 64, AP_SRC_CONFIG);
+    ap_facts_set(&f->ffn, 2880, AP_SRC_CONFIG);
+    ap_facts_set(&f->vocab, 1000, AP_SRC_CONFIG);
+    ap_facts_set(&f->context_length, 4096, AP_SRC_CONFIG);
+    add_t(f, "model.embed_tokens.weight", "BF16", 1000000);
+    add_t(f, "model.layers.0.self_attn.q_proj.weight", "BF16", 2000000);
+    add_t(f, "model.layers.1.self_attn.q_proj.weight", "BF16", 2000000);
+    add_t(f, "model.layers.2.self_attn.q_proj.weight", "BF16", 4000000);   /* MTP layer (DeepSeek-V3 style) */
+    add_t(f, "model.layers.0.mlp.experts.gate_up_proj_blocks", "U8", 8000000);
+    add_t(f, "vision_tower.blocks.0.attn.qkv.weight", "BF16", 600000);
+    add_t(f, "lm_head.weight", "BF16", 1000000);
+    assert_int_equal(f->expert_bytes, 8000000);
+    assert_int_equal(f->vision_bytes, 600000);
+    assert_int_equal(f->embed_bytes, 1000000);
+    assert_int_equal(ap_facts_layer_bytes_from(f, 2), 4000000);
+    /* vLLM: MTP not loaded, everything else sharded by TP 2 (vision too) */
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.checkpoint_bytes, 18600000);
+    assert_int_equal(pm.mtp_bytes, 4000000);
+    assert_int_equal(pm.loaded_bytes_per_gpu, (18600000 - 4000000) / 2);
+    ap_plan_model_release(&pm);
+    /* MXFP4 experts: hidden 2880 -> 3072, intermediate per rank 1440 -> 1536 */
+    assert_int_equal(ap_facts_set_str(&f->quant_method, &f->quant_method_src, "mxfp4", AP_SRC_CONFIG), 0);
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.loaded_bytes_per_gpu, (18600000 - 4000000) / 2 + (uint64_t)(4000000.0 * (3072.0 / 2880 * 1536.0 / 1440 - 1)));
+    assert_non_null(strstr(pm.weights_src, "MXFP4"));
+    ap_plan_model_release(&pm);
+    /* SGLang: the vision tower whole on every rank */
+    in.kind = AP_RT_SGLANG;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.loaded_bytes_per_gpu, (18600000 - 4000000 - 600000) / 2 + 600000);
+    ap_plan_model_release(&pm);
+    /* llama.cpp: the token embedding stays in host memory */
+    in.kind = AP_RT_LLAMACPP;
+    in.tp = 1;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.host_bytes, 1000000);
+    assert_int_equal(pm.loaded_bytes_per_gpu, 18600000 - 4000000 - 1000000);
+    ap_plan_model_release(&pm);
+    ap_model_facts_free(f);
+}
+
+static void test_rope_scaling(void **state)
+{
+    (void)state;
+    ap_model_facts *f = facts_of(&qwen7b);
+    ap_plan_model pm;
+    ap_plan_in in = vin(AP_RT_VLLM, "0.19.0", 79.19, 0.9, 1, 131072);
+    /* without rope_scaling the context is capped at 32768 */
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.context_limit, 32768);
+    assert_int_equal(pm.max_context, 32768);
+    ap_plan_model_release(&pm);
+    /* config.json's YaRN factor 4 from 32768 */
+    f->rope_type = strdup("yarn");
+    f->rope_factor = 4;
+    f->rope_orig_ctx = 32768;
+    assert_int_equal(ap_facts_scaled_context(f), 131072);
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.context_limit, 131072);
+    assert_int_equal(pm.max_context, 131072);
+    ap_plan_model_release(&pm);
+    /* llama3-type scaling does not extend the trained maximum */
+    free(f->rope_type);
+    f->rope_type = strdup("llama3");
+    assert_int_equal(ap_facts_scaled_context(f), 32768);
+    /* serve.rope_scaling overrides */
+    in.rope_type = "yarn";
+    in.rope_factor = 2;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_int_equal(pm.context_limit, 65536);
+    ap_plan_model_release(&pm);
+    ap_model_facts_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +720,10 @@ int main(void)
         cmocka_unit_test(test_declared_facts),
         cmocka_unit_test(test_param_parse),
         cmocka_unit_test(test_quant_match),
+        cmocka_unit_test(test_runtime_profiles),
+        cmocka_unit_test(test_sglang_and_verdict),
+        cmocka_unit_test(test_loaded_bytes),
+        cmocka_unit_test(test_rope_scaling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
