@@ -724,7 +724,7 @@ int ap_audit_bundle(const char *path, const ap_audit_opts *ao, json_t **report, 
         for (size_t i = 0; i < json_array_size(b.arts); i++) {
             json_t *a = json_array_get(b.arts, i);
             const char *st = json_string_value(json_object_get(a, "status"));
-            if (st && strcmp(st, "ok") != 0)
+            if (st && strcmp(st, "ok") != 0 && strcmp(st, "in-base") != 0)
                 add_finding(extra, finding("AP-AUDIT-ARTIFACT", "bundle entry does not match the signed lock",
                                            json_string_value(json_object_get(a, "path")),
                                            json_string_value(json_object_get(a, "message"))
@@ -749,7 +749,9 @@ int ap_audit_bundle(const char *path, const ap_audit_opts *ao, json_t **report, 
         size_t bad = 0;
         for (size_t i = 0; i < json_array_size(b.arts); i++)
             if (strcmp(json_string_value(json_object_get(json_array_get(b.arts, i), "status")),
-                       "ok") != 0)
+                       "ok") != 0 &&
+                strcmp(json_string_value(json_object_get(json_array_get(b.arts, i), "status")),
+                       "in-base") != 0)
                 bad++;
         json_object_set_new(doc, "summary",
                             json_pack("{s:I,s:I,s:b,s:b}", "artifacts",

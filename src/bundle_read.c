@@ -46,6 +46,7 @@ const char *ap_bundle_fault_name(ap_bundle_fault f)
         "none", "archive", "truncated", "trailing-data", "expansion", "lock", "signature",
         "untrusted-key", "expired", "not-regular", "mode", "unsafe-path", "duplicate", "order",
         "unexpected", "missing", "size-mismatch", "sha256-mismatch", "write", "io", "part",
+        "in-base",
     };
     return (unsigned)f < AP_ARRAY_LEN(names) ? names[f] : "unknown";
 }
@@ -500,6 +501,9 @@ static int misplaced(struct reader *r, const char *p, size_t idx)
     for (size_t j = 0; j < l->n_artifacts; j++) {
         if (strcmp(l->artifacts[j].path, p) != 0)
             continue;
+        if (l->artifacts[j].in_base)
+            return fault(r, AP_FAULT_UNEXPECTED, p,
+                         "the lock marks it in_base: its bytes must not be in the bundle");
         if (j < idx)
             return fault(r, AP_FAULT_DUPLICATE, p, "duplicate entry");
         return fault(r, AP_FAULT_ORDER, p, "out of order: the lock expects '%s' here",
@@ -1447,6 +1451,20 @@ static int check_artifact_header(struct reader *r, struct archive_entry *e, size
     return AP_OK;
 }
 
+/* A delta bundle: the lock's in_base artifacts have no entry in the tar;
+ * step idx over them (they are reported, and counted as needed from the
+ * base). */
+static size_t skip_base(struct reader *r, size_t idx)
+{
+    while (idx < r->lock->n_artifacts && r->lock->artifacts[idx].in_base) {
+        r->res->n_in_base++;
+        r->res->bytes_in_base += r->lock->artifacts[idx].size;
+        report(r, idx, AP_FAULT_IN_BASE, "in the base: not in this bundle");
+        idx++;
+    }
+    return idx;
+}
+
 static int verify_pass(struct reader *r)
 {
     char *lock_buf = NULL, *sig_buf = NULL;
@@ -1494,7 +1512,9 @@ static int verify_pass(struct reader *r)
     for (;;) {
         const char *p = NULL;
         uint64_t off;
-        const char *after = idx == 0 ? AP_LOCK_SIG_NAME : r->lock->artifacts[idx - 1].path;
+        const char *after;
+        idx = skip_base(r, idx);
+        after = idx == 0 ? AP_LOCK_SIG_NAME : r->lock->artifacts[idx - 1].path;
         if (use_pool && pool_faulted(r))
             break;
         if (pending || pending_eof) {
@@ -1592,6 +1612,8 @@ static int verify_pass(struct reader *r)
             rc = pool.ferr.status;
         }
     }
+    if (rc == AP_OK && hit_eof)
+        idx = skip_base(r, idx);
     if (rc == AP_OK && hit_eof && idx < r->lock->n_artifacts) {
         for (size_t j = idx; j < r->lock->n_artifacts; j++)
             report(r, j, AP_FAULT_MISSING, "missing");
@@ -1878,6 +1900,17 @@ json_t *ap_bundle_result_json(const char *bundle, const ap_bundle_result *res, c
     }
     json_object_set_new(o, "checked_artifacts", json_integer((json_int_t)res->n_checked));
     json_object_set_new(o, "checked_bytes", json_integer((json_int_t)res->bytes));
+    if (res->lock) {
+        /* a delta bundle: what install takes from the site's object store */
+        json_t *need = json_array();
+        for (size_t i = 0; need && i < res->lock->n_artifacts; i++)
+            if (res->lock->artifacts[i].in_base)
+                json_array_append_new(need, json_string(res->lock->artifacts[i].path));
+        json_object_set_new(o, "in_base",
+                            json_pack("{s:I,s:I,s:o}", "artifacts", (json_int_t)res->n_in_base,
+                                      "bytes", (json_int_t)res->bytes_in_base, "paths",
+                                      need ? need : json_array()));
+    }
     if (res->parts > 0)
         json_object_set_new(o, "parts", json_integer((json_int_t)res->parts));
     if (!ok) {

@@ -76,8 +76,10 @@ typedef enum ap_bundle_fault {
     AP_FAULT_SHA256,      /* "sha256-mismatch" */
     AP_FAULT_SINK,        /* "write": the sink (install) failed */
     AP_FAULT_IO,          /* "io": the bundle could not be read */
-    AP_FAULT_PART         /* "part": a part of a split bundle is missing, truncated, too
+    AP_FAULT_PART,        /* "part": a part of a split bundle is missing, truncated, too
                              long, or the parts index does not match the bundle */
+    AP_FAULT_IN_BASE      /* "in-base": not a fault: a delta bundle's artifact whose bytes
+                             are not in the tar (artifact_done status only) */
 } ap_bundle_fault;
 
 const char *ap_bundle_fault_name(ap_bundle_fault f);
@@ -147,6 +149,8 @@ typedef struct ap_bundle_result {
     uint64_t bytes;                   /* artifact bytes hashed */
     int parallel;                     /* 1 when hashed on worker threads */
     size_t parts;                     /* a split bundle: parts read, else 0 */
+    size_t n_in_base;                 /* a delta bundle: artifacts the base must supply */
+    uint64_t bytes_in_base;           /* their bytes */
 } ap_bundle_result;
 
 /* Verify the bundle at path ("-" for standard input) in one pass.

@@ -285,7 +285,7 @@ uint64_t ap_bundle_plan_estimate(const ap_bundle_plan *p, size_t lock_len, size_
     uint64_t t = 1024 + 3 * PAX_ALLOWANCE + round512(lock_len) + round512(sig_len);
     size_t sums = 0;
     for (size_t i = 0; i < p->n; i++) {
-        t += PAX_ALLOWANCE + round512(p->items[i].size);
+        t += PAX_ALLOWANCE + (p->items[i].in_base ? 0 : round512(p->items[i].size));
         sums += AP_SHA256_HEX_LEN + 3 + strlen(p->items[i].path);
     }
     return t + round512(sums);
@@ -711,6 +711,36 @@ static json_t *artifact_json(const char *path, uint64_t size, const uint8_t sha[
                      hex, "mode", mode == 0755 ? "0755" : "0644", "role", ap_role_name(role));
 }
 
+static int cmp_sha(const void *a, const void *b)
+{
+    return memcmp(a, b, AP_SHA256_LEN);
+}
+
+size_t ap_bundle_plan_mark_base(ap_bundle_plan *p, const ap_lock *base, uint64_t *bytes)
+{
+    uint8_t(*have)[AP_SHA256_LEN] = NULL;
+    size_t n = 0, marked = 0;
+    *bytes = 0;
+    if (!base || base->n_artifacts == 0 ||
+        !(have = malloc(base->n_artifacts * sizeof *have)))
+        return 0;
+    /* every artifact of the base is at the site (its own in_base ones too) */
+    for (size_t i = 0; i < base->n_artifacts; i++)
+        memcpy(have[n++], base->artifacts[i].sha256, AP_SHA256_LEN);
+    qsort(have, n, sizeof *have, cmp_sha);
+    for (size_t i = 0; i < p->n; i++) {
+        ap_bundle_item *it = &p->items[i];
+        it->in_base = 0;
+        if (it->role < AP_ROLE_MODEL || !bsearch(it->sha256, have, n, sizeof *have, cmp_sha))
+            continue;
+        it->in_base = 1;
+        marked++;
+        *bytes += it->size;
+    }
+    free(have);
+    return marked;
+}
+
 int ap_lock_build(const ap_manifest *m, json_t *analysis, const ap_bundle_plan *p, uint64_t epoch,
                   json_t **out, ap_error *err)
 {
@@ -765,8 +795,10 @@ int ap_lock_build(const ap_manifest *m, json_t *analysis, const ap_bundle_plan *
     total = p->sums_len;
     for (size_t i = 0; i < p->n; i++) {
         const ap_bundle_item *it = &p->items[i];
-        if (json_array_append_new(arts, artifact_json(it->path, it->size, it->sha256, it->mode,
-                                                      it->role)))
+        json_t *a = artifact_json(it->path, it->size, it->sha256, it->mode, it->role);
+        if (a && it->in_base)
+            json_object_set_new(a, "in_base", json_true());
+        if (json_array_append_new(arts, a))
             goto nomem;
         total += it->size;
     }
@@ -1312,6 +1344,10 @@ start:
         goto out;
     for (size_t i = 0; i < p->n; i++) {
         const ap_bundle_item *it = &p->items[i];
+        if (it->in_base) {
+            w.done += it->size; /* delta: the site has it; not in the tar */
+            continue;
+        }
         if (it->src) {
             rc = write_file(&w, i, err);
         } else {

@@ -48,6 +48,8 @@ typedef struct ap_bundle_item {
     uint8_t sha256[AP_SHA256_LEN];  /* pass one's hash */
     uint64_t dev, ino;              /* the source file's identity in pass one */
     int known;                      /* sha256 comes from a checked pin: pass one skips it */
+    int in_base;                    /* delta: the base has this content; listed in the lock
+                                       ("in_base": true), not written into the tar */
 } ap_bundle_item;
 
 typedef struct ap_bundle_plan {
@@ -90,6 +92,11 @@ int ap_bundle_plan_add_memory(ap_bundle_plan *p, const char *entry, const void *
  *   payload/models/<name>/...  payload/runtimes/<name>/...
  *   payload/files/<target, or the path as written>[/...] */
 int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_error *err) AP_WUR;
+
+/* Delta bundles: mark every payload item (model, runtime, file) whose
+ * SHA-256 some artifact of base has as in_base (after ap_bundle_plan_hash).
+ * Returns the number marked; *bytes gets their size. */
+size_t ap_bundle_plan_mark_base(ap_bundle_plan *p, const ap_lock *base, uint64_t *bytes);
 
 /* Bytes the bundle will take at most (uncompressed tar with headers), for
  * the free-space check; lock_len/sig_len may be estimates. */

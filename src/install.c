@@ -592,6 +592,57 @@ struct inst {
     uint64_t sequence;
 };
 
+static int open_parent(struct inst *in, const char *rel, int *dirfd, const char **base,
+                       ap_error *err);
+
+/* A delta bundle: every in_base artifact comes from the object store,
+ * re-hashed first; refuse, naming them, when any is missing or damaged. */
+static int link_base(struct inst *in, const ap_lock *lock, ap_error *err)
+{
+    char bad[AP_ERROR_MSG_MAX / 2];
+    size_t nbad = 0, blen = 0;
+    int rc;
+    bad[0] = '\0';
+    for (size_t i = 0; i < lock->n_artifacts; i++) {
+        const ap_artifact *a = &lock->artifacts[i];
+        ap_store_state st;
+        if (!a->in_base)
+            continue;
+        st = ap_store_lookup(in->o->prefix, a->sha256, a->mode, a->size, 1);
+        if (st == AP_STORE_GOOD)
+            continue;
+        nbad++;
+        if (blen < sizeof bad) {
+            int k = snprintf(bad + blen, sizeof bad - blen, "%s'%s' (%s)", blen ? ", " : "",
+                             a->path, st == AP_STORE_ABSENT ? "not in the store" : "store copy damaged");
+            if (k > 0)
+                blen += (size_t)k;
+        }
+    }
+    if (nbad)
+        return ap_error_set(err, AP_ERR_CHECK,
+                            "bundle '%s' is a delta: %zu artifact%s it needs from the base %s "
+                            "missing or damaged in '%s': %s",
+                            in->bundle, nbad, nbad == 1 ? "" : "s", nbad == 1 ? "is" : "are",
+                            in->o->prefix, bad);
+    for (size_t i = 0; i < lock->n_artifacts; i++) {
+        const ap_artifact *a = &lock->artifacts[i];
+        const char *base;
+        int dfd;
+        if (!a->in_base)
+            continue;
+        if (!ap_path_is_safe_relative(a->path))
+            return ap_error_set(err, AP_ERR_CHECK, "unsafe path '%s'", a->path);
+        if ((rc = open_parent(in, a->path, &dfd, &base, err)) != AP_OK)
+            return rc;
+        rc = ap_store_link(in->o->prefix, a->sha256, a->mode, dfd, base, err);
+        close(dfd);
+        if (rc != AP_OK)
+            return rc;
+    }
+    return AP_OK;
+}
+
 static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size_t lock_len,
                       const void *sig_buf, size_t sig_len, const ap_pubkey *signer, ap_error *err)
 {
@@ -666,6 +717,8 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
     in->stage_fd = open(in->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (in->stage_fd < 0)
         return ap_error_errno(err, AP_ERR_IO, errno, "cannot open", in->staging);
+    if ((rc = link_base(in, lock, err)) != AP_OK)
+        return rc;
     in->lock_buf = malloc(lock_len + 1);
     in->sig_buf = malloc(sig_len + 1);
     if (!in->lock_buf || !in->sig_buf)

@@ -194,7 +194,7 @@ out:
 static int parse_artifact(const json_t *o, size_t i, ap_artifact *a, const char *name,
                           ap_error *err)
 {
-    static const char *const keys[] = {"path", "size", "sha256", "mode", "role", NULL};
+    static const char *const keys[] = {"path", "size", "sha256", "mode", "role", "in_base", NULL};
     char where[64];
     const json_t *v;
     const char *s;
@@ -239,6 +239,14 @@ static int parse_artifact(const json_t *o, size_t i, ap_artifact *a, const char 
         return ap_error_set_at(err, AP_ERR_CHECK, name, 0, 0,
                                "%s: path '%.200s' does not fit role '%s'", where, a->path,
                                ap_role_name(a->role));
+    v = json_object_get(o, "in_base");
+    if (v) {
+        /* a delta bundle: only payload may come from the base, and only as true */
+        if (!json_is_true(v) || a->role < AP_ROLE_MODEL)
+            return ap_error_set_at(err, AP_ERR_CHECK, name, 0, 0, "%s.in_base: %s", where,
+                                   "only true, and only for a model, runtime or file");
+        a->in_base = 1;
+    }
     return AP_OK;
 }
 

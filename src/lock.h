@@ -46,6 +46,9 @@ typedef struct ap_artifact {
     uint8_t sha256[AP_SHA256_LEN];
     unsigned mode;                   /* 0644 or 0755 */
     ap_role role;
+    int in_base;                     /* "in_base": true: a delta bundle leaves its bytes
+                                        out of the tar; install takes it from the site's
+                                        object store (payload roles only) */
 } ap_artifact;
 
 typedef struct ap_lock {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "analyze.h"
 #include "bundle_write.h"
@@ -27,7 +28,7 @@
 const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
     "                     [--password-file F] [--compress zstd[:LEVEL]] [--quiet]\n"
-    "                     [--volume-size SIZE]\n"
+    "                     [--volume-size SIZE] [--base LOCK]\n"
     "\n"
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
@@ -39,6 +40,10 @@ const char cmd_build_usage[] =
     "                      compress the whole bundle with zstd (level 1-19, default 3);\n"
     "                      default: no compression (model weights barely compress)\n"
     "  --threads N         hashing threads (default: the number of CPUs, at most 8)\n"
+    "  --base LOCK         a delta bundle: the lock installed at the site (airpack list\n"
+    "                      --export-lock, or a receipt folder); artifacts whose SHA-256\n"
+    "                      it lists are marked \"in_base\" in the lock and left out of the\n"
+    "                      tar (install takes them from the site's object store)\n"
     "  --volume-size SIZE  split the bundle into BUNDLE.001, BUNDLE.002, ... of SIZE\n"
     "                      bytes each (a number with a unit: 700M, 4GiB, 4.7GB; or\n"
     "                      fat32, dvd, dvd-dl, bd25, bd50) and write the signed parts\n"
@@ -263,12 +268,16 @@ const struct option cmd_build_options[] = {
     {"threads", required_argument, NULL, 't'},
     {"quiet", no_argument, NULL, 'q'},
     {"volume-size", required_argument, NULL, 'V'},
+    {"base", required_argument, NULL, 'B'},
     {NULL, 0, NULL, 0},
 };
 
 int cmd_build(int argc, char **argv)
 {
-    const char *seckey = NULL, *output = NULL, *pwfile = NULL, *manifest = NULL;
+    const char *seckey = NULL, *output = NULL, *pwfile = NULL, *manifest = NULL, *base = NULL;
+    ap_lock *base_lock = NULL;
+    size_t n_base = 0;
+    uint64_t base_bytes = 0;
     const char **policies = NULL;
     size_t n_policies = 0;
     int quiet = 0, zlevel = 0, c, rc = 2, enc;
@@ -316,6 +325,9 @@ int cmd_build(int argc, char **argv)
                                      optarg);
                 goto out;
             }
+            break;
+        case 'B':
+            base = optarg;
             break;
         case 'V':
             if (ap_volume_size_parse(optarg, &volume) != 0) {
@@ -435,6 +447,31 @@ int cmd_build(int argc, char **argv)
         goto out;
     }
 
+    /* A delta: what the site already has stays out of the tar. */
+    if (base) {
+        char *bbuf = NULL, *bpath = NULL;
+        size_t blen = 0;
+        struct stat bst;
+        if (stat(base, &bst) == 0 && S_ISDIR(bst.st_mode))
+            bpath = ap_path_join(base, AP_LOCK_NAME);
+        else
+            bpath = strdup(base);
+        if (!bpath || ap_read_file(bpath, AP_LOCK_MAX_BYTES, &bbuf, &blen, &err) != AP_OK ||
+            ap_lock_parse(bpath, bbuf, blen, &base_lock, &err) != AP_OK) {
+            if (err.status == AP_OK)
+                ap_error_set(&err, AP_ERR_NOMEM, "out of memory");
+            ap_error_prefix(&err, "base lock");
+            err.status = AP_ERR_INPUT;
+            free(bbuf);
+            free(bpath);
+            rc = cli_report(&err);
+            goto out;
+        }
+        free(bbuf);
+        free(bpath);
+        n_base = ap_bundle_plan_mark_base(&plan, base_lock, &base_bytes);
+    }
+
     /* The lock, checked by the same parser that verify uses, then signed. */
     if (ap_lock_build(m, analysis, &plan, epoch, &lock, &err) != AP_OK ||
         ap_lock_dump(lock, &lock_buf, &lock_len, &err) != AP_OK) {
@@ -486,6 +523,11 @@ int cmd_build(int argc, char **argv)
     }
     ap_seckey_free(sk);
     sk = NULL;
+    if (!quiet && base)
+        printf("delta against '%s' (%s %s, sequence %llu): %zu artifacts, %llu bytes left out "
+               "(in_base)\n",
+               base, base_lock->name, base_lock->version, (unsigned long long)base_lock->sequence,
+               n_base, (unsigned long long)base_bytes);
     if (!quiet && volume > 0)
         printf("%zu parts of at most %llu bytes: %s.001 ... %s.%03zu, index %s%s\n", parts.n,
                (unsigned long long)volume, output, output, parts.n, output, AP_PARTS_SUFFIX);
@@ -513,6 +555,7 @@ out:
     ap_manifest_free(m);
     ap_bundle_plan_release(&plan);
     ap_parts_release(&parts);
+    ap_lock_free(base_lock);
     free(lock_buf);
     free(sig_buf);
     free(policies);

@@ -250,6 +250,10 @@ int cmd_verify(int argc, char **argv)
         printf("verified '%s': %s %s (sequence %llu), %zu artifacts, %llu bytes\n", bundle,
                res.lock->name, res.lock->version, (unsigned long long)res.lock->sequence,
                res.lock->n_artifacts, (unsigned long long)res.lock->total_bytes);
+        if (res.n_in_base)
+            printf("delta bundle: needs %zu artifacts (%llu bytes) from the base, which install "
+                   "takes from the site's object store\n",
+                   res.n_in_base, (unsigned long long)res.bytes_in_base);
         printf("signed by key %s (%s), %s signature\n", kid, res.signer.source,
                strcmp(res.sig.alg, "ED") == 0 ? "prehashed" : "legacy");
     }
