@@ -56,6 +56,7 @@ expect_err "cannot load the model"
 start_server() {
     log=$1
     shift
+    : >"$log" # exists before the background job opens it
     "$S" "$@" >"$log" 2>&1 &
     PID=$!
     PORT=""
@@ -95,14 +96,16 @@ expect_code() {
 # jq-like checks through python3 (json module)
 py() {
     CHECKS=$((CHECKS + 1))
-    printf '%s' "$BODY" | python3 -c "import json,sys; d=json.load(sys.stdin); $1" ||
-        fail "response check failed: $1 on $BODY"
+    code=$1
+    shift
+    printf '%s' "$BODY" | python3 -c "import json,sys; d=json.load(sys.stdin)
+$code" "$@" || fail "response check failed: $code on $BODY"
 }
 
 # The flags the launch spec passes (issue 10: -m -c -np -ngl -ctk -ctv --host --port),
 # plus llama-server flags it may add.
 start_server "$T/srv.log" -m "$MODEL" -c 4096 -np 2 -ngl 999 -ctk f16 -ctv f16 \
-    --host 127.0.0.1 --port 0 --offline --no-webui --alias tiny-chat -n 32 -t 2
+    --host 127.0.0.1 --port 0 --offline --no-webui --alias tiny-chat -n 32 -t 1
 
 http GET /health
 expect_code 200
@@ -110,15 +113,16 @@ py 'assert d == {"status": "ok"}, d'
 
 http GET /v1/models
 expect_code 200
-py 'assert d["object"] == "list" and [m["id"] for m in d["data"]] == ["tiny-chat"], d'
-py 'm = d["data"][0]["meta"]; assert m["n_vocab"] == 311 and m["n_params"] == 113856, m'
+py 'assert d["object"] == "list" and [m["id"] for m in d["data"]] == ["tiny-chat"], d
+m = d["data"][0]["meta"]; assert m["n_vocab"] == 311 and m["n_params"] == 113856, m'
 
 http POST /v1/completions '{"model":"tiny-chat","prompt":"The air gap is","max_tokens":8}'
 expect_code 200
-py 'assert d["object"] == "text_completion" and d["model"] == "tiny-chat", d'
-py 'c = d["choices"][0]; assert c["finish_reason"] == "length" and len(c["text"].strip()) > 0, c'
-py 'u = d["usage"]; assert u["completion_tokens"] == 8 and u["prompt_tokens"] > 3 and u["total_tokens"] == u["prompt_tokens"] + 8, u'
-FIRST=$(printf '%s' "$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"])')
+py 'assert d["object"] == "text_completion" and d["model"] == "tiny-chat", d
+c = d["choices"][0]; assert c["finish_reason"] == "length" and len(c["text"].strip()) > 0, c
+u = d["usage"]; assert u["completion_tokens"] == 8 and u["prompt_tokens"] > 3 and u["total_tokens"] == u["prompt_tokens"] + 8, u
+print(c["text"], file=open(sys.argv[1], "w"))' "$T/first"
+FIRST=$(cat "$T/first")
 
 # Greedy decoding is deterministic: the same prompt, the same text.
 http POST /v1/completions '{"prompt":"The air gap is","max_tokens":8,"temperature":0}'
@@ -187,7 +191,7 @@ grep -q "stopped" "$T/srv.log" || fail "no 'stopped' in the server's log"
 CHECKS=$((CHECKS + 1))
 
 # Without --alias the served name is the model's file name; SIGINT stops it too.
-start_server "$T/srv2.log" -m "$MODEL" --host 127.0.0.1 --port 0
+start_server "$T/srv2.log" -m "$MODEL" --host 127.0.0.1 --port 0 -t 1
 http GET /v1/models
 expect_code 200
 py 'assert d["data"][0]["id"] == "tiny-chat.gguf", d'
