@@ -55,67 +55,56 @@ $A audit --installed "$W/prefix"
 $A audit --installed "$W/prefix" --format html --output "$W/audit-report.html"
 echo "HTML audit report: $W/audit-report.html"
 
-serve() { # the installed server, started as its launch spec says
+serve() { # the installed server, started as its unit's ExecStart says
     P=$W/prefix
-    R=$P/current/demo-assistant
     SPEC=$W/launch.txt
-    # The launch spec, one item a line: its environment, "--", its argv.
-    # From the signed lock of the installed release (the "launch" entry of
-    # the runtime llama-server), with {release} = PREFIX/current/demo-assistant,
-    # which is what the installed unit's ExecStart runs.
-    LOCK=$(ls "$P"/.airpack/receipts/demo-assistant/*/airpack.lock.json | tail -n 1)
-    rc=0
-    node - "$LOCK" "$R" >"$SPEC" <<'JS' || rc=$?
+    step "airpack units --prefix $W/prefix   (the service unit install wrote)"
+    $A units --prefix "$P" demo-assistant | grep -E '^(ExecStart|EnvironmentFile|User|DynamicUser|IPAddress|Restart)='
+    # The same launch spec as JSON (argv, env, working directory, listen,
+    # health), turned into one item a line: cwd, listen, health, the
+    # environment, "--", argv. Started like systemd would: exactly argv,
+    # no shell, the spec's environment plus PATH, in its working directory.
+    $A units --prefix "$P" demo-assistant --format json >"$W/units.json"
+    node - "$W/units.json" >"$SPEC" <<'JS'
 const fs = require("fs");
-const [lockPath, release] = process.argv.slice(2);
-const lock = JSON.parse(fs.readFileSync(lockPath, "utf8"));
-const spec = (lock.launch || []).find((l) => l.runtime === "llama-server");
-if (!spec) process.exit(3);
-const sub = (s) => String(s).split("{release}").join(release);
-const env = Object.entries(spec.env || {}).map(([k, v]) => k + "=" + sub(v));
-const argv = spec.argv.map(sub);
-if (env.concat(argv).some((s) => /[\n\r]/.test(s))) process.exit(4);
-process.stdout.write(env.concat(["--"], argv).join("\n") + "\n");
+const doc = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const u = doc.units.find((x) => x.runtime === "llama-server");
+if (!u) { console.error("demo: no unit for the runtime llama-server"); process.exit(1); }
+const env = Object.entries(u.env || {}).map(([k, v]) => k + "=" + v);
+const items = [u.working_directory, u.listen, u.health].concat(env, ["--"], u.argv);
+if (items.some((s) => typeof s !== "string" || /[\n\r]/.test(s))) process.exit(1);
+process.stdout.write(items.join("\n") + "\n");
 JS
-    if [ $rc -eq 3 ]; then
-        # A lock without launch specs (an airpack without issue 10's
-        # launch spec): the manifest's flags, written out here.
-        echo "(the installed lock has no launch spec: starting the server with the manifest's flags)"
-        printf '%s\n' LLAMA_OFFLINE=1 HF_HUB_OFFLINE=1 -- \
-            "$R/payload/runtimes/llama-server/bin/llama-server" \
-            -m "$R/payload/models/tiny-chat/tiny-chat.gguf" -c 8192 -np 4 -ngl 999 \
-            -ctk f16 -ctv f16 --host 127.0.0.1 --port 8080 --offline --no-webui >"$SPEC"
-    elif [ $rc -ne 0 ]; then
-        echo "demo: cannot read the launch spec from '$LOCK'" >&2
-        return 1
-    fi
+    { read -r CWD; read -r LISTEN; read -r HEALTH; } <"$SPEC"
     # env -i PATH=... VAR=VALUE... PROGRAM ARGS...: nothing else leaks in
     set -- env -i PATH=/usr/bin:/bin
+    n=0
     inargv=0
     while IFS= read -r w; do
+        n=$((n + 1))
+        [ $n -gt 3 ] || continue
         if [ $inargv = 0 ] && [ "$w" = "--" ]; then inargv=1; else set -- "$@" "$w"; fi
     done <"$SPEC"
-    echo "environment: $(sed -n '/^--$/q;p' "$SPEC" | tr '\n' ' ')"
-    echo "ExecStart:   $(sed -n '/^--$/,$p' "$SPEC" | sed 1d | tr '\n' ' ')"
-    LISTEN=$(sed -n '/^--$/,$p' "$SPEC" | tr '\n' ' ' | sed -n 's/.*--host \([^ ]*\) --port \([0-9]*\).*/\1:\2/p')
-    "$@" >"$W/server.log" 2>&1 &
+    step "starting the installed server in the foreground (ExecStart above, in $CWD)"
+    (cd "$CWD" && exec "$@") >"$W/server.log" 2>&1 &
     SPID=$!
-    echo "server pid $SPID, log $W/server.log; waiting for http://$LISTEN/health"
+    echo "server pid $SPID, log $W/server.log; waiting for http://$LISTEN$HEALTH"
     i=0
-    until [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$LISTEN/health")" = 200 ]; do
+    until [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$LISTEN$HEALTH")" = 200 ]; do
         if ! kill -0 "$SPID" 2>/dev/null; then
             cat "$W/server.log" >&2
-            echo "demo: the server exited" >&2
+            echo "demo: the server exited (is $LISTEN in use?)" >&2
             return 1
         fi
         i=$((i + 1))
         if [ $i -ge 600 ]; then
             kill "$SPID"
-            echo "demo: /health not ok within 60 s" >&2
+            echo "demo: $HEALTH not ok within 60 s" >&2
             return 1
         fi
         sleep 0.1
     done
+    echo "GET $HEALTH: $(curl -s -m 30 "http://$LISTEN$HEALTH")"
     echo "GET /v1/models:"
     curl -s -m 30 "http://$LISTEN/v1/models"
     echo
@@ -134,7 +123,6 @@ JS
     [ $rc -eq 0 ]
 }
 
-step "serving: the installed llama.cpp server, started as the signed launch spec says"
 serve
 
 printf '\ndemo done: everything is in %s\n' "$W"
