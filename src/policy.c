@@ -12,6 +12,7 @@
  * `required`.
  */
 #include "policy.h"
+#include "runtime/launch.h"
 
 #include "data.h"
 
@@ -170,9 +171,10 @@ typedef struct clause {
     unsigned line, column;
 } clause;
 
-enum builtin { BI_NONE, BI_PINNED, BI_PINS_VERIFIED, BI_VRAM_FITS, BI_LICENSE_KNOWN };
+enum builtin { BI_NONE, BI_PINNED, BI_PINS_VERIFIED, BI_VRAM_FITS, BI_LICENSE_KNOWN,
+               BI_LAUNCH_ARGS };
 static const char *const builtin_names[] = {
-    "", "pinned", "pins-verified", "vram-fits", "license-known", NULL,
+    "", "pinned", "pins-verified", "vram-fits", "license-known", "launch-args", NULL,
 };
 
 typedef struct rule {
@@ -1697,6 +1699,35 @@ done:
     return rc;
 }
 
+/* launch-args: the manifest's args and env of each runtime against the
+ * launch spec derived from the plan (runtime/launch.h); one finding per
+ * contradicting argument, at that argument. */
+static int bi_launch_args(evalctx *E, const rule *r, json_t *findings)
+{
+    const json_t *launch = json_object_get(E->analysis, "launch");
+    json_t *c, *x;
+    size_t i;
+    int rc = AP_OK;
+    if (!json_is_array(launch))
+        return AP_OK; /* no plan-derived launch (a bare manifest): nothing to compare */
+    if (!(c = ap_launch_contradictions(E->manifest, launch)))
+        return nomem(E->err);
+    json_array_foreach(c, i, x) {
+        char subject[64];
+        const json_t *item;
+        snprintf(subject, sizeof subject, "runtimes[%lld]",
+                 (long long)json_integer_value(json_object_get(x, "index")));
+        item = json_array_get(json_object_get(E->manifest, "runtimes"),
+                              (size_t)json_integer_value(json_object_get(x, "index")));
+        if ((rc = add_finding(E, r, findings, json_string_value(json_object_get(x, "message")),
+                              subject, item, json_string_value(json_object_get(x, "path")),
+                              json_object_get(x, "value"))))
+            break;
+    }
+    json_decref(c);
+    return rc;
+}
+
 int ap_policy_eval(const ap_policy *p, const json_t *analysis, json_t *findings, ap_error *err)
 {
     evalctx E = {.analysis = analysis, .p = p, .err = err};
@@ -1714,6 +1745,7 @@ int ap_policy_eval(const ap_policy *p, const json_t *analysis, json_t *findings,
         case BI_PINS_VERIFIED: rc = bi_pins_verified(&E, r, findings); break;
         case BI_VRAM_FITS: rc = bi_vram_fits(&E, r, findings); break;
         case BI_LICENSE_KNOWN: rc = bi_license_known(&E, r, findings); break;
+        case BI_LAUNCH_ARGS: rc = bi_launch_args(&E, r, findings); break;
         }
         if (rc && rc != AP_ERR_NOMEM)
             ap_error_prefix(err, "policy '%s', rule '%s'", p->name, r->id);

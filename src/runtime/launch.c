@@ -724,6 +724,13 @@ static int build_one(const ap_manifest *m, const json_t *plan, size_t ri, json_t
                 "runtime '%s' of kind '%s' serves one model per process, but %zu models use it",
                 r->name, ap_runtime_kind_name(r->kind), n);
 
+    {
+        char *mp = model_path(p.mm, r->kind == AP_RT_LLAMACPP);
+        if (!mp)
+            goto nomem;
+        json_object_set_new(s.o, "model_path", json_string(mp));
+        free(mp);
+    }
     start_words(&s, m, r, ri);
     switch (r->kind) {
     case AP_RT_VLLM: kind_vllm(&s, &p); break;
@@ -1012,6 +1019,222 @@ int ap_launch_check(const char *name, const json_t *launch, ap_error *err)
                                     name, i, rt);
     }
     return AP_OK;
+}
+
+/* ---- contradictions ------------------------------------------------- */
+
+/* A manifest option (or environment variable) and the launch flag whose
+ * value it sets; "MODEL" for the model, "REMOTE" for a remote model id. */
+struct alias {
+    const char *name, *canon, *setting;
+};
+
+static const struct alias al_vllm[] = {
+    {"--max-model-len", "--max-model-len", "context"},
+    {"--max-num-seqs", "--max-num-seqs", "concurrency"},
+    {"--gpu-memory-utilization", "--gpu-memory-utilization", "memory utilization"},
+    {"--tensor-parallel-size", "--tensor-parallel-size", "tensor parallel size"},
+    {"-tp", "--tensor-parallel-size", "tensor parallel size"},
+    {"--kv-cache-dtype", "--kv-cache-dtype", "KV cache dtype"},
+    {"--host", "--host", "host"},
+    {"--port", "--port", "port"},
+    {"--model", "MODEL", "model"},
+    {NULL, NULL, NULL}};
+static const struct alias al_llamacpp[] = {
+    {"-c", "-c", "context"}, {"--ctx-size", "-c", "context"},
+    {"-np", "-np", "concurrency"}, {"--parallel", "-np", "concurrency"},
+    {"-ctk", "-ctk", "KV cache dtype"}, {"--cache-type-k", "-ctk", "KV cache dtype"},
+    {"-ctv", "-ctv", "KV cache dtype"}, {"--cache-type-v", "-ctv", "KV cache dtype"},
+    {"--host", "--host", "host"}, {"--port", "--port", "port"},
+    {"-m", "MODEL", "model"}, {"--model", "MODEL", "model"},
+    {"-hf", "REMOTE", "model"}, {"-hfr", "REMOTE", "model"}, {"--hf-repo", "REMOTE", "model"},
+    {"-hff", "REMOTE", "model"}, {"--hf-file", "REMOTE", "model"},
+    {"-mu", "REMOTE", "model"}, {"--model-url", "REMOTE", "model"},
+    {"-dr", "REMOTE", "model"}, {"--docker-repo", "REMOTE", "model"},
+    /* llama.cpp reads the same settings from LLAMA_ARG_* variables */
+    {"LLAMA_ARG_CTX_SIZE", "-c", "context"}, {"LLAMA_ARG_N_PARALLEL", "-np", "concurrency"},
+    {"LLAMA_ARG_CACHE_TYPE_K", "-ctk", "KV cache dtype"},
+    {"LLAMA_ARG_CACHE_TYPE_V", "-ctv", "KV cache dtype"},
+    {"LLAMA_ARG_HOST", "--host", "host"}, {"LLAMA_ARG_PORT", "--port", "port"},
+    {"LLAMA_ARG_MODEL", "MODEL", "model"}, {"LLAMA_ARG_HF_REPO", "REMOTE", "model"},
+    {"LLAMA_ARG_MODEL_URL", "REMOTE", "model"},
+    {NULL, NULL, NULL}};
+static const struct alias al_sglang[] = {
+    {"--context-length", "--context-length", "context"},
+    {"--mem-fraction-static", "--mem-fraction-static", "memory utilization"},
+    {"--tp", "--tp", "tensor parallel size"}, {"--tp-size", "--tp", "tensor parallel size"},
+    {"--tensor-parallel-size", "--tp", "tensor parallel size"},
+    {"--max-running-requests", "--max-running-requests", "concurrency"},
+    {"--kv-cache-dtype", "--kv-cache-dtype", "KV cache dtype"},
+    {"--host", "--host", "host"}, {"--port", "--port", "port"},
+    {"--model-path", "MODEL", "model"}, {"--model", "MODEL", "model"},
+    {NULL, NULL, NULL}};
+static const struct alias al_tgi[] = {
+    {"--max-total-tokens", "--max-total-tokens", "context"},
+    {"--max-concurrent-requests", "--max-concurrent-requests", "concurrency"},
+    {"--num-shard", "--num-shard", "tensor parallel size"},
+    {"--cuda-memory-fraction", "--cuda-memory-fraction", "memory utilization"},
+    {"--kv-cache-dtype", "--kv-cache-dtype", "KV cache dtype"},
+    {"--hostname", "--hostname", "host"}, {"--port", "--port", "port"}, {"-p", "--port", "port"},
+    {"--model-id", "MODEL", "model"},
+    /* the launcher reads each option from the variable of the same name */
+    {"MAX_TOTAL_TOKENS", "--max-total-tokens", "context"},
+    {"MAX_CONCURRENT_REQUESTS", "--max-concurrent-requests", "concurrency"},
+    {"NUM_SHARD", "--num-shard", "tensor parallel size"},
+    {"CUDA_MEMORY_FRACTION", "--cuda-memory-fraction", "memory utilization"},
+    {"KV_CACHE_DTYPE", "--kv-cache-dtype", "KV cache dtype"},
+    {"HOSTNAME", "--hostname", "host"}, {"PORT", "--port", "port"},
+    {"MODEL_ID", "MODEL", "model"},
+    {NULL, NULL, NULL}};
+
+static const struct alias *aliases_of(const char *kind)
+{
+    if (!kind)
+        return NULL;
+    if (!strcmp(kind, "vllm"))
+        return al_vllm;
+    if (!strcmp(kind, "llama.cpp"))
+        return al_llamacpp;
+    if (!strcmp(kind, "sglang"))
+        return al_sglang;
+    if (!strcmp(kind, "tgi"))
+        return al_tgi;
+    return NULL;
+}
+
+/* The value the spec gives canon (first occurrence: the derived flags come
+ * before the manifest's args), or NULL. */
+static const char *spec_value(const json_t *spec, const char *canon)
+{
+    const json_t *argv = json_object_get(spec, "argv");
+    if (!strcmp(canon, "MODEL"))
+        return json_string_value(json_object_get(spec, "model_path"));
+    for (size_t i = 1; i + 1 < json_array_size(argv); i++)
+        if (!strcmp(json_string_value(json_array_get(argv, i)), canon))
+            return json_string_value(json_array_get(argv, i + 1));
+    if (!strcmp(canon, "--kv-cache-dtype"))
+        return "auto"; /* omitted: the plan assumed the model's dtype */
+    return NULL;
+}
+
+static int same_value(const char *a, const char *b)
+{
+    char *ea, *eb;
+    double da, db;
+    if (!strcmp(a, b))
+        return 1;
+    da = strtod(a, &ea);
+    db = strtod(b, &eb);
+    return *a && *b && !*ea && !*eb && ea != a && eb != b && fabs(da - db) < 1e-9;
+}
+
+static int contra(json_t *out, const char *rt, size_t ri, const char *path, const char *arg,
+                  const struct alias *a, const char *value, const char *expected,
+                  const char *model_name)
+{
+    char msg[1024], what[512];
+    /* an environment variable is named NAME=value, an option 'option value' */
+    snprintf(what, sizeof what, strstr(path, ".env.") ? "variable '%s=%s'" : "argument '%s %s'",
+             arg, value);
+    if (!strcmp(a->canon, "REMOTE"))
+        snprintf(msg, sizeof msg,
+                 "runtime '%s': %s names a remote model, not the installed model '%s'", rt,
+                 what, model_name);
+    else if (!strcmp(a->canon, "MODEL"))
+        snprintf(msg, sizeof msg,
+                 "runtime '%s': %s names a model that is not the installed model '%s' (%s)",
+                 rt, what, model_name, expected);
+    else
+        snprintf(msg, sizeof msg,
+                 "runtime '%s': %s sets the %s to %s, but the checked plan has %s", rt, what,
+                 a->setting, value, expected);
+    return json_array_append_new(out, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s?,s:s}", "runtime", rt,
+                                                 "index", (json_int_t)ri, "path", path,
+                                                 "argument", arg, "setting", a->setting,
+                                                 "value", value, "expected", expected,
+                                                 "message", msg));
+}
+
+/* One option or variable: a contradiction when it is an alias whose value
+ * differs from the spec's. */
+static int check_one(json_t *out, const json_t *spec, const struct alias *tab, const char *rt,
+                     size_t ri, const char *path, const char *name, const char *value,
+                     const char *model_name)
+{
+    for (const struct alias *a = tab; a->name; a++) {
+        const char *exp;
+        if (strcmp(a->name, name) != 0)
+            continue;
+        if (!strcmp(a->canon, "REMOTE"))
+            return contra(out, rt, ri, path, name, a, value, NULL, model_name);
+        exp = spec_value(spec, a->canon);
+        if (exp && !same_value(value, exp))
+            return contra(out, rt, ri, path, name, a, value, exp, model_name);
+        return 0;
+    }
+    return 0;
+}
+
+json_t *ap_launch_contradictions(const json_t *manifest, const json_t *launch)
+{
+    json_t *out = json_array();
+    size_t ri, si;
+    const json_t *r, *spec;
+    if (!out)
+        return NULL;
+    json_array_foreach(json_object_get(manifest, "runtimes"), ri, r) {
+        const char *rt = json_string_value(json_object_get(r, "name"));
+        const json_t *args = json_object_get(r, "args"), *env = json_object_get(r, "env");
+        const struct alias *tab = NULL;
+        const char *model_name = "";
+        const json_t *found = NULL, *v;
+        const char *k;
+        char path[300];
+        if (!rt)
+            continue;
+        json_array_foreach(launch, si, spec) {
+            const char *n = json_string_value(json_object_get(spec, "runtime"));
+            if (n && !strcmp(n, rt))
+                found = spec;
+        }
+        if (!found || !(tab = aliases_of(json_string_value(json_object_get(found, "kind")))))
+            continue;
+        model_name = json_string_value(json_array_get(json_object_get(found, "models"), 0));
+        if (!model_name)
+            model_name = "";
+        for (size_t j = 0; j < json_array_size(args); j++) {
+            const char *a = json_string_value(json_array_get(args, j));
+            const char *eq;
+            char name[256];
+            if (!a || a[0] != '-')
+                continue;
+            snprintf(path, sizeof path, "runtimes[%zu].args[%zu]", ri, j);
+            if ((eq = strchr(a, '=')) && (size_t)(eq - a) < sizeof name) {
+                memcpy(name, a, (size_t)(eq - a));
+                name[eq - a] = '\0';
+                if (check_one(out, found, tab, rt, ri, path, name, eq + 1, model_name))
+                    goto fail;
+            } else if (j + 1 < json_array_size(args)) {
+                const char *val = json_string_value(json_array_get(args, j + 1));
+                size_t before = json_array_size(out);
+                if (check_one(out, found, tab, rt, ri, path, a, val ? val : "", model_name))
+                    goto fail;
+                if (json_array_size(out) > before || (val && val[0] != '-'))
+                    j++; /* the value was this option's */
+            }
+        }
+        json_object_foreach((json_t *)env, k, v) {
+            if (!json_is_string(v))
+                continue;
+            snprintf(path, sizeof path, "runtimes[%zu].env.%s", ri, k);
+            if (check_one(out, found, tab, rt, ri, path, k, json_string_value(v), model_name))
+                goto fail;
+        }
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
 }
 
 /* ---- findings ---------------------------------------------------------- */

@@ -54,6 +54,17 @@ int ap_launch_check(const char *name, const json_t *launch, ap_error *err) AP_WU
  * or -1 on allocation failure. */
 int ap_launch_findings(const json_t *launch, json_t *findings);
 
+/* The manifest's own args and env that contradict the launch spec of
+ * their runtime (docs/runtimes.md, "Contradictions"): a context,
+ * concurrency, utilization, tensor parallel size, KV dtype, host or port
+ * other than the planned one, or a model other than the installed one
+ * (a path or a remote model id). manifest is the analysis' "manifest",
+ * launch its "launch". Returns a new array of {runtime, index, path,
+ * argument, setting, value, expected, message}, where path is the manifest
+ * path of the offending item ("runtimes[0].args[3]", "runtimes[0].env.X");
+ * NULL on OOM. */
+json_t *ap_launch_contradictions(const json_t *manifest, const json_t *launch);
+
 /* The offline environment of a kind: NULL-terminated NAME, VALUE pairs. */
 const char *const *ap_launch_offline_env(ap_runtime_kind kind);
 

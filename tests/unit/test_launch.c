@@ -361,6 +361,99 @@ static void test_memory_knobs(void **state)
     json_decref(s);
 }
 
+/* The manifest's args and env against the spec: each contradiction named
+ * with its manifest path; equal values (0.9 vs 0.90) are not one. */
+static json_t *contradictions(const char *model_path, const char *serve, const char *runtime,
+                              json_t *p)
+{
+    ap_manifest *m = manifest(model_path, serve, runtime);
+    json_t *launch = NULL, *mj, *c;
+    ap_error err;
+    assert_non_null(m);
+    ap_error_clear(&err);
+    assert_int_equal(ap_launch_build(m, p, &launch, &err), AP_OK);
+    mj = ap_manifest_to_json(m);
+    c = ap_launch_contradictions(mj, launch);
+    assert_non_null(c);
+    json_decref(mj);
+    json_decref(launch);
+    json_decref(p);
+    ap_manifest_free(m);
+    return c;
+}
+
+static const char *cpath(const json_t *c, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(c, i), "path"));
+}
+
+static void test_contradictions_vllm(void **state)
+{
+    (void)state;
+    json_t *c = contradictions(
+        "models/llama/", "context: 2048, concurrency: 4, tensor_parallel: 1",
+        "    kind: vllm\n    program: /usr/bin/vllm\n    listen: 127.0.0.1:8000\n"
+        "    args: [--max-model-len, \"131072\", --gpu-memory-utilization, \"0.98\",\n"
+        "           --max-num-seqs, \"4\", --gpu-memory-utilization=0.9, -tp, \"2\",\n"
+        "           --kv-cache-dtype, fp8, --host, 0.0.0.0, --port, \"8001\",\n"
+        "           --model, meta-llama/Llama-3.1-8B-Instruct, --enforce-eager]\n",
+        plan(2048, 4, 1));
+    assert_int_equal(json_array_size(c), 7);
+    assert_string_equal(cpath(c, 0), "runtimes[0].args[0]");  /* context */
+    assert_string_equal(cpath(c, 1), "runtimes[0].args[2]");  /* utilization 0.98 */
+    assert_string_equal(cpath(c, 2), "runtimes[0].args[7]");  /* -tp 2 */
+    assert_string_equal(cpath(c, 3), "runtimes[0].args[9]");  /* fp8 */
+    assert_string_equal(cpath(c, 4), "runtimes[0].args[11]"); /* host */
+    assert_string_equal(cpath(c, 5), "runtimes[0].args[13]"); /* port */
+    assert_string_equal(cpath(c, 6), "runtimes[0].args[15]"); /* model */
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(c, 0), "message")),
+                           "'--max-model-len 131072'"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(c, 1), "expected")),
+                        "0.90");
+    json_decref(c);
+}
+
+static void test_contradictions_llamacpp_env(void **state)
+{
+    (void)state;
+    json_t *c = contradictions(
+        "models/tiny.gguf", "context: 2048, concurrency: 4, kv_cache_dtype: f16",
+        "    kind: llama.cpp\n    program: /usr/bin/llama-server\n    listen: 127.0.0.1:8080\n"
+        "    args: [--offline, --ctx-size=8192, --parallel, \"8\", -ctv, q8_0, -hf, org/repo]\n"
+        "    env: { LLAMA_ARG_PORT: \"9000\", LLAMA_OFFLINE: \"1\" }\n",
+        plan(2048, 4, 1));
+    /* --ctx-size=8192 equals context x concurrency: no finding */
+    assert_int_equal(json_array_size(c), 4);
+    assert_string_equal(cpath(c, 0), "runtimes[0].args[2]");
+    assert_string_equal(cpath(c, 1), "runtimes[0].args[4]");
+    assert_string_equal(cpath(c, 2), "runtimes[0].args[6]");
+    assert_string_equal(cpath(c, 3), "runtimes[0].env.LLAMA_ARG_PORT");
+    json_decref(c);
+}
+
+static void test_contradictions_sglang_tgi(void **state)
+{
+    (void)state;
+    json_t *c = contradictions("models/llama/", "context: 4096, concurrency: 8, tensor_parallel: 2",
+                               "    kind: sglang\n    program: /usr/bin/python3\n"
+                               "    args: [--context-length, \"4096\", --tp-size, \"4\", "
+                               "--mem-fraction-static, \"0.95\"]\n",
+                               plan(4096, 8, 2));
+    assert_int_equal(json_array_size(c), 2);
+    assert_string_equal(cpath(c, 0), "runtimes[0].args[2]");
+    assert_string_equal(cpath(c, 1), "runtimes[0].args[4]");
+    json_decref(c);
+    c = contradictions("models/llama/", "context: 4096, concurrency: 8, tensor_parallel: 2",
+                       "    kind: tgi\n    program: /usr/bin/text-generation-launcher\n"
+                       "    env: { MAX_TOTAL_TOKENS: \"32768\", NUM_SHARD: \"2\" }\n"
+                       "    args: [--cuda-memory-fraction, \"0.9\", --hostname, 0.0.0.0]\n",
+                       plan(4096, 8, 2));
+    assert_int_equal(json_array_size(c), 2);
+    assert_string_equal(cpath(c, 0), "runtimes[0].args[2]");
+    assert_string_equal(cpath(c, 1), "runtimes[0].env.MAX_TOTAL_TOKENS");
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +464,9 @@ int main(void)
         cmocka_unit_test(test_container),     cmocka_unit_test(test_offline_env_wins),
         cmocka_unit_test(test_resolve_and_check), cmocka_unit_test(test_listen_split),
         cmocka_unit_test(test_memory_knobs),
+        cmocka_unit_test(test_contradictions_vllm),
+        cmocka_unit_test(test_contradictions_llamacpp_env),
+        cmocka_unit_test(test_contradictions_sglang_tgi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
