@@ -677,6 +677,8 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
                             "sequence %llu (rollback protection; --allow-downgrade overrides)",
                             in->bundle, (unsigned long long)lock->sequence, in->name,
                             (unsigned long long)highest);
+    if (in->o->admit && (rc = in->o->admit(in->o->admit_ctx, lock, err)) != AP_OK)
+        return rc;
 
     if ((rc = pathf(in->rel_parent, sizeof in->rel_parent, err, "%s/releases/%s", prefix,
                     in->name)))
@@ -929,6 +931,10 @@ static int write_receipt(struct inst *in, const ap_bundle_result *vr, const char
     json_object_set_new(rec, "previous_release", in->prev[0] ? json_string(in->prev) : json_null());
     if (in->o->source_digest)
         json_object_set_new(rec, "oci_digest", json_string(in->o->source_digest));
+    if (in->o->record_extra && json_object_update(rec, (json_t *)in->o->record_extra) != 0) {
+        json_decref(rec);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
     s = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(rec);
     if (!s)

@@ -50,6 +50,15 @@ typedef struct ap_install_opts {
     void *progress_ctx;
     int input_fd;                     /* > 0: read the bundle from this descriptor (path names it) */
     const char *source_digest;        /* OCI manifest digest to record ("oci_digest"), or NULL */
+    /* Called once the signature and the lock checked out and the
+     * downgrade check passed, before anything is written under the
+     * prefix (the GPU preflight): an error refuses the bundle and leaves
+     * the prefix as it was. NULL: none. */
+    int (*admit)(void *ctx, const ap_lock *lock, ap_error *err);
+    void *admit_ctx;
+    /* Keys added to the install record (install.json), read when the
+     * record is written (after admit ran); NULL: none. */
+    const json_t *record_extra;
 } ap_install_opts;
 
 typedef struct ap_install_result {

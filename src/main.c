@@ -28,6 +28,7 @@ static const struct command commands[] = {
     C(prune, "remove old releases and the store objects no release uses"),
     C(audit, "the auditor's report on a bundle or an installed prefix"),
     C(units, "the systemd service units of the installed releases"),
+    C(preflight, "does the signed plan fit this host's GPUs (NVML)"),
 #ifndef AIRPACK_VERIFY_ONLY
     C(sbom, "CycloneDX 1.6 SBOM of a manifest or a bundle"),
     C(completion, "shell completion script for bash or zsh"),

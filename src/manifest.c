@@ -35,7 +35,9 @@ static const char *const top_keys[] = {"apiVersion", "kind", "metadata", "target
                                        "runtimes", "files", "policies", NULL};
 static const char *const metadata_keys[] = {"name", "version", "sequence", "description",
                                             "owner", "expires", NULL};
-static const char *const target_keys[] = {"site", "region", "gpu", "memory_utilization", NULL};
+static const char *const target_keys[] = {"site", "region", "gpu", "memory_utilization",
+                                           "requires", NULL};
+static const char *const requires_keys[] = {"driver", "cuda", "compute_capability", NULL};
 static const char *const gpu_keys[] = {"model", "count", "memory_gib", NULL};
 static const char *const model_keys[] = {"name", "path", "sha256", "sha256sums", "format",
                                          "license", "origin", "parameters", "quantization",
@@ -397,6 +399,51 @@ static int parse_metadata(struct ctx *c, const ap_ynode *root)
     return AP_OK;
 }
 
+/* A version as NVML reports them: 1 to 4 dot-separated numbers ("550",
+ * "550.54.14", "12.4", "8.9"). */
+static int gpu_version_ok(const char *s)
+{
+    int parts = 0;
+    while (*s) {
+        size_t n = 0;
+        while (s[n] >= '0' && s[n] <= '9')
+            n++;
+        if (n == 0 || n > 6 || ++parts > 4)
+            return 0;
+        s += n;
+        if (*s == '.' && s[1])
+            s++;
+        else if (*s)
+            return 0;
+    }
+    return parts > 0;
+}
+
+/* target.requires: the least driver, CUDA driver and compute capability
+ * the site's GPUs must have (checked by `airpack preflight`). */
+static int parse_requires(struct ctx *c, const ap_ynode *t)
+{
+    const char *const keys[] = {"driver", "cuda", "compute_capability"};
+    char **dst[] = {&c->m->req_driver, &c->m->req_cuda, &c->m->req_compute_capability};
+    const ap_ynode *r = ap_ymap_get(t, "requires");
+    int rc;
+    if (!r || ap_y_is_null(r))
+        return AP_OK;
+    if ((rc = ap_y_expect(c->doc, r, AP_Y_MAP, "requires", c->err)) ||
+        (rc = ap_y_check_keys(c->doc, r, requires_keys, "target.requires", c->err)))
+        return rc;
+    for (size_t i = 0; i < 3; i++) {
+        const ap_ynode *n = ap_ymap_get(r, keys[i]);
+        if ((rc = opt_str(c, r, keys[i], dst[i])))
+            return rc;
+        if (*dst[i] && !gpu_version_ok(*dst[i]))
+            return ap_y_error(c->doc, n, c->err,
+                              "'%s' must be a version such as %s, not '%s'", keys[i],
+                              i == 0 ? "'550.54.14'" : i == 1 ? "'12.4'" : "'8.9'", *dst[i]);
+    }
+    return AP_OK;
+}
+
 static int parse_target(struct ctx *c, const ap_ynode *root)
 {
     ap_ynode *t, *g, *n;
@@ -423,6 +470,8 @@ static int parse_target(struct ctx *c, const ap_ynode *root)
     if (!c->m->gpu_model && c->m->gpu_memory_gib <= 0)
         return ap_y_error(c->doc, g, c->err,
                           "target.gpu needs 'model' (a GPU catalogue name) or 'memory_gib'");
+    if ((rc = parse_requires(c, t)))
+        return rc;
     c->m->memory_utilization = 0.90;
     if ((n = ap_ymap_get(t, "memory_utilization"))) {
         if ((rc = ap_y_double(c->doc, n, "memory_utilization", &c->m->memory_utilization, c->err)))
@@ -988,6 +1037,9 @@ void ap_manifest_free(ap_manifest *m)
     free(m->expires);
     free(m->site);
     free(m->region);
+    free(m->req_driver);
+    free(m->req_cuda);
+    free(m->req_compute_capability);
     free(m->gpu_model);
     ap_ydoc_free(m->doc);
     free(m->file);
@@ -1120,6 +1172,13 @@ json_t *ap_manifest_to_json(const ap_manifest *m)
     json_object_set_new(t, "gpu", g);
     g = NULL;
     json_object_set_new(t, "memory_utilization", json_real(m->memory_utilization));
+    if (m->req_driver || m->req_cuda || m->req_compute_capability) {
+        json_t *rq = json_object();
+        set_str(rq, "driver", m->req_driver);
+        set_str(rq, "cuda", m->req_cuda);
+        set_str(rq, "compute_capability", m->req_compute_capability);
+        json_object_set_new(t, "requires", rq);
+    }
     json_object_set_new(root, "target", t);
     t = NULL;
     for (size_t i = 0; i < m->n_models; i++) {

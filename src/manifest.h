@@ -131,6 +131,10 @@ typedef struct ap_manifest {
     uint64_t gpu_count;             /* >= 1 */
     double gpu_memory_gib;          /* override; 0 = from the catalogue */
     double memory_utilization;      /* (0, 1]; default 0.90 */
+    /* target.requires: least versions the site's GPUs need, or NULL */
+    char *req_driver;               /* NVIDIA driver, "550.54.14" */
+    char *req_cuda;                 /* CUDA driver API version, "12.4" */
+    char *req_compute_capability;   /* "8.9" */
 
     ap_mmodel *models;     size_t n_models;
     ap_mruntime *runtimes; size_t n_runtimes;

@@ -55,5 +55,6 @@ AP_CMD(units)
 AP_CMD(export)
 AP_CMD(push)
 AP_CMD(pull)
+AP_CMD(preflight)
 
 #endif

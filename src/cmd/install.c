@@ -9,6 +9,8 @@
 #include "cmd.h"
 #include "common.h"
 #include "install.h"
+#include "preflight/preflight.h"
+#include "preflight_glue.h"
 #include "sign.h"
 #ifndef AIRPACK_VERIFY_ONLY
 #include <unistd.h>
@@ -19,7 +21,7 @@
 const char cmd_install_usage[] =
 "usage: airpack install BUNDLE|-|oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX]\n"
     "                       --public-key F [--public-key F]... --prefix DIR\n"
-    "                       [--allow-downgrade] [--quiet]\n"
+    "                       [--allow-downgrade] [--skip-preflight] [--require-gpu] [--quiet]\n"
     "                       [--ca-file F] [--insecure-registry]\n"
     "\n"
     "Verify and install a bundle atomically, in one streaming pass:\n"
@@ -30,12 +32,18 @@ const char cmd_install_usage[] =
     "The bundle is written into a fresh staging folder and switched into place\n"
     "only after every hash matched; a hostile bundle leaves DIR unchanged, and an\n"
     "install killed at any moment leaves the previous release active.\n"
+    "Before anything is written, the plan signed into the lock is checked against\n"
+    "this host's GPUs (as `airpack preflight`, docs/preflight.md): a release that\n"
+    "does not fit, or fits only with a smaller context or concurrency, is refused.\n"
     "\n"
     "options:\n"
     "  -k, --public-key F     a trusted minisign public key, or a folder of *.pub\n"
     "                         files; may be repeated\n"
     "  -p, --prefix DIR       the install root (created when missing)\n"
     "      --allow-downgrade  accept a sequence not above the installed one\n"
+    "      --skip-preflight   install even if the GPU preflight fails (recorded in\n"
+    "                         the install record)\n"
+    "      --require-gpu      refuse when NVML cannot be read (default: a warning)\n"
     "  -q, --quiet            no progress meter\n"
     "      --threads N        1: hash on one thread (default: two where possible)\n"
     "      --ca-file F        oci://: trust this PEM CA bundle too\n"
@@ -46,7 +54,8 @@ const char cmd_install_usage[] =
     "the bundle is rebuilt from the blobs and installed through the same\n"
     "streaming verifier as a file; the manifest digest goes into install.json.\n"
     "\n"
-    "exit status: 0 installed, 1 refused (hostile bundle, bad signature, downgrade),\n"
+    "exit status: 0 installed, 1 refused (hostile bundle, bad signature, downgrade,\n"
+    "the GPU preflight),\n"
     "2 bad usage, unreadable input, disk full or other I/O error\n";
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -106,8 +115,65 @@ const struct option cmd_install_options[] = {
     {"threads", required_argument, NULL, 'T'},
     {"ca-file", required_argument, NULL, 'C'},
     {"insecure-registry", no_argument, NULL, 'I'},
+    {"skip-preflight", no_argument, NULL, 'S'},
+    {"require-gpu", no_argument, NULL, 'G'},
     {NULL, 0, NULL, 0},
 };
+
+/* The GPU preflight, run by ap_install once the lock verified. */
+struct preflight_ctx {
+    const char *prefix;
+    int skip, require_gpu;
+    json_t *record;          /* the install record's "preflight" (set here) */
+    cli_progress *prog;
+};
+
+static int install_preflight(void *ctx, const ap_lock *lock, ap_error *err)
+{
+    struct preflight_ctx *pc = ctx;
+    json_t *report = NULL, *rec;
+    ap_pf_verdict v;
+    int rc;
+
+    if (pc->skip) {
+        json_object_set_new(pc->record, "preflight", json_pack("{s:b,s:n}", "skipped", 1, "verdict"));
+        if (pc->prog->enabled)
+            fputc('\n', stderr);
+        cli_warn("GPU preflight skipped (--skip-preflight); recorded in the install record");
+        return AP_OK;
+    }
+    if ((rc = ap_preflight_run(lock->json, pc->prefix, 0, &report, err)) != AP_OK)
+        return ap_error_prefix(err, "GPU preflight (--skip-preflight overrides)");
+    v = ap_preflight_verdict(report);
+    rec = json_pack("{s:b,s:s,s:b,s:O,s:O}", "skipped", 0, "verdict", ap_pf_verdict_name(v),
+                    "require_gpu", pc->require_gpu, "host", json_object_get(report, "host"),
+                    "problems", json_object_get(report, "problems"));
+    if (!rec) {
+        json_decref(report);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    json_object_set_new(pc->record, "preflight", rec);
+    if (v == AP_PF_FITS) {
+        json_decref(report);
+        return AP_OK;
+    }
+    if (pc->prog->enabled)
+        fputc('\n', stderr);
+    if (v == AP_PF_UNKNOWN && !pc->require_gpu) {
+        cli_warn("no NVML on this host (%s): the GPUs were not checked (--require-gpu refuses)",
+                 json_string_value(json_object_get(json_object_get(json_object_get(report, "host"), "nvml"), "problem")));
+        json_decref(report);
+        return AP_OK;
+    }
+    cli_preflight_print(stderr, report);
+    json_decref(report);
+    if (v == AP_PF_UNKNOWN)
+        return ap_error_set(err, AP_ERR_CHECK, "GPU preflight: no NVML on this host and --require-gpu given");
+    return ap_error_set(err, AP_ERR_CHECK, "GPU preflight: '%s' %s+%llu %s this host's GPUs "
+                        "(--skip-preflight overrides)", lock->name, lock->version,
+                        (unsigned long long)lock->sequence,
+                        v == AP_PF_NOFIT ? "does not fit" : "fits only with a smaller context or concurrency on");
+}
 
 int cmd_install(int argc, char **argv)
 {
@@ -116,6 +182,7 @@ int cmd_install(int argc, char **argv)
     ap_install_result res;
     ap_error err;
     cli_progress prog;
+    struct preflight_ctx pc = {0};
     int c, quiet = 0, rc, nkeys = 0, insecure = 0;
     const char *ca_file = NULL;
 
@@ -150,6 +217,12 @@ int cmd_install(int argc, char **argv)
         case 'I':
             insecure = 1;
             break;
+        case 'S':
+            pc.skip = 1;
+            break;
+        case 'G':
+            pc.require_gpu = 1;
+            break;
         default:
             rc = cli_usage_error("install", "invalid option");
             goto out;
@@ -172,6 +245,16 @@ int cmd_install(int argc, char **argv)
     cli_progress_start(&prog, "installing", 0, quiet);
     o.progress = on_progress;
     o.progress_ctx = &prog;
+    pc.prefix = o.prefix;
+    pc.prog = &prog;
+    if (!(pc.record = json_object())) {
+        cli_error("out of memory");
+        rc = 2;
+        goto out;
+    }
+    o.admit = install_preflight;
+    o.admit_ctx = &pc;
+    o.record_extra = pc.record;
     if (strncmp(argv[optind], "oci://", 6) == 0) {
 #ifdef AIRPACK_VERIFY_ONLY
         (void)ca_file;
@@ -199,6 +282,7 @@ int cmd_install(int argc, char **argv)
     printf("\n");
     rc = 0;
 out:
+    json_decref(pc.record);
     ap_install_result_release(&res);
     ap_keyring_release(&kr);
     return rc;
