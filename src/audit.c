@@ -19,6 +19,7 @@
 #include "data.h"
 #include "digest.h"
 #include "install.h"
+#include "preflight/preflight.h"
 #include "lock.h"
 #include "policy.h"
 #include "site/units.h"
@@ -483,10 +484,39 @@ static json_t *audit_one(const char *prefix, const char *name, const char *relea
         }
     }
     {
+        /* the GPU preflight: as recorded at install, and against this host now */
+        json_t *now = NULL, *pfo = json_object(), *ip = rec ? json_object_get(rec, "preflight") : NULL;
+        ap_error pe;
+        if (ap_preflight_run(lock->json, prefix, 0, &now, &pe) != AP_OK)
+            now = json_pack("{s:s,s:s}", "verdict", "unknown", "error", pe.msg);
+        if (pfo) {
+            json_object_set_new(pfo, "install_preflight", ip ? json_incref(ip) : json_null());
+            json_object_set_new(pfo, "now", now ? now : json_null());
+            json_object_set_new(d, "preflight", pfo);
+        } else {
+            json_decref(now);
+        }
+    }
+    {
         json_t *extra = json_array();
         size_t i;
         json_t *x;
         char msg[AP_LOCK_MAX_PATH + 200];
+        const json_t *now = json_object_get(json_object_get(d, "preflight"), "now");
+        const char *pv = json_string_value(json_object_get(now, "verdict"));
+        if (pv && (strcmp(pv, "does-not-fit") == 0 || strcmp(pv, "fits-reduced") == 0)) {
+            json_t *f;
+            snprintf(msg, sizeof msg, "the signed plan %s this host's GPUs: %s",
+                     strcmp(pv, "does-not-fit") == 0 ? "does not fit" : "fits only with a smaller context or concurrency on",
+                     json_string_value(json_array_get(json_object_get(now, "problems"), 0))
+                         ? json_string_value(json_array_get(json_object_get(now, "problems"), 0)) : pv);
+            f = finding("AP-PREFLIGHT-FIT", "the signed memory plan fits this host's GPUs", "target.gpu", msg);
+            if (f) {
+                json_object_set_new(f, "level", json_string("warning"));
+                json_object_set_new(f, "controls", json_pack("[s,s]", "NIST SP 800-53 CM-8", "NIST SP 800-53 SA-9(5)"));
+            }
+            add_finding(extra, f);
+        }
         json_array_foreach(modified, i, x) {
             snprintf(msg, sizeof msg, "installed file '%s' was modified: %s",
                      json_string_value(json_object_get(x, "path")),

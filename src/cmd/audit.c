@@ -74,6 +74,41 @@ static const char *str(const json_t *o, const char *k)
     return s ? s : "?";
 }
 
+/* One line for a preflight verdict (docs/preflight.md). */
+static void print_verdict(FILE *f, const char *label, const json_t *pf)
+{
+    const char *v = json_string_value(json_object_get(pf, "verdict"));
+    const json_t *host = json_object_get(pf, "host"), *g0 = json_array_get(json_object_get(host, "gpus"), 0);
+    const char *problem = json_string_value(json_array_get(json_object_get(pf, "problems"), 0));
+    fprintf(f, "  %s: ", label);
+    if (!json_is_object(pf))
+        fprintf(f, "not recorded\n");
+    else if (json_is_true(json_object_get(pf, "skipped")))
+        fprintf(f, "skipped (--skip-preflight)\n");
+    else if (json_string_value(json_object_get(pf, "error")))
+        fprintf(f, "failed: %s\n", json_string_value(json_object_get(pf, "error")));
+    else if (v && !strcmp(v, "unknown") && json_is_false(json_object_get(json_object_get(host, "nvml"), "available")))
+        fprintf(f, "not checked, no NVML (%s)\n", str(json_object_get(host, "nvml"), "problem"));
+    else {
+        fprintf(f, "%s", !v ? "?" : !strcmp(v, "does-not-fit") ? "does not fit"
+                       : !strcmp(v, "fits-reduced") ? "fits only with a smaller context or concurrency" : v);
+        if (g0)
+            fprintf(f, " (%zu GPU(s), %s, driver %s)", json_array_size(json_object_get(host, "gpus")),
+                    str(g0, "name"), str(host, "driver_version"));
+        if (problem && v && strcmp(v, "fits") != 0)
+            fprintf(f, ": %s", problem);
+        fputc('\n', f);
+    }
+}
+
+static void print_preflight(FILE *f, const json_t *pf)
+{
+    if (!json_is_object(pf))
+        return;
+    print_verdict(f, "GPU preflight at install", json_object_get(pf, "install_preflight"));
+    print_verdict(f, "GPU preflight now", json_object_get(pf, "now"));
+}
+
 /* The "policy" part of a report: packs, counts, then each finding. */
 static void print_policy(FILE *f, const json_t *pol)
 {
@@ -120,6 +155,7 @@ static int render_text_installed(FILE *f, const json_t *doc)
         print_list(f, "modified", json_object_get(d, "modified"), 1);
         print_list(f, "missing", json_object_get(d, "missing"), 0);
         print_list(f, "unexpected", json_object_get(d, "unexpected"), 0);
+        print_preflight(f, json_object_get(d, "preflight"));
         print_policy(f, json_object_get(d, "policy"));
     }
     fprintf(f, "result: %s (%lld modified, %lld missing, %lld unexpected, %lld signature failures, "

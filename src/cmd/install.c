@@ -160,15 +160,22 @@ static int install_preflight(void *ctx, const ap_lock *lock, ap_error *err)
     if (pc->prog->enabled)
         fputc('\n', stderr);
     if (v == AP_PF_UNKNOWN && !pc->require_gpu) {
-        cli_warn("no NVML on this host (%s): the GPUs were not checked (--require-gpu refuses)",
-                 json_string_value(json_object_get(json_object_get(json_object_get(report, "host"), "nvml"), "problem")));
+        if (json_is_true(json_object_get(json_object_get(json_object_get(report, "host"), "nvml"), "available")))
+            cli_warn("GPU preflight: %s", json_string_value(json_array_get(json_object_get(report, "problems"), 0)));
+        else
+            cli_warn("no NVML on this host (%s): the GPUs were not checked (--require-gpu refuses)",
+                     json_string_value(json_object_get(json_object_get(json_object_get(report, "host"), "nvml"), "problem")));
         json_decref(report);
         return AP_OK;
     }
     cli_preflight_print(stderr, report);
+    if (v == AP_PF_UNKNOWN) {
+        int nvml = json_is_true(json_object_get(json_object_get(json_object_get(report, "host"), "nvml"), "available"));
+        json_decref(report);
+        return ap_error_set(err, AP_ERR_CHECK, "GPU preflight: %s and --require-gpu given",
+                            nvml ? "nothing to check" : "no NVML on this host");
+    }
     json_decref(report);
-    if (v == AP_PF_UNKNOWN)
-        return ap_error_set(err, AP_ERR_CHECK, "GPU preflight: no NVML on this host and --require-gpu given");
     return ap_error_set(err, AP_ERR_CHECK, "GPU preflight: '%s' %s+%llu %s this host's GPUs "
                         "(--skip-preflight overrides)", lock->name, lock->version,
                         (unsigned long long)lock->sequence,

@@ -364,13 +364,15 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
     json_t *rep = NULL, *reqs = NULL, *problems = NULL, *jm = NULL, *jg = NULL, *host = NULL;
     uint64_t need_gpus = 1, min_budget = UINT64_MAX;
     ap_pf_verdict overall = AP_PF_FITS;
-    int rc = AP_OK, unmet, bad = 0;
+    int rc = AP_OK, unmet, bad = 0, nothing = 0;
 
     *report = NULL;
     if (!o)
         o = &dflt;
     memset(&m, 0, sizeof m);
-    if ((rc = manifest_from_json(mj, &m, err)) != AP_OK)
+    if (!json_is_object(mj) && !json_is_object(recorded))
+        nothing = 1; /* a lock without a manifest or plan: nothing to check */
+    else if ((rc = manifest_from_json(mj, &m, err)) != AP_OK)
         goto out;
     rep = json_object();
     reqs = json_array();
@@ -393,6 +395,11 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
         if (m.models[i].serve.tensor_parallel > need_gpus)
             need_gpus = m.models[i].serve.tensor_parallel;
 
+    if (nothing) {
+        overall = AP_PF_UNKNOWN;
+        bad |= add_problem(problems, "the lock records no manifest and memory plan to check");
+        goto finish;
+    }
     if (!h->available) {
         overall = AP_PF_UNKNOWN;
         bad |= add_problem(problems, "no NVML on this host: %s", h->problem[0] ? h->problem : "not available");

@@ -183,6 +183,26 @@ expect_err "warning: no NVML on this host"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["preflight"]["verdict"]=="unknown", r' \
     "$P/.airpack/receipts/demo-assistant/1.0.0+3/install.json" || fail "install record: unknown"
 
+# audit: the preflight at install and now
+run "$AIRPACK" audit --installed "$P"
+expect_rc 0
+expect_out "GPU preflight at install: not checked, no NVML"
+expect_out "GPU preflight now: fits only with a smaller context or concurrency (1 GPU(s), NVIDIA GeForce RTX 4090, driver 550.54.14): model 'tiny-chat'"
+run "$AIRPACK" audit --installed "$P" --format json
+python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])["deployments"][0]
+p = d["preflight"]
+assert p["install_preflight"]["verdict"] == "unknown" and p["now"]["verdict"] == "fits-reduced", p
+f = [x for x in d["evidence"]["findings"] if x["rule"] == "AP-PREFLIGHT-FIT"]
+assert len(f) == 1 and f[0]["level"] == "warning", f
+' "$OUT" || fail "audit json preflight: $OUT"
+run "$AIRPACK" audit --installed "$P" --format sarif
+expect_out "AP-PREFLIGHT-FIT"
+AIRPACK_FAKE_NVML_GPUS="$T/gpu48.json" run "$AIRPACK" audit --installed "$P"
+expect_rc 0
+expect_out "GPU preflight now: fits (1 GPU(s), NVIDIA L40S, driver 550.54.14)"
+
 # airpack-verify carries the preflight too (dlopen from the static build)
 run "$AIRPACK_VERIFY" preflight tp2.tar -k k.pub
 expect_rc 1

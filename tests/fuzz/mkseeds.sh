@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -133,4 +133,23 @@ parts_index 1024 2058 b.airpack.003 >"$S/parts/ok-three.parts"
 parts_index 1000 2034 b.airpack.003 >"$S/parts/short-middle.parts"
 parts_index 1024 2058 ../b.airpack.003 >"$S/parts/traversal.parts"
 parts_index 1024 9999 b.airpack.003 >"$S/parts/bad-total.parts"
+# preflight: the locks of demo bundles (1 x L4; 2 x L40S with tensor
+# parallel 2 and target.requires), cut to metadata, manifest and plan
+mkdir -p "$T/pf"
+cp "$SRC/manifests/demo.yaml" "$T/pf/demo.yaml"
+"$GEN/mkdemo" "$T/pf/demo" >/dev/null
+sed -e 's/model: nvidia-l4$/model: nvidia-l40s/' -e 's/count: 1$/count: 2/' -e 's/tensor_parallel: 1/tensor_parallel: 2/' \
+    -e 's/^  memory_utilization: 0.90/  memory_utilization: 0.90\n  requires: { driver: "550", cuda: "12.2", compute_capability: "8.9" }/' \
+    "$T/pf/demo.yaml" >"$T/pf/tp2.yaml"
+"$FB/airpack" keygen --public-key "$T/pf/k.pub" --secret-key "$T/pf/k.key" --no-password --quiet
+for m in demo tp2; do
+    "$FB/airpack" build "$T/pf/$m.yaml" --secret-key "$T/pf/k.key" --output "$T/pf/$m.tar" >/dev/null
+    tar -xOf "$T/pf/$m.tar" airpack.lock.json | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+a = d["analysis"]
+print(json.dumps({"metadata": d["metadata"], "analysis": {"manifest": a["manifest"], "plan": a["plan"]}}))' \
+        >"$S/preflight/ok-$m.lock.json"
+done
+
 ls -l "$S"/*/ | awk '$5 > 16384 { print "mkseeds: large seed: " $0; bad = 1 } END { exit bad }'

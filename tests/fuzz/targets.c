@@ -24,6 +24,7 @@
 #include "error.h"
 #include "lock.h"
 #include "parts.h"
+#include "preflight/preflight.h"
 #include "manifest.h"
 #include "model/model.h"
 #include "pins.h"
@@ -483,6 +484,46 @@ int ap_fuzz_bundle(const uint8_t *data, size_t len)
     return rc;
 }
 
+/* A lock document (as a verified lock carries it) against a fixed host of
+ * two 24 GiB GPUs: reads the manifest, facts and plan back and re-plans. */
+int ap_fuzz_preflight(const uint8_t *data, size_t len)
+{
+    ap_hostgpu g[2];
+    ap_hostgpus host;
+    ap_preflight_opts o = {0};
+    json_t *doc, *rep = NULL;
+    ap_error err;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    doc = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!doc)
+        return AP_ERR_INPUT;
+    memset(&host, 0, sizeof host);
+    memset(g, 0, sizeof g);
+    for (unsigned i = 0; i < 2; i++) {
+        g[i].index = i;
+        snprintf(g[i].name, sizeof g[i].name, "NVIDIA Fuzz");
+        g[i].total_bytes = 24ull << 30;
+        g[i].free_bytes = 20ull << 30;
+        g[i].cc_major = 8;
+        g[i].cc_minor = 9;
+    }
+    host.available = 1;
+    host.cuda_version = 12040;
+    snprintf(host.driver_version, sizeof host.driver_version, "550.54.14");
+    host.gpus = g;
+    host.n = 2;
+    o.credit_plan = json_object_get(json_object_get(doc, "analysis"), "plan");
+    rc = ap_preflight_check(doc, &host, &o, &rep, &err);
+    if (rc == AP_OK)
+        (void)ap_preflight_verdict(rep);
+    json_decref(rep);
+    json_decref(doc);
+    return rc;
+}
+
 const ap_fuzz_target ap_fuzz_targets[] = {
     {"manifest", ap_fuzz_manifest},
     {"policy", ap_fuzz_policy},
@@ -497,6 +538,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"lock", ap_fuzz_lock},
     {"parts", ap_fuzz_parts},
     {"bundle", ap_fuzz_bundle},
+    {"preflight", ap_fuzz_preflight},
     {NULL, NULL},
 };
 
