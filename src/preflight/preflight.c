@@ -218,6 +218,8 @@ static int manifest_from_json(const json_t *mj, ap_manifest *m, ap_error *err)
     if (nm > MAX_MODELS || nr > MAX_MODELS)
         return ap_error_set(err, AP_ERR_CHECK, "lock: too many models or runtimes");
     m->file = (char *)AP_LOCK_NAME;
+    /* the target's GPU name selects runtime profiles; the memory is the host's */
+    m->gpu_model = (char *)json_string_value(json_object_get(json_object_get(t, "gpu"), "model"));
     m->name = (char *)json_string_value(json_object_get(json_object_get(mj, "metadata"), "name"));
     m->memory_utilization = dbl_or(json_object_get(t, "memory_utilization"), 0.90);
     if (!(m->memory_utilization > 0 && m->memory_utilization <= 1))
@@ -227,10 +229,37 @@ static int manifest_from_json(const json_t *mj, ap_manifest *m, ap_error *err)
     if (!m->models || !m->runtimes)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < nr; i++) {
-        const json_t *r = json_array_get(rts, i);
-        m->runtimes[i].name = (char *)json_string_value(json_object_get(r, "name"));
-        m->runtimes[i].kind = kind_of(json_string_value(json_object_get(r, "kind")));
+        const json_t *r = json_array_get(rts, i), *env = json_object_get(r, "env");
+        const json_t *args = json_object_get(r, "args"), *v;
+        ap_mruntime *mr = &m->runtimes[i];
+        const char *k;
+        size_t j;
+        mr->name = (char *)json_string_value(json_object_get(r, "name"));
+        mr->kind = kind_of(json_string_value(json_object_get(r, "kind")));
+        mr->version = (char *)json_string_value(json_object_get(r, "version"));
         m->n_runtimes++;
+        /* the planner reads a few runtime arguments and environment
+         * variables (vLLM's --max-num-seqs, llama.cpp's --flash-attn, ...) */
+        if (json_object_size(env) > MAX_MODELS || json_array_size(args) > MAX_MODELS)
+            return ap_error_set(err, AP_ERR_CHECK, "lock: runtime '%s': too many env or args", mr->name ? mr->name : "?");
+        if (json_object_size(env)) {
+            mr->env = calloc(json_object_size(env), sizeof *mr->env);
+            if (!mr->env)
+                return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            json_object_foreach((json_t *)env, k, v)
+                if (json_is_string(v)) {
+                    mr->env[mr->n_env].key = (char *)k;
+                    mr->env[mr->n_env++].value = (char *)json_string_value(v);
+                }
+        }
+        if (json_array_size(args)) {
+            mr->args = calloc(json_array_size(args), sizeof *mr->args);
+            if (!mr->args)
+                return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            json_array_foreach(args, j, v)
+                if (json_is_string(v))
+                    mr->args[mr->n_args++] = (char *)json_string_value(v);
+        }
     }
     for (size_t i = 0; i < nm; i++) {
         const json_t *mo = json_array_get(models, i), *s = json_object_get(mo, "serve");
@@ -246,6 +275,17 @@ static int manifest_from_json(const json_t *mj, ap_manifest *m, ap_error *err)
         mm->serve.kv_cache_dtype = kv_of(json_string_value(json_object_get(s, "kv_cache_dtype")));
         mm->serve.overhead_gib = dbl_or(json_object_get(s, "overhead_gib"), -1);
         mm->serve.activation_gib = dbl_or(json_object_get(s, "activation_gib"), -1);
+        mm->serve.max_batched_tokens = u64_of(json_object_get(s, "max_batched_tokens"), &v) ? v : 0;
+        mm->serve.enforce_eager = json_is_true(json_object_get(s, "enforce_eager"));
+        mm->serve.pipeline_parallel = u64_of(json_object_get(s, "pipeline_parallel"), &v) && v ? v : 1;
+        if (mm->serve.pipeline_parallel > AP_PLAN_MAX_GPUS)
+            mm->serve.pipeline_parallel = AP_PLAN_MAX_GPUS;
+        {
+            const json_t *rs = json_object_get(s, "rope_scaling");
+            mm->serve.rope_type = (char *)json_string_value(json_object_get(rs, "type"));
+            mm->serve.rope_factor = dbl_or(json_object_get(rs, "factor"), 0);
+            mm->serve.rope_original_context = u64_of(json_object_get(rs, "original_context"), &v) ? v : 0;
+        }
         m->n_models++;
     }
     return AP_OK;
@@ -253,6 +293,10 @@ static int manifest_from_json(const json_t *mj, ap_manifest *m, ap_error *err)
 
 static void free_manifest(ap_manifest *m)
 {
+    for (size_t i = 0; m->runtimes && i < m->n_runtimes; i++) {
+        free(m->runtimes[i].env);
+        free(m->runtimes[i].args);
+    }
     free(m->models);
     free(m->runtimes);
 }
@@ -359,6 +403,7 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
     ap_preflight_opts dflt = {0};
     ap_manifest m;
     ap_model_facts **facts = NULL;
+    uint64_t *delta = NULL, *used = NULL, max_delta = 0;
     ap_plan *plan = NULL;
     struct gpu_budget *gb = NULL;
     json_t *rep = NULL, *reqs = NULL, *problems = NULL, *jm = NULL, *jg = NULL, *host = NULL;
@@ -392,8 +437,8 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
     bad |= json_object_set_new(rep, "host", host);
     host = NULL;
     for (size_t i = 0; i < m.n_models; i++)
-        if (m.models[i].serve.tensor_parallel > need_gpus)
-            need_gpus = m.models[i].serve.tensor_parallel;
+        if (m.models[i].serve.tensor_parallel * m.models[i].serve.pipeline_parallel > need_gpus)
+            need_gpus = m.models[i].serve.tensor_parallel * m.models[i].serve.pipeline_parallel;
 
     if (nothing) {
         overall = AP_PF_UNKNOWN;
@@ -436,31 +481,77 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
     if (min_budget == UINT64_MAX)
         min_budget = gb[0].budget;
 
-    /* re-plan: the host's GPU count, the smallest budget */
-    m.gpu_count = h->n;
-    m.gpu_memory_gib = (double)min_budget / m.memory_utilization / GIB;
-    if (m.gpu_memory_gib <= 0)
-        m.gpu_memory_gib = 1.0 / GIB;
     facts = calloc(m.n_models ? m.n_models : 1, sizeof *facts);
-    if (!facts)
+    delta = calloc(m.n_models ? m.n_models : 1, sizeof *delta);
+    if (!facts || !delta)
         goto nomem;
     for (size_t i = 0; i < m.n_models; i++)
         if ((rc = facts_from_json(json_object_get(json_array_get(json_object_get(mj, "models"), i), "facts"),
                                   &facts[i], err)) != AP_OK)
             goto out;
+
+    /* Calibrate: the lock's facts are what `airpack model` prints, and the
+     * planner may use facts it does not print (which tensors a runtime
+     * keeps in host memory, ...). Re-run at the signed target; where a
+     * model's total per GPU comes out lower than the signed plan's, the
+     * difference is added to its needs on this host. */
+    if (json_is_object(json_object_get(recorded, "gpu"))) {
+        const json_t *rg = json_object_get(recorded, "gpu");
+        ap_plan *cal = NULL;
+        ap_error ce;
+        uint64_t cnt;
+        double mem = dbl_or(json_object_get(rg, "memory_gib"), 0);
+        if (u64_of(json_object_get(rg, "count"), &cnt) && cnt > 0 && cnt <= AP_PLAN_MAX_GPUS && mem > 0 &&
+            mem <= 65536) {
+            m.gpu_count = cnt;
+            m.gpu_memory_gib = mem;
+            if (ap_plan_compute(&m, facts, &cal, &ce) == AP_OK) {
+                for (size_t i = 0; i < cal->n_models && i < m.n_models; i++) {
+                    uint64_t rt = 0;
+                    const json_t *rm = json_array_get(json_object_get(recorded, "models"), i);
+                    if (cal->models[i].planned && u64_of(json_object_get(rm, "total_per_gpu_bytes"), &rt) &&
+                        rt > cal->models[i].total_per_gpu) {
+                        delta[i] = rt - cal->models[i].total_per_gpu;
+                        if (delta[i] > max_delta)
+                            max_delta = delta[i];
+                    }
+                }
+            }
+            ap_plan_free(cal);
+        }
+    }
+
+    /* re-plan: the host's GPU count, the smallest budget (less the largest
+     * calibration difference, so the largest context and concurrency stay safe) */
+    m.gpu_count = h->n;
+    m.gpu_memory_gib = (double)(min_budget > max_delta ? min_budget - max_delta : 0) / m.memory_utilization / GIB;
+    if (m.gpu_memory_gib <= 0)
+        m.gpu_memory_gib = 1.0 / GIB;
     if ((rc = ap_plan_compute(&m, facts, &plan, err)) != AP_OK)
         goto out;
+    /* what each GPU holds: the re-plan plus the calibration differences */
+    used = calloc(h->n, sizeof *used);
+    if (!used)
+        goto nomem;
+    for (size_t i = 0; i < h->n; i++)
+        used[i] = i < plan->n_gpus ? plan->gpus[i].used_bytes : 0;
+    for (size_t i = 0; i < plan->n_models; i++) {
+        const ap_plan_model *pm = &plan->models[i];
+        uint64_t ng = pm->tensor_parallel * (pm->pipeline_parallel ? pm->pipeline_parallel : 1);
+        if (pm->planned)
+            for (uint64_t k = 0; k < ng && k < h->n; k++)
+                used[k] += delta[i];
+    }
 
     /* GPUs */
     for (size_t i = 0; i < h->n; i++) {
-        uint64_t used = i < plan->n_gpus ? plan->gpus[i].used_bytes : 0;
-        int fits = used <= gb[i].budget;
-        int64_t head = fits ? (int64_t)(gb[i].budget - used) : -(int64_t)(used - gb[i].budget);
+        int fits = used[i] <= gb[i].budget;
+        int64_t head = fits ? (int64_t)(gb[i].budget - used[i]) : -(int64_t)(used[i] - gb[i].budget);
         json_t *g = json_pack("{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "index", (json_int_t)i, "name",
                               h->gpus[i].name, "total_bytes", (json_int_t)gb[i].total, "free_bytes",
                               (json_int_t)gb[i].free, "credit_bytes", (json_int_t)gb[i].credit,
                               "budget_bytes", (json_int_t)gb[i].budget, "planned_bytes",
-                              (json_int_t)used, "headroom_bytes", (json_int_t)head, "fits", fits);
+                              (json_int_t)used[i], "headroom_bytes", (json_int_t)head, "fits", fits);
         if (!g || json_array_append_new(jg, g))
             goto nomem;
     }
@@ -477,18 +568,24 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
 
         if (!gl)
             goto nomem;
-        for (uint64_t k = 0; k < pm->tensor_parallel && k < h->n; k++) {
+        uint64_t used_gpus = pm->tensor_parallel * (pm->pipeline_parallel ? pm->pipeline_parallel : 1);
+        for (uint64_t k = 0; k < used_gpus && k < h->n; k++) {
             bad |= json_array_append_new(gl, json_integer((json_int_t)k));
-            if (k < plan->n_gpus && plan->gpus[k].used_bytes > gb[k].budget)
+            if (used[k] > gb[k].budget)
                 gpus_fit = 0;
         }
         if (!pm->planned) {
             v = AP_PF_UNKNOWN;
             snprintf(msg, sizeof msg, "not planned: %s", pm->problem ? pm->problem : "facts missing");
-        } else if (pm->tensor_parallel > h->n) {
+        } else if (used_gpus > h->n) {
             v = AP_PF_NOFIT;
-            snprintf(msg, sizeof msg, "does not fit: tensor_parallel %" PRIu64 " needs %" PRIu64
-                     " GPUs, this host has %zu", pm->tensor_parallel, pm->tensor_parallel, h->n);
+            if (used_gpus == pm->tensor_parallel)
+                snprintf(msg, sizeof msg, "does not fit: tensor_parallel %" PRIu64 " needs %" PRIu64
+                         " GPUs, this host has %zu", pm->tensor_parallel, used_gpus, h->n);
+            else
+                snprintf(msg, sizeof msg, "does not fit: tensor_parallel %" PRIu64 " x pipeline_parallel %" PRIu64
+                         " needs %" PRIu64 " GPUs, this host has %zu", pm->tensor_parallel,
+                         pm->pipeline_parallel, used_gpus, h->n);
         } else if (pm->fits && gpus_fit) {
             v = AP_PF_FITS;
             snprintf(msg, sizeof msg, "fits: context %" PRIu64 " x concurrency %" PRIu64,
@@ -517,7 +614,7 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
                        pm->kind_name, "tensor_parallel", (json_int_t)pm->tensor_parallel, "gpus", gl,
                        "context", (json_int_t)pm->context, "concurrency", (json_int_t)pm->concurrency,
                        "recorded_bytes_per_gpu", (json_int_t)recorded_total, "needed_bytes_per_gpu",
-                       (json_int_t)pm->total_per_gpu, "max_context", (json_int_t)pm->max_context,
+                       (json_int_t)(pm->total_per_gpu + delta[i]), "max_context", (json_int_t)pm->max_context,
                        "max_concurrency", (json_int_t)pm->max_concurrency, "verdict",
                        ap_pf_verdict_name(v), "message", msg);
         if (!mo || json_array_append_new(jm, mo))
@@ -552,6 +649,8 @@ out:
         for (size_t i = 0; i < m.n_models; i++)
             ap_model_facts_free(facts[i]);
     free(facts);
+    free(delta);
+    free(used);
     free(gb);
     ap_plan_free(plan);
     free_manifest(&m);

@@ -13,11 +13,14 @@ D=demo/demo.yaml
 "$AIRPACK" keygen --public-key other.pub --secret-key other.key --no-password --quiet
 
 # Bundles: the demo as is (1 x L4), planned for 2 x 48 GB with tensor
-# parallel 2, and one whose KV cache needs a 48 GB GPU (concurrency 60000).
+# parallel 2, and one whose KV cache needs a 48 GB GPU (concurrency 60000;
+# the activation fixed, so that the KV cache decides).
 sed -e 's/model: nvidia-l4$/model: nvidia-l40s/' -e 's/count: 1$/count: 2/' \
     -e 's/tensor_parallel: 1/tensor_parallel: 2/' -e 's/^  sequence: 1/  sequence: 2/' $D >demo/tp2.yaml
 sed -e 's/model: nvidia-l4$/model: nvidia-l40s/' -e 's/concurrency: 4/concurrency: 60000/' \
-    -e 's/^  sequence: 1/  sequence: 3/' $D >demo/big.yaml
+    -e 's/^  sequence: 1/  sequence: 3/' -e 's/^      tensor_parallel: 1/      tensor_parallel: 1\n      activation_gib: 0.5/' \
+    $D >demo/big.yaml
+grep -q 'activation_gib: 0.5' demo/big.yaml || fail "sed did not add activation_gib"
 sed -e 's/^  memory_utilization: 0.90/  memory_utilization: 0.90\n  requires: { driver: "555.42", cuda: "12.2", compute_capability: "9.0" }/' \
     -e 's/^  sequence: 1/  sequence: 4/' $D >demo/req.yaml
 grep -q 'requires:' demo/req.yaml || fail "sed did not add target.requires"
