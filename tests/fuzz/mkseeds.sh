@@ -113,6 +113,10 @@ for p in tiny llama-3.1-8b qwen2.5-7b mixtral-8x7b mistral-7b-v0.1; do
     "$GEN/mksafetensors" --preset "$p" --config-only "$T/c-$p" >/dev/null
     cp "$T/c-$p/config.json" "$S/hfconfig/ok-$p.json"
 done
+# rope_scaling (YaRN) and MTP layers, as Qwen2.5 and DeepSeek-V3 write them
+printf '%s\n' '{"model_type":"qwen2","num_hidden_layers":28,"hidden_size":3584,"num_attention_heads":28,' \
+    '"num_key_value_heads":4,"max_position_embeddings":32768,"num_nextn_predict_layers":1,' \
+    '"rope_scaling":{"type":"yarn","factor":4.0,"original_max_position_embeddings":32768}}' >"$S/hfconfig/ok-yarn.json"
 
 # minisign: the fuzz key pair, a signature and an encrypted key
 cp "$SRC/tests/fuzz/fuzz-test.pub" "$S/minisign/ok-fuzz-test.pub"
