@@ -159,6 +159,31 @@ static void test_deepseek_v3_mla(void **state)
     ap_model_facts_free(f);
 }
 
+/* rope_scaling: YaRN extends the context; llama3 scaling does not; MTP layers */
+static void test_rope_scaling_and_mtp(void **state)
+{
+    (void)state;
+    ap_model_facts *f = ok("{\"model_type\":\"qwen2\",\"num_hidden_layers\":28,\"max_position_embeddings\":32768,"
+                           "\"num_nextn_predict_layers\":1,"
+                           "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0,\"original_max_position_embeddings\":32768}}");
+    assert_string_equal(f->rope_type, "yarn");
+    assert_true(f->rope_factor == 4.0);
+    assert_int_equal(f->rope_orig_ctx, 32768);
+    assert_int_equal(ap_facts_scaled_context(f), 131072);
+    assert_int_equal(f->mtp_layers.v, 1);
+    ap_model_facts_free(f);
+    f = ok("{\"model_type\":\"llama\",\"num_hidden_layers\":32,\"max_position_embeddings\":131072,"
+           "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"original_max_position_embeddings\":8192}}");
+    assert_string_equal(f->rope_type, "llama3");
+    assert_int_equal(ap_facts_scaled_context(f), 131072);
+    ap_model_facts_free(f);
+    /* a hostile factor is ignored */
+    f = ok("{\"model_type\":\"qwen2\",\"num_hidden_layers\":2,\"max_position_embeddings\":4096,"
+           "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":1e300}}");
+    assert_int_equal(ap_facts_scaled_context(f), 4096);
+    ap_model_facts_free(f);
+}
+
 static void test_errors(void **state)
 {
     ap_error err;
@@ -205,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_layer_types_and_text_config),
         cmocka_unit_test(test_moe_and_quant),
         cmocka_unit_test(test_deepseek_v3_mla),
+        cmocka_unit_test(test_rope_scaling_and_mtp),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
