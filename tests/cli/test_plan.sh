@@ -165,6 +165,45 @@ expect_rc 2
 expect_err "model 'small'"
 expect_err "llama-3.1-8b-q4.gguf"
 
+# runtime memory models: the version selects the profile, the terms carry their sources,
+# an unknown version uses the nearest profile and says so; YaRN in serve.rope_scaling
+manifest nvidia-h100-sxm 1 16 1
+sed -i 's/^    kind: vllm$/    kind: vllm\n    version: 0.25.1/' "$T/m.yaml"
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 0
+expect_out "memory model: vllm 0.19 (V1); vLLM 0.25.1 is newer than the newest profile"
+expect_out "CUDA graphs (outside the budget)"
+expect_out "AP-PLAN-PROFILE"
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 0
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+m = p["models"][0]
+assert m["verdict"] == "fits", m["verdict"]
+assert m["profile"] == "vllm 0.19 (V1)", m["profile"]
+assert "newer than the newest profile" in m["profile_note"]
+assert m["checkpoint_bytes"] == 16060522496 and m["loaded_bytes_per_gpu"] == 16060522496
+for t in ("weights", "kv_cache", "activation", "non_torch", "cuda_graphs"):
+    assert m["terms"][t]["source"], t
+assert m["terms"]["cuda_graphs"]["outside_budget"] is True
+assert m["sampler_seqs"] == 16, m["sampler_seqs"]
+assert m["context_limit"] == 131072
+' || fail "runtime memory model in the JSON"
+CONTEXT=262144 manifest nvidia-h100-sxm 4 1 4
+run "$AIRPACK" plan "$T/m.yaml"
+expect_rc 1
+expect_out "AP-MODEL-CONTEXT"
+sed -i 's/^      tensor_parallel: 4$/      tensor_parallel: 4\n      rope_scaling: { type: yarn, factor: 2 }/' "$T/m.yaml"
+run "$AIRPACK" plan --format json "$T/m.yaml"
+expect_rc 0
+echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert p["models"][0]["context_limit"] == 262144, p["models"][0]["context_limit"]
+assert not [f for f in p["findings"] if f["rule"] == "AP-MODEL-CONTEXT"], p["findings"]
+' || fail "rope_scaling extends the context"
+
 # a catalogue of one's own
 manifest lab-gpu 1 4 1
 printf 'gpus:\n  - name: lab-gpu\n    memory_gb: 200\n    usable_gib: 190\n' > "$T/gpus.yaml"
