@@ -40,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 echo "setup-llama: npm install node-llama-cpp@$NLC_VERSION @node-llama-cpp/linux-x64@$NLC_VERSION into $DIR"
 echo '{"private": true, "description": "llama.cpp libraries for airpack tools/demo-server"}' >"$tmp/package.json"
-(cd "$tmp" && npm install --omit=optional --ignore-scripts --no-audit --no-fund \
+(cd "$tmp" && npm install --omit=optional --ignore-scripts --no-audit --no-fund --engine-strict=false \
     --loglevel=error "node-llama-cpp@$NLC_VERSION" "@node-llama-cpp/linux-x64@$NLC_VERSION")
 
 nm=$tmp/node_modules

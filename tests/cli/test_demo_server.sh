@@ -200,4 +200,56 @@ wait "$PID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "the server exited $rc after SIGINT"
 CHECKS=$((CHECKS + 1))
 
+# End to end, as the demo does it: the real runtime folder in a signed
+# bundle, installed, and started from the installed unit's launch spec
+# ('airpack units --format json': argv, env, working directory), then asked.
+mkdir -p "$T/e2e"
+"$AIRPACK_GEN_DIR/mkdemo" --runtime "$AIRPACK_BIN/demo-runtime" "$T/e2e/demo" >/dev/null
+FREE=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s/listen: 127.0.0.1:8080/listen: 127.0.0.1:$FREE/" "$AIRPACK_SRC/manifests/demo.yaml" >"$T/e2e/demo.yaml"
+grep -q "listen: 127.0.0.1:$FREE" "$T/e2e/demo.yaml" || fail "the demo manifest has no 'listen: 127.0.0.1:8080' to change"
+run "$AIRPACK" keygen --public-key "$T/e2e/k.pub" --secret-key "$T/e2e/k.key" --no-password
+expect_rc 0
+run "$AIRPACK" build "$T/e2e/demo.yaml" --secret-key "$T/e2e/k.key" --output "$T/e2e/demo.airpack"
+expect_rc 0
+run "$AIRPACK" install "$T/e2e/demo.airpack" --public-key "$T/e2e/k.pub" --prefix "$T/e2e/prefix"
+expect_rc 0
+run "$AIRPACK" units --prefix "$T/e2e/prefix" demo-assistant --format json
+expect_rc 0
+printf '%s' "$OUT" >"$T/e2e/units.json"
+# env -i PATH=/usr/bin:/bin VAR=VALUE... ARGV..., one item a line; then cwd
+python3 - "$T/e2e/units.json" "$T/e2e/cmd" "$T/e2e/cwd" <<'PY'
+import json, sys
+u = [x for x in json.load(open(sys.argv[1]))["units"] if x["runtime"] == "llama-server"][0]
+items = ["env", "-i", "PATH=/usr/bin:/bin"] + ["%s=%s" % kv for kv in u["env"].items()] + u["argv"]
+assert all("\n" not in i for i in items)
+assert u["argv"][0].endswith("/payload/runtimes/llama-server/bin/llama-server"), u["argv"]
+open(sys.argv[2], "w").write("\n".join(items) + "\n")
+open(sys.argv[3], "w").write(u["working_directory"])
+PY
+CHECKS=$((CHECKS + 1))
+set --
+while IFS= read -r w; do set -- "$@" "$w"; done <"$T/e2e/cmd"
+: >"$T/e2e/srv.log"
+(cd "$(cat "$T/e2e/cwd")" && exec "$@") >"$T/e2e/srv.log" 2>&1 &
+PID=$!
+PORT=$FREE
+i=0
+until [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 200 ]; do
+    kill -0 "$PID" 2>/dev/null || { cat "$T/e2e/srv.log" >&2; fail "the installed server exited"; }
+    i=$((i + 1))
+    [ $i -lt 300 ] || { kill "$PID"; cat "$T/e2e/srv.log" >&2; fail "the installed server: /health not ok within 30 s"; }
+    sleep 0.1
+done
+http GET /v1/models
+expect_code 200
+py 'assert [m["id"] for m in d["data"]] == ["tiny-chat.gguf"], d'
+http POST /v1/completions '{"prompt":"The air gap is","max_tokens":4}'
+expect_code 200
+py 'assert d["usage"]["completion_tokens"] == 4 and d["choices"][0]["text"].strip(), d'
+kill -TERM "$PID"
+wait "$PID" && rc=0 || rc=$?
+[ "$rc" = 0 ] || fail "the installed server exited $rc after SIGTERM"
+CHECKS=$((CHECKS + 1))
+
 done_ok
