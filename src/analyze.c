@@ -147,9 +147,15 @@ static void copy_sources(json_t *manifest, const json_t *pins)
             size_t n = strlen(lists[l]), idx;
             char c;
             if (strncmp(subj, lists[l], n) == 0 && sscanf(subj + n, "[%zu%c", &idx, &c) == 2 &&
-                c == ']')
-                json_object_set(json_array_get(json_object_get(manifest, lists[l]), idx),
-                                "source", src);
+                c == ']') {
+                json_t *item = json_array_get(json_object_get(manifest, lists[l]), idx);
+                json_object_set(item, "source", src);
+                /* The licence a store's licence layer names (Ollama) feeds
+                 * the licence policies when the manifest declares none. */
+                if (item && !json_object_get(item, "license") &&
+                    json_is_string(json_object_get(src, "license")))
+                    json_object_set(item, "license", json_object_get(src, "license"));
+            }
         }
     }
 }

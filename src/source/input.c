@@ -156,12 +156,16 @@ int ap_input_walk(const ap_mpath *p, int for_runtime, ap_input *out, ap_error *e
     memset(out, 0, sizeof *out);
     if (!p->path || !p->abs)
         return AP_OK;
-    hf = strncmp(p->path, "hf://", 5) == 0 ? 1 : ap_hf_locate(p->abs, &repo, &rev);
+    hf = strncmp(p->path, "hf://", 5) == 0     ? 1
+         : strncmp(p->path, "ollama://", 9) == 0 ? 0
+                                                 : ap_hf_locate(p->abs, &repo, &rev);
     free(repo);
     free(rev);
     if (hf < 0)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-    if (hf)
+    if (strncmp(p->path, "ollama://", 9) == 0)
+        rc = ap_ollama_walk(p, out, err);
+    else if (hf)
         rc = ap_hf_walk(p, out, err);
     else
         rc = walk_plain(p, out, err);
@@ -181,6 +185,10 @@ int ap_source_resolve(const char *ref, char **abs, int *is_dir, ap_error *err)
     if (strncmp(ref, "hf://", 5) == 0) {
         *is_dir = 1;
         return ap_hf_resolve(ref, abs, err);
+    }
+    if (strncmp(ref, "ollama://", 9) == 0) {
+        *is_dir = 1;
+        return ap_ollama_resolve(ref, abs, err);
     }
     return AP_OK;
 }

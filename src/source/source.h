@@ -104,6 +104,16 @@ int ap_hf_locate(const char *path, char **repo_dir, char **revision);
 /* Walk a snapshot path (folder or file) into in (kind AP_INPUT_HF). */
 int ap_hf_walk(const ap_mpath *p, ap_input *in, ap_error *err) AP_WUR;
 
+/* ---- Ollama store (ollama.c, ollama.h) ---- */
+
+/* Resolve ollama://... to its model layer's blob (new string). */
+int ap_ollama_resolve(const char *ref, char **abs, ap_error *err) AP_WUR;
+/* Walk an Ollama model (kind AP_INPUT_OLLAMA): manifest.json, model.gguf,
+ * template, params.json, license, config.json..., each blob's digest the
+ * file's pin; the source records the name, the manifest's SHA-256, the
+ * model digest and the licence the licence layer names. */
+int ap_ollama_walk(const ap_mpath *p, ap_input *in, ap_error *err) AP_WUR;
+
 /* ---- globs (glob.c) ---- */
 
 /* fnmatch(3) glob with '**' on a '/'-separated relative path:

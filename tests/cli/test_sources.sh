@@ -28,6 +28,7 @@ model_manifest() {
 # agree NAME RC-CHECK TEXT: check exits RC with TEXT on stderr or stdout;
 # build refuses with the same text (or, for RC 0, writes a bundle).
 agree() {
+    rm -f "w/$1.tar"
     run "$AIRPACK" check "w/$1.yaml"
     expect_rc "$2"
     c_out="$OUT$ERR"
@@ -155,5 +156,45 @@ tar -tf w/inc.tar | grep -c '^payload/models/m/' | grep -qx 4 || fail "include: 
 # a pattern on a single file is refused
 model_manifest badglob "$SNAP4/config.json" '    exclude: ["*.pth"]'
 agree badglob 2 "'exclude' selects files of a folder"
+
+# ---- an Ollama store with a GGUF model layer ----
+"$G/mkgguf" --preset tiny w/o.gguf >/dev/null
+printf 'LLAMA 3.1 COMMUNITY LICENSE AGREEMENT\nLlama 3.1 Version Release Date: July 23, 2024\n' >w/lic.txt
+MD=$("$G/mksources" ollama w/ollama tiny:1b w/o.gguf w/lic.txt)
+export OLLAMA_MODELS="$T/w/ollama"
+model_manifest ollama "ollama://tiny:1b"
+agree ollama 0 "passed"
+tar -tf w/ollama.tar >w/list.txt
+for f in model.gguf template params.json license config.json manifest.json; do
+    grep -qx "payload/models/m/$f" w/list.txt || fail "ollama: $f not carried: $(cat w/list.txt)"
+done
+tar -xOf w/ollama.tar airpack.lock.json >w/lock.json
+grep -q "\"model_digest\": \"sha256:$MD\"" w/lock.json || fail "ollama model digest not in the lock"
+grep -q '"license": "LicenseRef-llama3.1-community"' w/lock.json || fail "licence layer not read"
+"$AIRPACK" verify w/ollama.tar --public-key k.pub >/dev/null || fail "ollama bundle does not verify"
+# the licence text feeds the licence policies
+run "$AIRPACK" check w/ollama.yaml --policy eu-sovereignty
+expect_out "license is 'LicenseRef-llama3.1-community', which is denied"
+# facts come from the GGUF model layer
+run "$AIRPACK" check --format json w/ollama.yaml
+expect_out '"format": "gguf"'
+# a tampered blob (same size): the digest is its pin
+cp -r w/ollama w/ollama2
+"$G/mksources" tamper "w/ollama2/blobs/sha256-$MD"
+OLLAMA_MODELS="$T/w/ollama2" agree ollama 1 "file 'ollama://tiny:1b/model.gguf' does not match the blob digest"
+# a layer missing from the store, a layer of the wrong size, a bad manifest
+TB=$(ls w/ollama2/blobs | grep -v "$MD" | head -1)
+rm "w/ollama2/blobs/sha256-$MD"
+OLLAMA_MODELS="$T/w/ollama2" agree ollama 2 "layer 'application/vnd.ollama.image.model' of 'ollama://tiny:1b' is missing from the store"
+cp -r w/ollama w/ollama3
+for b in w/ollama3/blobs/*; do
+    if grep -q eot_id "$b" 2>/dev/null && [ "$(wc -c <"$b")" -lt 1000 ]; then echo x >>"$b"; break; fi
+done
+OLLAMA_MODELS="$T/w/ollama3" agree ollama 2 "bytes, its manifest says"
+echo '{"layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:../../etc", "size": 1}]}' \
+    >w/ollama3/manifests/registry.ollama.ai/library/tiny/1b
+OLLAMA_MODELS="$T/w/ollama3" agree ollama 2 "has no valid digest"
+model_manifest ollamamissing "ollama://nothere:7b"
+agree ollamamissing 2 "'ollama://nothere:7b' is not in the Ollama store"
 
 done_ok

@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -156,4 +156,13 @@ print(json.dumps({"metadata": d["metadata"], "analysis": {"manifest": a["manifes
         >"$S/preflight/ok-$m.lock.json"
 done
 
+# ollama: a store's manifest as mksources writes it, and broken variants
+"$GEN/mkgguf" --preset tiny "$T/o.gguf" >/dev/null
+printf 'MIT License\n' >"$T/lic.txt"
+"$GEN/mksources" ollama "$T/ollama" tiny:1b "$T/o.gguf" "$T/lic.txt" >/dev/null
+cp "$T/ollama/manifests/registry.ollama.ai/library/tiny/1b" "$S/ollama/ok-tiny.json"
+sed 's/sha256:/sha256:../' "$S/ollama/ok-tiny.json" >"$S/ollama/bad-digest.json"
+sed 's/"size":[0-9]*/"size":-1/' "$S/ollama/ok-tiny.json" >"$S/ollama/bad-size.json"
+printf '{"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":1},{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":2}]}' \
+    "$(printf '%064d' 0)" "$(printf '%064d' 1)" >"$S/ollama/two-models.json"
 ls -l "$S"/*/ | awk '$5 > 16384 { print "mkseeds: large seed: " $0; bad = 1 } END { exit bad }'

@@ -29,6 +29,7 @@
 #include "model/model.h"
 #include "pins.h"
 #include "policy.h"
+#include "source/ollama.h"
 #include "sign.h"
 #include "util.h"
 #include "waiver.h"
@@ -335,6 +336,25 @@ int ap_fuzz_sums(const uint8_t *data, size_t len)
     return rc;
 }
 
+int ap_fuzz_ollama(const uint8_t *data, size_t len)
+{
+    ap_ollama_manifest m;
+    ap_error err;
+    char name[128];
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_ollama_manifest_parse("fuzz", data, len, &m, &err);
+    for (size_t i = 0; rc == AP_OK && i < m.n; i++)
+        (void)ap_ollama_layer_name(&m.layers[i], name, sizeof name);
+    if (rc == AP_OK) {
+        (void)ap_license_from_text((const char *)data, len);
+        ap_ollama_manifest_release(&m);
+    }
+    return rc;
+}
+
 int ap_fuzz_gpus(const uint8_t *data, size_t len)
 {
     ap_gpu_catalog *c = NULL;
@@ -533,6 +553,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"hfconfig", ap_fuzz_hfconfig},
     {"stindex", ap_fuzz_stindex},
     {"sums", ap_fuzz_sums},
+    {"ollama", ap_fuzz_ollama},
     {"gpus", ap_fuzz_gpus},
     {"minisign", ap_fuzz_minisign},
     {"lock", ap_fuzz_lock},

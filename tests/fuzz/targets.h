@@ -36,6 +36,7 @@ int ap_fuzz_safetensors(const uint8_t *data, size_t len);  /* ap_safetensors_rea
 int ap_fuzz_hfconfig(const uint8_t *data, size_t len);     /* ap_hfconfig_read (memfd) */
 int ap_fuzz_stindex(const uint8_t *data, size_t len);      /* ap_safetensors_read_index (tmp folder) */
 int ap_fuzz_sums(const uint8_t *data, size_t len);         /* ap_sums_load (memfd) */
+int ap_fuzz_ollama(const uint8_t *data, size_t len);       /* ap_ollama_manifest_parse */
 int ap_fuzz_gpus(const uint8_t *data, size_t len);         /* ap_gpu_catalog_parse */
 int ap_fuzz_minisign(const uint8_t *data, size_t len);     /* public key, signature, secret key */
 int ap_fuzz_lock(const uint8_t *data, size_t len);         /* ap_lock_parse */

@@ -12,6 +12,11 @@
  *       snapshots/<commit>/<path> as relative links ../../blobs/<id>.
  *       Prints the commit. --hostile adds snapshots/<commit>/evil.json, a
  *       link out of the repository's blobs (to HUB/outside.json).
+ *   mksources ollama STORE NAME:TAG MODEL.gguf [LICENSE.txt]
+ *       Write an Ollama store as `ollama pull` leaves it: MODEL.gguf moved
+ *       to blobs/sha256-<hex>, a template, params, licence and config blob,
+ *       and manifests/registry.ollama.ai/library/NAME/TAG (schemaVersion 2,
+ *       the media types of Ollama's registry). Prints the model digest.
  *   mksources tamper FILE
  *       Flip one byte in the middle of FILE (in place, through links).
  */
@@ -187,6 +192,94 @@ static int cmd_hf(int argc, char **argv)
     return 0;
 }
 
+/* Write data as a blob of the store; fill hex. */
+static void blob_from_buffer(const char *store, const char *data, size_t len, char hex[65])
+{
+    uint8_t d[32];
+    char path[4096];
+    FILE *f;
+    if (ap_sha256_buffer(data, len, d) != AP_OK)
+        exit(1);
+    ap_hex_encode(d, 32, hex);
+    snprintf(path, sizeof path, "%s/blobs/sha256-%s", store, hex);
+    if (!(f = fopen(path, "wb")) || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        die("cannot write", path);
+}
+
+static json_t *desc(const char *mt, const char *hex, uint64_t size)
+{
+    char d[80];
+    snprintf(d, sizeof d, "sha256:%s", hex);
+    return json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", d, "size", (json_int_t)size);
+}
+
+static int cmd_ollama(int argc, char **argv)
+{
+    const char *store, *ref, *model, *colon;
+    char path[4096], mhex[65], thex[65], phex[65], lhex[65], chex[65], *lic = NULL;
+    const char *tmpl = "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n"
+                       "{{ .System }}<|eot_id|>{{ end }}{{ .Prompt }}";
+    const char *params = "{\"stop\": [\"<|eot_id|>\"], \"temperature\": 0.6}";
+    const char *config = "{\"model_format\":\"gguf\",\"model_family\":\"llama\","
+                         "\"model_type\":\"tiny\",\"file_type\":\"F16\","
+                         "\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":"
+                         "{\"type\":\"layers\",\"diff_ids\":[]}}";
+    size_t lic_len = 0;
+    struct stat st;
+    json_t *m, *layers;
+    ap_error err;
+    if (argc < 5) {
+        fprintf(stderr, "usage: mksources ollama STORE NAME:TAG MODEL.gguf [LICENSE.txt]\n");
+        return 2;
+    }
+    store = argv[2];
+    ref = argv[3];
+    model = argv[4];
+    colon = strchr(ref, ':');
+    snprintf(path, sizeof path, "%s/blobs", store);
+    mkdirs(path);
+    if (ap_sha256_file_hex(model, 0, mhex, NULL, &err) != AP_OK || stat(model, &st) != 0) {
+        fprintf(stderr, "mksources: cannot hash '%s'\n", model);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/blobs/sha256-%s", store, mhex);
+    if (rename(model, path) != 0)
+        die("cannot move", model);
+    blob_from_buffer(store, tmpl, strlen(tmpl), thex);
+    blob_from_buffer(store, params, strlen(params), phex);
+    blob_from_buffer(store, config, strlen(config), chex);
+    if (argc > 5) {
+        if (ap_read_file(argv[5], 1 << 20, &lic, &lic_len, &err) != AP_OK) {
+            fprintf(stderr, "mksources: %s\n", err.msg);
+            return 1;
+        }
+        blob_from_buffer(store, lic, lic_len, lhex);
+    }
+    layers = json_array();
+    json_array_append_new(layers, desc("application/vnd.ollama.image.model", mhex,
+                                       (uint64_t)st.st_size));
+    json_array_append_new(layers, desc("application/vnd.ollama.image.template", thex,
+                                       strlen(tmpl)));
+    if (lic)
+        json_array_append_new(layers, desc("application/vnd.ollama.image.license", lhex, lic_len));
+    json_array_append_new(layers, desc("application/vnd.ollama.image.params", phex,
+                                       strlen(params)));
+    m = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
+                  "application/vnd.docker.distribution.manifest.v2+json", "config",
+                  desc("application/vnd.docker.container.image.v1+json", chex, strlen(config)),
+                  "layers", layers);
+    snprintf(path, sizeof path, "%s/manifests/registry.ollama.ai/library/%.*s", store,
+             (int)(colon ? (size_t)(colon - ref) : strlen(ref)), ref);
+    mkdirs(path);
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/%s", colon ? colon + 1 : "latest");
+    if (json_dump_file(m, path, JSON_COMPACT) != 0)
+        die("cannot write", path);
+    json_decref(m);
+    free(lic);
+    printf("%s\n", mhex);
+    return 0;
+}
+
 static int cmd_tamper(int argc, char **argv)
 {
     struct stat st;
@@ -209,6 +302,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "hf"))
         return cmd_hf(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "ollama"))
+        return cmd_ollama(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "tamper"))
         return cmd_tamper(argc, argv);
     fprintf(stderr, "usage: mksources hf|tamper ...\n");

@@ -1,0 +1,17 @@
+/*
+ * fuzz_ollama.c - libFuzzer entry point for the Ollama manifest parser;
+ * the body is ap_fuzz_ollama() in targets.c, which the regression replay
+ * test shares.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "targets.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    (void)ap_fuzz_ollama(data, size);
+    return 0;
+}
