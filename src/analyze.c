@@ -130,6 +130,39 @@ static int pin_failed(const json_t *pins, const char *subject)
     return 0;
 }
 
+/* A container image's config Env is the runtime's environment too: the
+ * offline policies read runtimes[].env, where the manifest's own env wins
+ * over the image's (as with `podman run --env`). Keys that come from the
+ * image are listed in runtimes[].env_from_image. */
+static void merge_image_env(json_t *item, const json_t *src)
+{
+    const json_t *images = json_object_get(src, "images"), *img, *e;
+    json_t *env = json_object_get(item, "env"), *from = NULL;
+    size_t i, k;
+    json_array_foreach(images, i, img) {
+        json_array_foreach(json_object_get(img, "env"), k, e) {
+            const char *kv = json_string_value(e), *eq = kv ? strchr(kv, '=') : NULL;
+            char key[256];
+            if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key)
+                continue;
+            memcpy(key, kv, (size_t)(eq - kv));
+            key[eq - kv] = '\0';
+            if (!env) {
+                env = json_object();
+                json_object_set_new(item, "env", env);
+            }
+            if (json_object_get(env, key))
+                continue;
+            json_object_set_new(env, key, json_string(eq + 1));
+            if (!from) {
+                from = json_array();
+                json_object_set_new(item, "env_from_image", from);
+            }
+            json_array_append_new(from, json_string(key));
+        }
+    }
+}
+
 /* Where an input came from (a hub cache revision, a store digest):
  * analysis.pins[].source onto the manifest's item, for the SBOM and the
  * policies. */
@@ -155,6 +188,8 @@ static void copy_sources(json_t *manifest, const json_t *pins)
                 if (item && !json_object_get(item, "license") &&
                     json_is_string(json_object_get(src, "license")))
                     json_object_set(item, "license", json_object_get(src, "license"));
+                if (item && l == 1)
+                    merge_image_env(item, src);
             }
         }
     }

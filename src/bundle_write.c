@@ -222,7 +222,8 @@ static int add_input(ap_bundle_plan *p, const char *prefix, const ap_mpath *mp, 
                      ap_role role, ap_error *err)
 {
     ap_input in;
-    int rc = ap_input_walk(mp, for_runtime, &in, err);
+    /* the analysis verified container images already: list their files only */
+    int rc = ap_input_walk(mp, (for_runtime ? AP_WALK_RUNTIME : 0) | AP_WALK_LIST_ONLY, &in, err);
     for (size_t i = 0; rc == AP_OK && i < in.n; i++) {
         char *entry = ap_path_join(prefix, in.files[i].rel);
         rc = entry ? ap_bundle_plan_add_file(p, entry, in.files[i].src, in.files[i].follow, role,

@@ -295,7 +295,7 @@ static int check_one(const ap_mpath *p, const char *subject, int for_runtime, in
     size_t *idx = NULL, nh = 0;
     int dir;
 
-    if ((rc = ap_input_walk(p, for_runtime, &in, err)))
+    if ((rc = ap_input_walk(p, for_runtime ? AP_WALK_RUNTIME : 0, &in, err)))
         return rc;
     if (model)
         ap_input_dup_findings(&in, subject, p->path, model == 2, findings);

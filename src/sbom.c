@@ -52,6 +52,54 @@ static int add_source_props(json_t *props, const json_t *src)
     return bad;
 }
 
+static int is_hex64(const char *s);
+static json_t *hash_list(const char *hex);
+
+/* A runtime that is a container image: one `container` component per
+ * image, named by its tag (or ref name), with the config digest as its
+ * hash and the manifest digest and platform as properties. */
+static int add_containers(json_t *comp, const json_t *src, const char *ref)
+{
+    const json_t *images = json_object_get(src, "images"), *img;
+    json_t *subs = json_object_get(comp, "components");
+    size_t i;
+    int bad = 0;
+    if (!json_is_array(images) || !json_array_size(images))
+        return 0;
+    if (!subs) {
+        subs = json_array();
+        bad |= json_object_set_new(comp, "components", subs);
+    }
+    json_array_foreach(images, i, img) {
+        const char *cfg = json_string_value(json_object_get(img, "config_digest"));
+        const char *tag = json_string_value(json_array_get(json_object_get(img, "repo_tags"), 0));
+        const char *name = tag ? tag : json_string_value(json_object_get(img, "ref_name"));
+        char bref[700];
+        json_t *c, *props = json_array();
+        snprintf(bref, sizeof bref, "%s/image:%zu", ref, i);
+        c = json_pack("{s:s, s:s, s:s}", "type", "container", "bom-ref", bref, "name",
+                      name ? name : "image");
+        if (!c || !props) {
+            json_decref(c);
+            json_decref(props);
+            return -1;
+        }
+        if (cfg && strncmp(cfg, "sha256:", 7) == 0 && is_hex64(cfg + 7))
+            bad |= json_object_set_new(c, "hashes", hash_list(cfg + 7));
+        bad |= add_prop(props, "airpack:image:config_digest", cfg);
+        bad |= add_prop(props, "airpack:image:manifest_digest",
+                        json_string_value(json_object_get(img, "manifest_digest")));
+        bad |= add_prop(props, "airpack:image:platform",
+                        json_string_value(json_object_get(img, "platform")));
+        bad |= add_prop(props, "airpack:image:format", json_string_value(json_object_get(src, "kind")));
+        if (json_array_size(props))
+            bad |= json_object_set(c, "properties", props);
+        json_decref(props);
+        bad |= json_array_append_new(subs, c);
+    }
+    return bad;
+}
+
 static int is_hex64(const char *s)
 {
     if (!s || strlen(s) != 64)
@@ -259,6 +307,7 @@ static json_t *runtime_component(const json_t *analysis, const json_t *lock, con
     bad |= add_prop(props, "airpack:runtime:listen", str(r, "listen"));
     bad |= add_prop(props, "airpack:path", str(r, "path"));
     bad |= add_source_props(props, json_object_get(r, "source"));
+    bad |= add_containers(c, json_object_get(r, "source"), ref);
     if (json_array_size(props))
         bad |= json_object_set(c, "properties", props);
     if (bad)

@@ -147,12 +147,11 @@ static int walk_plain(const ap_mpath *p, ap_input *in, ap_error *err)
     return rc;
 }
 
-int ap_input_walk(const ap_mpath *p, int for_runtime, ap_input *out, ap_error *err)
+int ap_input_walk(const ap_mpath *p, int flags, ap_input *out, ap_error *err)
 {
     int rc, hf;
     char *repo = NULL, *rev = NULL;
 
-    (void)for_runtime;
     memset(out, 0, sizeof *out);
     if (!p->path || !p->abs)
         return AP_OK;
@@ -167,6 +166,8 @@ int ap_input_walk(const ap_mpath *p, int for_runtime, ap_input *out, ap_error *e
         rc = ap_ollama_walk(p, out, err);
     else if (hf)
         rc = ap_hf_walk(p, out, err);
+    else if ((flags & AP_WALK_RUNTIME) && ap_image_detect(p->abs))
+        rc = ap_image_walk(p, !(flags & AP_WALK_LIST_ONLY), out, err);
     else
         rc = walk_plain(p, out, err);
     if (rc == AP_OK && !out->facts_path && !(out->facts_path = strdup(p->abs)))

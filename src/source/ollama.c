@@ -232,8 +232,8 @@ const char *ap_license_from_text(const char *text, size_t len)
         size_t nl = strlen(known[i].needle);
         for (size_t k = 0; k + nl <= scan; k++)
             if (strncasecmp(text + k, known[i].needle, nl) == 0) {
-                if (!strcmp(known[i].id, "Apache-2.0") &&
-                    !strstr(text, "Version 2.0") && !strstr(text, "version 2.0"))
+                if (!strcmp(known[i].id, "Apache-2.0") && !memmem(text, len, "Version 2.0", 11) &&
+                    !memmem(text, len, "version 2.0", 11))
                     break;
                 return known[i].id;
             }

@@ -69,10 +69,14 @@ typedef struct ap_input {
     char *facts_path;                   /* what the model facts are read from, or NULL */
 } ap_input;
 
-/* Walk one manifest path (with its include/exclude lists). for_runtime:
- * the path is a runtime's (a tar or folder may then be a container
- * image). Errors (AP_ERR_INPUT) name the file. */
-int ap_input_walk(const ap_mpath *p, int for_runtime, ap_input *out, ap_error *err) AP_WUR;
+/* Walk one manifest path (with its include/exclude lists). flags:
+ * AP_WALK_RUNTIME, the path is a runtime's (a tar or an OCI layout folder
+ * is then a container image); AP_WALK_LIST_ONLY, list the files without
+ * verifying a container image's blobs again (build, after the analysis
+ * verified them). Errors (AP_ERR_INPUT, AP_ERR_CHECK) name the file. */
+#define AP_WALK_RUNTIME 1
+#define AP_WALK_LIST_ONLY 2
+int ap_input_walk(const ap_mpath *p, int flags, ap_input *out, ap_error *err) AP_WUR;
 void ap_input_release(ap_input *in);
 
 /* The input file listed under rel, or NULL. */
@@ -113,6 +117,21 @@ int ap_ollama_resolve(const char *ref, char **abs, ap_error *err) AP_WUR;
  * file's pin; the source records the name, the manifest's SHA-256, the
  * model digest and the licence the licence layer names. */
 int ap_ollama_walk(const ap_mpath *p, ap_input *in, ap_error *err) AP_WUR;
+
+/* ---- container images (oci.c, oci.h) ---- */
+
+/* 1: an OCI image layout folder (oci-layout and index.json), 2: a tar
+ * (oci-archive or docker-archive, or a tar that is neither: the walk says
+ * so), 0: neither. */
+int ap_image_detect(const char *abs);
+/* Walk an image (kind AP_INPUT_IMAGE): a layout's files (blobs pinned by
+ * their names), or the tar as one file. verify: check every blob against
+ * its manifest and index (AP_ERR_CHECK for a blob that does not match,
+ * AP_ERR_INPUT for a missing one) and fill the source: {"kind":
+ * "oci-layout"|"oci-archive"|"docker-archive", "digest", "images": [
+ * {"manifest_digest", "config_digest", "platform", "ref_name",
+ * "repo_tags", "annotations", "env"}]}. */
+int ap_image_walk(const ap_mpath *p, int verify, ap_input *in, ap_error *err) AP_WUR;
 
 /* ---- globs (glob.c) ---- */
 

@@ -197,4 +197,63 @@ OLLAMA_MODELS="$T/w/ollama3" agree ollama 2 "has no valid digest"
 model_manifest ollamamissing "ollama://nothere:7b"
 agree ollamamissing 2 "'ollama://nothere:7b' is not in the Ollama store"
 
+# ---- container images as runtimes: OCI layout, oci-archive, docker-archive ----
+"$G/mkgguf" --preset tiny w/rtm.gguf >/dev/null
+# runtime_manifest NAME PATH: a vLLM runtime whose files are an image
+runtime_manifest() {
+    { head_yaml; cat <<EOF
+models:
+  - { name: m, path: rtm.gguf, serve: { runtime: vllm } }
+runtimes:
+  - name: vllm
+    kind: vllm
+    path: $2
+    env: { VLLM_NO_USAGE_STATS: "1" }
+EOF
+    } >"w/$1.yaml"
+}
+for k in oci-layout oci-archive docker-archive; do
+    case $k in oci-layout) f=img-$k ;; *) f=img-$k.tar ;; esac
+    CFG=$("$G/mksources" image $k "w/$f")
+    "$G/mksources" image $k "w/bad-$f" --corrupt >/dev/null
+    "$G/mksources" image $k "w/miss-$f" --missing >/dev/null
+    runtime_manifest "$k" "$f"
+    agree "$k" 0 "passed"
+    tar -xOf "w/$k.tar" airpack.lock.json >w/lock.json
+    grep -q "\"config_digest\": \"$CFG\"" w/lock.json || fail "$k: config digest not in the lock"
+    grep -q '"platform": "linux/amd64"' w/lock.json || fail "$k: platform not in the lock"
+    grep -q '"kind": "'$k'"' w/lock.json || fail "$k: kind not in the lock"
+    tar -xOf "w/$k.tar" sbom.cdx.json >w/sbom.json
+    /usr/bin/python3 - w/sbom.json "$CFG" <<'PY' || fail "$k: no container component in the SBOM"
+import json, sys
+bom = json.load(open(sys.argv[1]))
+def walk(cs):
+    for c in cs:
+        yield c
+        yield from walk(c.get("components", []))
+cs = [c for c in walk(bom["components"]) if c["type"] == "container"]
+assert cs and cs[0]["hashes"][0]["content"] == sys.argv[2][7:], cs
+PY
+    # the offline policies see the image's Env (HF_HUB_OFFLINE=1 set by the image)
+    run "$AIRPACK" check "w/$k.yaml" --policy offline-runtime
+    case "$OUT" in *OFF-HF-OFFLINE*) fail "$k: the image's Env was not read" ;; esac
+    run "$AIRPACK" check --format json "w/$k.yaml"
+    expect_out '"VLLM_USAGE_SOURCE": "production-docker-image"'
+    runtime_manifest "bad-$k" "bad-$f"
+    case $k in
+    oci-layout) agree "bad-$k" 1 "does not match the blob digest it is stored under" ;;
+    docker-archive) agree "bad-$k" 1 "does not match its digest" ;;
+    *) agree "bad-$k" 1 "does not match its digest: its sha-256 is" ;;
+    esac
+    runtime_manifest "miss-$k" "miss-$f"
+    agree "miss-$k" 2 "points at a missing blob"
+done
+# the verification names the file
+run "$AIRPACK" check w/bad-oci-archive.yaml
+expect_err "runtime 'vllm': 'bad-img-oci-archive.tar': blob 'blobs/sha256/"
+# a tar that is no image is refused for a runtime
+tar -cf "$T/w/data.tar" -C "$T/w" rtm.gguf
+runtime_manifest notimg data.tar
+agree notimg 2 "a tar that is no container image"
+
 done_ok

@@ -17,9 +17,19 @@
  *       to blobs/sha256-<hex>, a template, params, licence and config blob,
  *       and manifests/registry.ollama.ai/library/NAME/TAG (schemaVersion 2,
  *       the media types of Ollama's registry). Prints the model digest.
+ *   mksources image oci-layout|oci-archive|docker-archive OUT [--corrupt|--missing]
+ *       A small container image (one layer holding bin/serve, a config
+ *       whose Env sets VLLM_USAGE_SOURCE and HF_HUB_OFFLINE) as an OCI image
+ *       layout folder (skopeo copy oci:OUT), an oci-archive tar (the same
+ *       layout in a tar) or a docker-archive tar (podman save: manifest.json,
+ *       <config hex>.json, <layer hex>.tar). --corrupt flips a byte of the
+ *       layer (same size); --missing leaves the layer's blob out while the
+ *       manifest still points at it. Prints the config digest.
  *   mksources tamper FILE
  *       Flip one byte in the middle of FILE (in place, through links).
  */
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +290,219 @@ static int cmd_ollama(int argc, char **argv)
     return 0;
 }
 
+/* ---- container images ---- */
+
+struct membuf {
+    char *p;
+    size_t n, cap;
+};
+
+static la_ssize_t mem_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+    struct membuf *m = ctx;
+    (void)a;
+    if (m->n + len > m->cap) {
+        size_t nc = (m->n + len) * 2;
+        char *np = realloc(m->p, nc);
+        if (!np)
+            return -1;
+        m->p = np;
+        m->cap = nc;
+    }
+    memcpy(m->p + m->n, buf, len);
+    m->n += len;
+    return (la_ssize_t)len;
+}
+
+static void tar_add(struct archive *a, const char *name, const void *data, size_t len)
+{
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_size(e, (la_int64_t)len);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_mtime(e, 946684800, 0);
+    if (archive_write_header(a, e) != ARCHIVE_OK ||
+        (len && archive_write_data(a, data, len) != (la_ssize_t)len)) {
+        fprintf(stderr, "mksources: tar: %s\n", archive_error_string(a));
+        exit(1);
+    }
+    archive_entry_free(e);
+}
+
+static struct archive *tar_open_mem(struct membuf *m)
+{
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open(a, m, NULL, mem_write, NULL) != ARCHIVE_OK)
+        exit(1);
+    return a;
+}
+
+static void hex_of(const void *d, size_t n, char hex[65])
+{
+    uint8_t md[32];
+    if (ap_sha256_buffer(d, n, md) != AP_OK)
+        exit(1);
+    ap_hex_encode(md, 32, hex);
+}
+
+static void write_file(const char *path, const void *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(d, 1, n, f) != n) || fclose(f) != 0)
+        die("cannot write", path);
+}
+
+static int cmd_image(int argc, char **argv)
+{
+    const char *kind, *out;
+    int corrupt = argc > 4 && !strcmp(argv[4], "--corrupt");
+    int missing = argc > 4 && !strcmp(argv[4], "--missing");
+    struct membuf layer = {0}, outer = {0};
+    struct archive *a;
+    char lhex[65], chex[65], mhex[65], path[4096];
+    char *config, *manifest, *index;
+    const char *serve = "#!/bin/sh\nexec python3 -m vllm.entrypoints.openai.api_server \"$@\"\n";
+    json_t *j;
+
+    if (argc < 4) {
+        fprintf(stderr, "usage: mksources image oci-layout|oci-archive|docker-archive OUT "
+                        "[--corrupt|--missing]\n");
+        return 2;
+    }
+    kind = argv[2];
+    out = argv[3];
+    /* the layer: an uncompressed tar holding bin/serve */
+    a = tar_open_mem(&layer);
+    tar_add(a, "bin/serve", serve, strlen(serve));
+    archive_write_close(a);
+    archive_write_free(a);
+    hex_of(layer.p, layer.n, lhex);
+    j = json_pack("{s:s, s:s, s:{s:[s,s,s], s:[s], s:s}, s:{s:s, s:[s]}, s:[{s:s, s:s}]}",
+                  "architecture", "amd64", "os", "linux", "config", "Env",
+                  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                  "VLLM_USAGE_SOURCE=production-docker-image", "HF_HUB_OFFLINE=1", "Entrypoint",
+                  "/bin/serve", "WorkingDir", "/", "rootfs", "type", "layers", "diff_ids",
+                  "sha256:PLACEHOLDER", "history", "created", "2000-01-01T00:00:00Z",
+                  "created_by", "mksources");
+    {
+        char d[80];
+        snprintf(d, sizeof d, "sha256:%s", lhex);
+        json_array_set_new(json_object_get(json_object_get(j, "rootfs"), "diff_ids"), 0,
+                           json_string(d));
+    }
+    config = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    hex_of(config, strlen(config), chex);
+    if (corrupt)
+        layer.p[layer.n / 3] ^= 0x20; /* same size, other bytes */
+    if (!strcmp(kind, "docker-archive")) {
+        char cname[80], lname[80];
+        snprintf(cname, sizeof cname, "%s.json", chex);
+        snprintf(lname, sizeof lname, "%s.tar", lhex);
+        j = json_pack("[{s:s, s:[s], s:[s]}]", "Config", cname, "RepoTags",
+                      "localhost/vllm-openai:v0.6.0", "Layers", lname);
+        manifest = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        a = tar_open_mem(&outer);
+        if (!missing)
+            tar_add(a, lname, layer.p, layer.n);
+        tar_add(a, cname, config, strlen(config));
+        tar_add(a, "manifest.json", manifest, strlen(manifest));
+        {
+            const char *repos = "{\"localhost/vllm-openai\":{\"v0.6.0\":\"x\"}}";
+            tar_add(a, "repositories", repos, strlen(repos));
+        }
+        archive_write_close(a);
+        archive_write_free(a);
+        write_file(out, outer.p, outer.n);
+        printf("sha256:%s\n", chex);
+        free(manifest);
+        free(config);
+        free(layer.p);
+        free(outer.p);
+        return 0;
+    }
+    /* OCI: manifest, index, layout */
+    j = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}], s:{s:s, s:s}}",
+                  "schemaVersion", 2, "mediaType", "application/vnd.oci.image.manifest.v1+json",
+                  "config", "mediaType", "application/vnd.oci.image.config.v1+json", "digest", "",
+                  "size", (json_int_t)strlen(config), "layers", "mediaType",
+                  "application/vnd.oci.image.layer.v1.tar", "digest", "", "size",
+                  (json_int_t)layer.n, "annotations", "org.opencontainers.image.version", "0.6.0",
+                  "org.opencontainers.image.source", "https://github.com/vllm-project/vllm");
+    {
+        char d[80];
+        snprintf(d, sizeof d, "sha256:%s", chex);
+        json_object_set_new(json_object_get(j, "config"), "digest", json_string(d));
+        snprintf(d, sizeof d, "sha256:%s", lhex);
+        json_object_set_new(json_array_get(json_object_get(j, "layers"), 0), "digest",
+                            json_string(d));
+    }
+    manifest = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    hex_of(manifest, strlen(manifest), mhex);
+    j = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}, s:{s:s, s:s}}]}", "schemaVersion", 2,
+                  "mediaType", "application/vnd.oci.image.index.v1+json", "manifests",
+                  "mediaType", "application/vnd.oci.image.manifest.v1+json", "digest", "", "size",
+                  (json_int_t)strlen(manifest), "annotations", "org.opencontainers.image.ref.name",
+                  "v0.6.0", "platform", "architecture", "amd64", "os", "linux");
+    {
+        char d[80];
+        snprintf(d, sizeof d, "sha256:%s", mhex);
+        json_object_set_new(json_array_get(json_object_get(j, "manifests"), 0), "digest",
+                            json_string(d));
+    }
+    index = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    {
+        const char *layout = "{\"imageLayoutVersion\": \"1.0.0\"}";
+        char bl[100], bc[100], bm[100];
+        snprintf(bl, sizeof bl, "blobs/sha256/%s", lhex);
+        snprintf(bc, sizeof bc, "blobs/sha256/%s", chex);
+        snprintf(bm, sizeof bm, "blobs/sha256/%s", mhex);
+        if (!strcmp(kind, "oci-layout")) {
+            snprintf(path, sizeof path, "%s/blobs/sha256", out);
+            mkdirs(path);
+            snprintf(path, sizeof path, "%s/oci-layout", out);
+            write_file(path, layout, strlen(layout));
+            snprintf(path, sizeof path, "%s/index.json", out);
+            write_file(path, index, strlen(index));
+            snprintf(path, sizeof path, "%s/%s", out, bm);
+            write_file(path, manifest, strlen(manifest));
+            snprintf(path, sizeof path, "%s/%s", out, bc);
+            write_file(path, config, strlen(config));
+            if (!missing) {
+                snprintf(path, sizeof path, "%s/%s", out, bl);
+                write_file(path, layer.p, layer.n);
+            }
+        } else if (!strcmp(kind, "oci-archive")) {
+            a = tar_open_mem(&outer);
+            tar_add(a, "oci-layout", layout, strlen(layout));
+            tar_add(a, "index.json", index, strlen(index));
+            tar_add(a, bm, manifest, strlen(manifest));
+            tar_add(a, bc, config, strlen(config));
+            if (!missing)
+                tar_add(a, bl, layer.p, layer.n);
+            archive_write_close(a);
+            archive_write_free(a);
+            write_file(out, outer.p, outer.n);
+        } else {
+            fprintf(stderr, "mksources: unknown image kind '%s'\n", kind);
+            return 2;
+        }
+    }
+    printf("sha256:%s\n", chex);
+    free(index);
+    free(manifest);
+    free(config);
+    free(layer.p);
+    free(outer.p);
+    return 0;
+}
+
 static int cmd_tamper(int argc, char **argv)
 {
     struct stat st;
@@ -304,6 +527,8 @@ int main(int argc, char **argv)
         return cmd_hf(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "ollama"))
         return cmd_ollama(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "image"))
+        return cmd_image(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "tamper"))
         return cmd_tamper(argc, argv);
     fprintf(stderr, "usage: mksources hf|tamper ...\n");
