@@ -1655,7 +1655,7 @@ static int verify_impl(int fd, struct parts_src *src, const char *name,
     r.opts = opts;
     r.res = res;
     r.err = err;
-    if ((!opts->keys || opts->keys->n == 0) && !opts->allow_unsigned)
+    if ((!opts->keys || opts->keys->n == 0) && !opts->allow_unsigned && !opts->trust)
         return ap_error_set(err, AP_ERR_INPUT, "no trusted public key given");
     r.h = ap_sha256_new();
     r.buf = malloc(FEED_BLOCK);
@@ -1718,11 +1718,28 @@ static int verify_split(const char *path, const ap_bundle_opts *opts, ap_bundle_
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     if (is_index || access(ipath, F_OK) == 0) {
         /* the index is checked like the lock: signature first */
-        if ((!opts->keys || opts->keys->n == 0) && !opts->allow_unsigned) {
+        ap_keyring tkr = {0};
+        const ap_keyring *ikeys = opts->keys;
+        if ((!opts->keys || opts->keys->n == 0) && !opts->allow_unsigned && !opts->trust) {
             rc = ap_error_set(err, AP_ERR_INPUT, "no trusted public key given");
             goto out;
         }
-        rc = ap_parts_load(ipath, opts->keys, opts->allow_unsigned, &idx, err);
+        if (opts->trust && (!ikeys || ikeys->n == 0)) {
+            /* with a trust file: any unrevoked key of its 'bundles' role may
+             * have signed the index (the lock still needs the threshold) */
+            const ap_trust *t = opts->trust;
+            tkr.keys = calloc(t->n_keys + 1, sizeof *tkr.keys);
+            if (!tkr.keys) {
+                rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < t->n_keys; i++)
+                if (ap_trust_counts(&t->keys[i], AP_TRUST_ROLE_BUNDLES))
+                    tkr.keys[tkr.n++] = t->keys[i].pk;
+            ikeys = &tkr;
+        }
+        rc = ap_parts_load(ipath, ikeys, opts->allow_unsigned, &idx, err);
+        ap_keyring_release(&tkr);
         if (rc != AP_OK) {
             if (rc == AP_ERR_CHECK) {
                 res->fault = AP_FAULT_PART;

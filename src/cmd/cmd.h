@@ -56,5 +56,6 @@ AP_CMD(export)
 AP_CMD(push)
 AP_CMD(pull)
 AP_CMD(preflight)
+AP_CMD(trust)
 
 #endif

@@ -12,10 +12,12 @@
 #include "common.h"
 #include "parts.h"
 #include "sign.h"
+#include "trust/trust.h"
 #include "util.h"
 
 const char cmd_verify_usage[] =
-"usage: airpack verify BUNDLE|- --public-key F [--public-key F]... [--format text|json]\n"
+"usage: airpack verify BUNDLE|- (--public-key F [--public-key F]... | --trust FILE)\n"
+    "                      [--format text|json]\n"
     "       airpack verify --parts NAME.parts --public-key F... [--format text|json]\n"
     "\n"
     "Check the signature and every hash of a bundle in one streaming pass, in\n"
@@ -32,6 +34,9 @@ const char cmd_verify_usage[] =
     "options:\n"
     "  -k, --public-key F   a trusted minisign public key, or a folder of *.pub\n"
     "                       files; may be repeated (any of them may have signed)\n"
+    "      --trust FILE       a site trust file (docs/trust.md): k distinct unrevoked\n"
+    "                       keys of its 'bundles' role must have signed; the file\n"
+    "                       must be signed by its root threshold and not expired\n"
     "  -f, --format FMT     text (default) or json (docs/install.md)\n"
     "  -q, --quiet          no progress meter\n"
     "      --threads N      1: hash on one thread (default: two where possible)\n"
@@ -55,6 +60,7 @@ const struct option cmd_verify_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"threads", required_argument, NULL, 'T'},
     {"parts", required_argument, NULL, 'P'},
+    {"trust", required_argument, NULL, 't'},
     {NULL, 0, NULL, 0},
 };
 
@@ -161,7 +167,8 @@ int cmd_verify(int argc, char **argv)
     enum cli_format fmt = CLI_FMT_TEXT;
     cli_progress prog;
     int c, quiet = 0, rc, nkeys = 0, threads = 0;
-    const char *bundle, *parts = NULL;
+    const char *bundle, *parts = NULL, *trust_file = NULL;
+    ap_trust *trust = NULL;
 
     memset(&o, 0, sizeof o);
     memset(&res, 0, sizeof res);
@@ -185,6 +192,9 @@ int cmd_verify(int argc, char **argv)
             break;
         case 'T':
             threads = strcmp(optarg, "1") == 0 ? 1 : 0;
+            break;
+        case 't':
+            trust_file = optarg;
             break;
         case 'P':
             parts = optarg;
@@ -211,12 +221,26 @@ int cmd_verify(int argc, char **argv)
         goto out_keys;
     }
     bundle = argv[optind];
-    if (nkeys == 0 || kr.n == 0) {
+    if (trust_file && nkeys) {
+        rc = cli_usage_error("verify", "give either --trust or --public-key, not both");
+        goto out_keys;
+    }
+    if (trust_file) {
+        if (ap_trust_load(trust_file, &trust, &err) != AP_OK) {
+            rc = cli_report(&err);
+            goto out_keys;
+        }
+        if (ap_trust_check_self(trust, &err) != AP_OK) {
+            rc = cli_report(&err);
+            goto out_keys;
+        }
+        o.trust = trust;
+    } else if (nkeys == 0 || kr.n == 0) {
         rc = cli_usage_error("verify", nkeys ? "no public key found in the given folders"
                                              : "no trusted key: give --public-key");
         goto out_keys;
     }
-    o.keys = &kr;
+    o.keys = trust ? NULL : &kr;
     o.threads = threads;
     cli_progress_start(&prog, "verifying", 0, quiet || fmt == CLI_FMT_JSON);
     o.progress = on_progress;
@@ -254,13 +278,26 @@ int cmd_verify(int argc, char **argv)
             printf("delta bundle: needs %zu artifacts (%llu bytes) from the base, which install "
                    "takes from the site's object store\n",
                    res.n_in_base, (unsigned long long)res.bytes_in_base);
-        printf("signed by key %s (%s), %s signature\n", kid, res.signer.source,
-               strcmp(res.sig.alg, "ED") == 0 ? "prehashed" : "legacy");
+        if (trust) {
+            printf("signatures: %zu of %zu needed (trust file '%s', version %llu):", res.sigs_counted,
+                   res.sigs_needed, trust->source, (unsigned long long)trust->version);
+            for (size_t i = 0; i < res.n_sigs; i++) {
+                if (!res.sigs[i].counted)
+                    continue;
+                ap_keyid_hex(res.sigs[i].sig.keyid, kid);
+                printf(" %s (%s)", res.sigs[i].key_name, kid);
+            }
+            printf("\n");
+        } else {
+            printf("signed by key %s (%s), %s signature\n", kid, res.signer.source,
+                   strcmp(res.sig.alg, "ED") == 0 ? "prehashed" : "legacy");
+        }
     }
     rc = 0;
 out:
     ap_bundle_result_release(&res);
 out_keys:
     ap_keyring_release(&kr);
+    ap_trust_free(trust);
     return rc;
 }
