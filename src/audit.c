@@ -23,6 +23,8 @@
 #include "lock.h"
 #include "policy.h"
 #include "site/units.h"
+#include "trust/cosign.h"
+#include "trust/trust.h"
 #include "util.h"
 
 struct packs {
@@ -334,6 +336,76 @@ out:
     return valid;
 }
 
+/* The trust file the installed audit counts signatures under (one audit at
+ * a time per process), or NULL. */
+static const ap_trust *audit_trust;
+
+/* Count a receipt's signatures (the build signature and every
+ * co-signature kept with it) under the trust file in force now: a key
+ * revoked since the install no longer counts. Returns 1 when the
+ * threshold is met. */
+static int check_receipt_trust(const char *receipt, const ap_trust *t, const char *lock_buf,
+                               size_t lock_len, json_t *sig_json)
+{
+    ap_signature sigs[AP_BUNDLE_MAX_SIGS];
+    size_t n = 0, found = 0;
+    char desc[1024], msg[1400];
+    DIR *d = opendir(receipt);
+    struct dirent *de;
+    ap_error e;
+    int valid = 0;
+
+    ap_error_clear(&e);
+    json_object_set_new(sig_json, "key_source", json_string("trust file"));
+    json_object_set_new(sig_json, "trust_version", json_integer((json_int_t)t->version));
+    if (!d) {
+        json_object_set_new(sig_json, "message", json_string("cannot read the receipt"));
+        goto out;
+    }
+    while ((de = readdir(d)) && n < AP_BUNDLE_MAX_SIGS) {
+        char p[PATH_MAX], *buf = NULL;
+        size_t len = 0;
+        if (!ap_sig_entry_like(de->d_name) ||
+            snprintf(p, sizeof p, "%s/%s", receipt, de->d_name) >= (int)sizeof p)
+            continue;
+        if (ap_read_file(p, AP_KEYFILE_MAX, &buf, &len, &e) == AP_OK &&
+            ap_signature_parse(p, buf, len, &sigs[n], &e) == AP_OK) {
+            if (n == 0 || !strcmp(de->d_name, AP_LOCK_SIG_NAME)) {
+                char kid[17];
+                ap_keyid_hex(sigs[n].keyid, kid);
+                json_object_set_new(sig_json, "key_id", json_string(kid));
+                json_object_set_new(sig_json, "algorithm", json_string(sigs[n].alg));
+            }
+            n++;
+        }
+        free(buf);
+    }
+    closedir(d);
+    if (ap_trust_count_sigs(t, AP_TRUST_ROLE_BUNDLES, sigs, n, lock_buf, lock_len, &found, desc,
+                            sizeof desc, &e) != AP_OK) {
+        json_object_set_new(sig_json, "message", json_string(e.msg));
+        goto out;
+    }
+    json_object_set_new(sig_json, "found", json_integer((json_int_t)found));
+    json_object_set_new(sig_json, "needed", json_integer((json_int_t)t->threshold_bundles));
+    json_object_set_new(sig_json, "signers", json_string(desc));
+    if (found >= t->threshold_bundles) {
+        json_object_set_new(sig_json, "key_file", json_string(t->source));
+        valid = 1;
+        goto out;
+    }
+    snprintf(msg, sizeof msg, "%s%zu valid signature%s of role 'bundles' under trust file version "
+             "%llu, %zu needed; signed by: %s",
+             found == 0 && strstr(desc, "(revoked)") ? "signed only by keys that are now revoked: "
+                                                     : "",
+             found, found == 1 ? "" : "s", (unsigned long long)t->version, t->threshold_bundles,
+             desc[0] ? desc : "nobody");
+    json_object_set_new(sig_json, "message", json_string(msg));
+out:
+    json_object_set_new(sig_json, "valid", json_boolean(valid));
+    return valid;
+}
+
 /* Drop path from the unexpected list; 1 when it was there. */
 static int take_unexpected(json_t *unexpected, const char *path)
 {
@@ -433,7 +505,8 @@ static json_t *audit_one(const char *prefix, const char *name, const char *relea
         json_object_set(d, "bundle", json_object_get(rec, "bundle"));
     }
     /* the signature before the lock is trusted */
-    sig_ok = check_receipt_signature(receipt, keys, rec, lock_buf, lock_len, sig);
+    sig_ok = audit_trust ? check_receipt_trust(receipt, audit_trust, lock_buf, lock_len, sig)
+                         : check_receipt_signature(receipt, keys, rec, lock_buf, lock_len, sig);
     json_object_set(d, "signature", sig);
     if (!sig_ok) {
         (*n_sigfail)++;
@@ -612,6 +685,7 @@ int ap_audit_installed(const char *prefix, const char *name, const ap_audit_opts
     const ap_keyring *keys = o ? o->keys : NULL;
     struct packs ps;
     size_t n_pol = 0;
+    audit_trust = o ? o->trust : NULL;
     char **names = NULL, *one[2] = {NULL, NULL};
     char **list;
     json_t *doc, *deps;
@@ -719,7 +793,8 @@ int ap_audit_bundle(const char *path, const ap_audit_opts *ao, json_t **report, 
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     }
     o.keys = keys;
-    o.allow_unsigned = !keys || keys->n == 0;
+    o.trust = ao ? ao->trust : NULL;
+    o.allow_unsigned = (!keys || keys->n == 0) && !o.trust;
     o.keep_going = 1;
     o.threads = 1;
     o.artifact_done = on_artifact;

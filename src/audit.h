@@ -23,6 +23,8 @@
 #ifndef AIRPACK_AUDIT_H
 #define AIRPACK_AUDIT_H
 
+struct ap_trust;
+
 #include <jansson.h>
 
 #include "error.h"
@@ -33,6 +35,10 @@
 
 typedef struct ap_audit_opts {
     const ap_keyring *keys;           /* trusted keys, or NULL/empty (see below) */
+    const struct ap_trust *trust;     /* a site trust file (docs/trust.md): k distinct
+                                       * unrevoked 'bundles' keys must have signed,
+                                       * counted again now (revocations apply to
+                                       * releases installed earlier); or NULL */
     const char *const *policies;      /* policy packs to evaluate over each lock's
                                        * analysis: shipped names or paths,
                                        * NULL-terminated; NULL for none */

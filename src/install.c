@@ -37,6 +37,7 @@
 
 #include "lock.h"
 #include "site/store.h"
+#include "trust/trust.h"
 #include "util.h"
 
 #define STATE_MAX (4u << 20)      /* bytes of state.json / install.json read back */
@@ -589,6 +590,7 @@ struct inst {
     size_t lock_len, sig_len;
     ap_pubkey signer;
     int have_signer;
+    struct ap_trust *trust_apply;     /* a newer trust file the bundle carries, to record */
     uint64_t sequence;
 };
 
@@ -904,6 +906,11 @@ static int write_receipt(struct inst *in, const ap_bundle_result *vr, const char
         (rc = pathf(p, sizeof p, err, "%s/%s", dir, AP_LOCK_SIG_NAME)) ||
         (rc = write_file_sync(p, in->sig_buf, in->sig_len, 0644, err)))
         return rc;
+    /* co-signatures too: audit counts them again under the trust file in force */
+    for (size_t i = 1; i < vr->n_sigs; i++)
+        if ((rc = pathf(p, sizeof p, err, "%s/%s", dir, vr->sigs[i].entry)) ||
+            (rc = write_file_sync(p, vr->sigs[i].text, vr->sigs[i].len, 0644, err)))
+            return rc;
     checkpoint();
     now_rfc3339(when);
     ap_hex_encode(vr->lock_sha256, AP_SHA256_LEN, hex);
@@ -934,6 +941,18 @@ static int write_receipt(struct inst *in, const ap_bundle_result *vr, const char
     if (in->o->record_extra && json_object_update(rec, (json_t *)in->o->record_extra) != 0) {
         json_decref(rec);
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    if (in->o->trust) {
+        const ap_trust *t = in->trust_apply ? in->trust_apply : in->o->trust;
+        char th[AP_SHA256_HEX_LEN + 1];
+        ap_hex_encode(t->sha256, AP_SHA256_LEN, th);
+        json_object_set_new(rec, "trust",
+                            json_pack("{s:I,s:s,s:I,s:I,s:I,s:b}", "version", (json_int_t)t->version,
+                                      "sha256", th, "signatures_counted",
+                                      (json_int_t)vr->sigs_counted, "signatures_needed",
+                                      (json_int_t)vr->sigs_needed, "verified_with_version",
+                                      (json_int_t)in->o->trust->version, "updated",
+                                      in->trust_apply || in->o->record_trust));
     }
     s = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(rec);
@@ -1078,6 +1097,17 @@ static int commit(struct inst *in, const ap_bundle_result *vr, ap_error *err)
     if ((rc = fsync_path(in->rel_parent, 1, err)) != AP_OK)
         return rc;
     checkpoint();
+    /* the trust file, recorded before the switch: a crash after it leaves the
+     * newer file in force (it was fully checked) and the old release active */
+    if (in->trust_apply) {
+        if ((rc = ap_trust_record(prefix, in->trust_apply->raw, in->trust_apply->raw_len,
+                                  in->trust_apply->version, err)) != AP_OK)
+            return rc;
+    } else if (in->o->trust && in->o->record_trust) {
+        if ((rc = ap_trust_record(prefix, in->o->trust->raw, in->o->trust->raw_len,
+                                  in->o->trust->version, err)) != AP_OK)
+            return rc;
+    }
     if ((rc = switch_current(prefix, in->name, in->rel, err)) != AP_OK)
         return rc;
     checkpoint();
@@ -1105,6 +1135,40 @@ static int write_units(struct inst *in, const ap_bundle_result *vr, ap_error *er
         return rc;
     rc = ap_units_write(in->staging, &uf, err);
     ap_unit_files_release(&uf);
+    return rc;
+}
+
+/* A trust file the bundle carries (role trust, docs/trust.md): on a prefix
+ * governed by a trust file it must be a valid rotation (else the whole
+ * install is refused); on a prefix without one it is not applied. */
+static int carried_trust(struct inst *in, const ap_bundle_result *vr, ap_error *err)
+{
+    char p[PATH_MAX], *buf = NULL;
+    size_t len = 0;
+    ap_signature *sigs;
+    int rc;
+    const ap_artifact *a = NULL;
+
+    for (size_t i = 0; i < vr->lock->n_artifacts; i++)
+        if (vr->lock->artifacts[i].role == AP_ROLE_TRUST)
+            a = &vr->lock->artifacts[i];
+    if (!a || !in->o->trust)
+        return AP_OK;
+    if ((rc = pathf(p, sizeof p, err, "%s/%s", in->staging, a->path)) ||
+        (rc = ap_read_file(p, AP_TRUST_MAX_BYTES, &buf, &len, err)))
+        return rc;
+    if (!(sigs = calloc(vr->n_sigs + 1, sizeof *sigs))) {
+        free(buf);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < vr->n_sigs; i++)
+        sigs[i] = vr->sigs[i].sig;
+    rc = ap_trust_carried(in->o->trust, AP_TRUST_ENTRY, buf, len, sigs, vr->n_sigs, in->lock_buf,
+                          in->lock_len, &in->trust_apply, err);
+    if (rc != AP_OK)
+        ap_error_prefix(err, "bundle '%s'", in->bundle);
+    free(sigs);
+    free(buf);
     return rc;
 }
 
@@ -1141,6 +1205,7 @@ int ap_install(const char *path, const ap_install_opts *o, ap_install_result *re
     sink.close = inst_close;
     memset(&bo, 0, sizeof bo);
     bo.keys = o->keys;
+    bo.trust = o->trust;
     bo.threads = o->threads;
     bo.sink = &sink;
     bo.progress = o->progress;
@@ -1152,6 +1217,8 @@ int ap_install(const char *path, const ap_install_opts *o, ap_install_result *re
     writer_stop(&in.w); /* every entry was closed: nothing is queued */
     if (rc == AP_OK)
         rc = write_units(&in, &res->verify, err);
+    if (rc == AP_OK)
+        rc = carried_trust(&in, &res->verify, err);
     if (rc == AP_OK)
         rc = commit(&in, &res->verify, err);
     if (rc == AP_OK) {
@@ -1168,6 +1235,7 @@ out:
         rmdir(in.rel_parent);
     free(in.lock_buf);
     free(in.sig_buf);
+    ap_trust_free(in.trust_apply);
     if (lockfd >= 0)
         close(lockfd);
     return rc;

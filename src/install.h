@@ -36,6 +36,8 @@
 #include "error.h"
 #include "sign.h"
 
+struct ap_trust;
+
 #define AP_INSTALL_RECORD "install.json"
 #define AP_INSTALL_STATE_FORMAT "airpack-state/1"
 #define AP_INSTALL_RECORD_FORMAT "airpack-install/1"
@@ -43,7 +45,9 @@
 
 typedef struct ap_install_opts {
     const char *prefix;               /* install root; created when missing */
-    const ap_keyring *keys;           /* trusted keys (at least one) */
+    const ap_keyring *keys;           /* trusted keys (at least one, unless trust) */
+    const struct ap_trust *trust;     /* the prefix's trust file (docs/trust.md), or NULL */
+    int record_trust;                 /* record trust as PREFIX/.airpack/trust.json */
     int allow_downgrade;              /* accept a sequence not above the installed one */
     int threads;                      /* as ap_bundle_opts.threads */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);

@@ -18,7 +18,8 @@
 #define VERSION_MAX_LEN 64
 #define TEXT_MAX_LEN 4096           /* description, owner */
 
-static const char *const role_names[] = {"checksums", "sbom", "report", "model", "runtime", "file"};
+static const char *const role_names[] = {"checksums", "sbom", "report", "model", "runtime", "file",
+                                         "trust"};
 
 const char *ap_role_name(ap_role r)
 {
@@ -142,10 +143,12 @@ static int role_path_ok(ap_role r, const char *p)
     case AP_ROLE_SBOM:      return strcmp(p, AP_SBOM_NAME) == 0;
     case AP_ROLE_REPORT:    return strchr(p, '/') == NULL && strcmp(p, AP_LOCK_NAME) != 0 &&
                                    strcmp(p, AP_LOCK_SIG_NAME) != 0 && strcmp(p, AP_SUMS_NAME) != 0 &&
-                                   strcmp(p, AP_SBOM_NAME) != 0;
+                                   strcmp(p, AP_SBOM_NAME) != 0 && strcmp(p, "trust.json") != 0 &&
+                                   strncmp(p, "airpack.lock.json.", 18) != 0;
     case AP_ROLE_MODEL:     return strncmp(p, "payload/models/", 15) == 0 && strchr(p + 15, '/');
     case AP_ROLE_RUNTIME:   return strncmp(p, "payload/runtimes/", 17) == 0 && strchr(p + 17, '/');
     case AP_ROLE_FILE:      return strncmp(p, "payload/files/", 14) == 0 && p[14] != '\0';
+    case AP_ROLE_TRUST:     return strcmp(p, "trust.json") == 0;
     }
     return 0;
 }
@@ -374,7 +377,8 @@ int ap_lock_parse(const char *name, const void *buf, size_t len, ap_lock **out, 
             goto fail;
         }
         if (i > 0 && (a->role == AP_ROLE_CHECKSUMS || a->role < l->artifacts[i - 1].role ||
-                      (a->role <= AP_ROLE_SBOM && a->role == l->artifacts[i - 1].role))) {
+                      ((a->role <= AP_ROLE_SBOM || a->role == AP_ROLE_TRUST) &&
+                       a->role == l->artifacts[i - 1].role))) {
             rc = ap_error_set_at(err, AP_ERR_CHECK, name, 0, 0,
                                  "artifacts[%zu]: role '%s' out of order", i, ap_role_name(a->role));
             goto fail;

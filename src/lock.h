@@ -37,7 +37,8 @@ typedef enum ap_role {
     AP_ROLE_REPORT,    /* the compliance report */
     AP_ROLE_MODEL,     /* payload/models/NAME/... */
     AP_ROLE_RUNTIME,   /* payload/runtimes/NAME/... */
-    AP_ROLE_FILE       /* payload/files/TARGET... */
+    AP_ROLE_FILE,      /* payload/files/TARGET... */
+    AP_ROLE_TRUST      /* trust.json: a newer site trust file (docs/trust.md), last */
 } ap_role;
 
 typedef struct ap_artifact {

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "audit.h"
 #include "cmd.h"
@@ -18,10 +19,11 @@
 #include "report_glue.h"
 #include "report.h"
 #include "sign.h"
+#include "trust/trust.h"
 
 const char cmd_audit_usage[] =
 "usage: airpack audit (BUNDLE | --installed DIR [--all-releases]) [--name NAME]\n"
-    "                     [--public-key F]...\n"
+    "                     [--public-key F]... [--trust FILE]\n"
     "                     [--policy P]... [--policy-params F]\n"
     "                     [--format text|json|sarif|markdown|html] [--output F]\n"
     "\n"
@@ -42,6 +44,11 @@ const char cmd_audit_usage[] =
     "                        Without it, an installed receipt is checked against\n"
     "                        the key recorded at install time (the report says so)\n"
     "                        and a bundle's signature is reported as not checked\n"
+    "      --trust FILE      count the signatures under a site trust file\n"
+    "                        (docs/trust.md): k distinct 'bundles' keys not revoked\n"
+    "                        now. With --installed and neither --trust nor\n"
+    "                        --public-key, DIR/.airpack/trust.json when it exists,\n"
+    "                        so a key revoked since an install stops counting\n"
     "  -p, --policy P        evaluate policy pack P (a shipped name such as\n"
     "                        baseline, or a file) over the analysis each verified\n"
     "                        lock carries; may be repeated; an error-level\n"
@@ -299,6 +306,7 @@ const struct option cmd_audit_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"policy", required_argument, NULL, 'p'},
     {"policy-params", required_argument, NULL, 'P'},
+    {"trust", required_argument, NULL, 't'},
     {NULL, 0, NULL, 0},
 };
 
@@ -314,6 +322,8 @@ int cmd_audit(int argc, char **argv)
     ap_error err;
     json_t *doc = NULL;
     int c, rc;
+    const char *trust_file = NULL;
+    ap_trust *trust = NULL;
 
     for (size_t i = 0; i < sizeof renderers / sizeof renderers[0]; i++)
         accepted |= renderers[i].fmt;
@@ -354,6 +364,9 @@ int cmd_audit(int argc, char **argv)
         case 'P':
             ao.policy_params = optarg;
             break;
+        case 't':
+            trust_file = optarg;
+            break;
         default:
             rc = cli_usage_error("audit", "invalid option");
             goto out;
@@ -369,6 +382,32 @@ int cmd_audit(int argc, char **argv)
         rc = cli_usage_error("audit", "--name goes with --installed");
         goto out;
     }
+    if (trust_file && kr.n) {
+        rc = cli_usage_error("audit", "give either --trust or --public-key, not both");
+        goto out;
+    }
+    if (!trust_file && !kr.n && installed) {
+        /* the prefix's recorded trust file, when it has one */
+        char tp[4096];
+        struct stat st;
+        if (snprintf(tp, sizeof tp, "%s/%s", installed, AP_TRUST_PREFIX_FILE) < (int)sizeof tp &&
+            stat(tp, &st) == 0) {
+            if (ap_trust_load(tp, &trust, &err) != AP_OK) {
+                rc = cli_report(&err);
+                goto out;
+            }
+        }
+    } else if (trust_file) {
+        if (ap_trust_load(trust_file, &trust, &err) != AP_OK) {
+            rc = cli_report(&err);
+            goto out;
+        }
+        if (ap_trust_check_self(trust, &err) != AP_OK) {
+            rc = cli_report(&err);
+            goto out;
+        }
+    }
+    ao.trust = trust;
     ao.keys = &kr;
     ao.policies = n_policies ? policies : NULL;
     rc = installed ? ap_audit_installed(installed, name, &ao, &doc, &err)
@@ -389,5 +428,6 @@ int cmd_audit(int argc, char **argv)
 out:
     json_decref(doc);
     ap_keyring_release(&kr);
+    ap_trust_free(trust);
     return rc;
 }

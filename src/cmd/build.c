@@ -23,12 +23,13 @@
 #include "report.h"
 #include "sbom.h"
 #include "sign.h"
+#include "trust/trust.h"
 #include "util.h"
 
 const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
     "                     [--password-file F] [--compress zstd[:LEVEL]] [--quiet]\n"
-    "                     [--volume-size SIZE] [--base LOCK]\n"
+    "                     [--volume-size SIZE] [--base LOCK] [--trust-file F]\n"
     "\n"
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
@@ -48,6 +49,9 @@ const char cmd_build_usage[] =
     "                      bytes each (a number with a unit: 700M, 4GiB, 4.7GB; or\n"
     "                      fat32, dvd, dvd-dl, bd25, bd50) and write the signed parts\n"
     "                      index BUNDLE.parts (+ .minisig); `cat BUNDLE.0*` is the bundle\n"
+    "  --trust-file F      carry a newer site trust file (docs/trust.md) as the\n"
+    "                      artifact trust.json: install applies it when a threshold\n"
+    "                      of the installed file's root keys signed it\n"
     "  --quiet             no progress and no summary\n"
     "\n"
     "Entry times come from SOURCE_DATE_EPOCH (default 2000-01-01T00:00:00Z): two\n"
@@ -269,6 +273,7 @@ const struct option cmd_build_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"volume-size", required_argument, NULL, 'V'},
     {"base", required_argument, NULL, 'B'},
+    {"trust-file", required_argument, NULL, 'R'},
     {NULL, 0, NULL, 0},
 };
 
@@ -278,6 +283,8 @@ int cmd_build(int argc, char **argv)
     ap_lock *base_lock = NULL;
     size_t n_base = 0;
     uint64_t base_bytes = 0;
+    const char *seckey = NULL, *output = NULL, *pwfile = NULL, *manifest = NULL;
+    const char *trust_file = NULL;
     const char **policies = NULL;
     size_t n_policies = 0;
     int quiet = 0, zlevel = 0, c, rc = 2, enc;
@@ -307,6 +314,7 @@ int cmd_build(int argc, char **argv)
         switch (c) {
         case 's': seckey = optarg; break;
         case 'o': output = optarg; break;
+        case 'R': trust_file = optarg; break;
         case 'w': pwfile = optarg; break;
         case 'q': quiet = 1; break;
         case 'P': {
@@ -437,6 +445,23 @@ int cmd_build(int argc, char **argv)
     if (use_pin_hashes(&plan, m, analysis, &err) != AP_OK || add_extras(&plan, analysis, &err) != AP_OK) {
         rc = cli_report(&err);
         goto out;
+    }
+    if (trust_file) {
+        /* a newer site trust file, checked for form here, for its
+         * signatures by the site at install (docs/trust.md) */
+        char *tb = NULL;
+        size_t tl = 0;
+        ap_trust *tt = NULL;
+        if (ap_read_file(trust_file, AP_TRUST_MAX_BYTES, &tb, &tl, &err) != AP_OK ||
+            ap_trust_parse(trust_file, tb, tl, &tt, &err) != AP_OK ||
+            ap_bundle_plan_add_memory(&plan, AP_TRUST_ENTRY, tb, tl, AP_ROLE_TRUST, &err) != AP_OK) {
+            free(tb);
+            ap_trust_free(tt);
+            rc = cli_report(&err);
+            goto out;
+        }
+        free(tb);
+        ap_trust_free(tt);
     }
     if (ap_bundle_check_space(output, ap_bundle_plan_estimate(&plan, AP_LOCK_MAX_BYTES,
                                                               AP_KEYFILE_MAX), &err) != AP_OK ||

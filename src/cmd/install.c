@@ -17,10 +17,11 @@
 
 #include "registry/fetch.h"
 #endif
+#include "trust/trust.h"
 
 const char cmd_install_usage[] =
 "usage: airpack install BUNDLE|-|oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX]\n"
-    "                       --public-key F [--public-key F]... --prefix DIR\n"
+    "                       (--public-key F [--public-key F]... | --trust FILE) --prefix DIR\n"
     "                       [--allow-downgrade] [--skip-preflight] [--require-gpu] [--quiet]\n"
     "                       [--ca-file F] [--insecure-registry]\n"
     "\n"
@@ -39,6 +40,12 @@ const char cmd_install_usage[] =
     "options:\n"
     "  -k, --public-key F     a trusted minisign public key, or a folder of *.pub\n"
     "                         files; may be repeated\n"
+    "      --trust FILE       a site trust file (docs/trust.md): k distinct unrevoked\n"
+    "                         'bundles' keys must have signed. The first install\n"
+    "                         records it as DIR/.airpack/trust.json and later\n"
+    "                         commands on DIR use that file by default (then\n"
+    "                         --public-key is refused); a newer FILE must be signed\n"
+    "                         by the recorded file's root threshold (a rotation)\n"
     "  -p, --prefix DIR       the install root (created when missing)\n"
     "      --allow-downgrade  accept a sequence not above the installed one\n"
     "      --skip-preflight   install even if the GPU preflight fails (recorded in\n"
@@ -117,6 +124,7 @@ const struct option cmd_install_options[] = {
     {"insecure-registry", no_argument, NULL, 'I'},
     {"skip-preflight", no_argument, NULL, 'S'},
     {"require-gpu", no_argument, NULL, 'G'},
+    {"trust", required_argument, NULL, 't'},
     {NULL, 0, NULL, 0},
 };
 
@@ -192,6 +200,9 @@ int cmd_install(int argc, char **argv)
     struct preflight_ctx pc = {0};
     int c, quiet = 0, rc, nkeys = 0, insecure = 0;
     const char *ca_file = NULL;
+    int c, quiet = 0, rc, nkeys = 0, record = 0;
+    const char *trust_file = NULL;
+    ap_trust *installed = NULL, *eff = NULL;
 
     memset(&o, 0, sizeof o);
     memset(&res, 0, sizeof res);
@@ -230,6 +241,9 @@ int cmd_install(int argc, char **argv)
         case 'G':
             pc.require_gpu = 1;
             break;
+        case 't':
+            trust_file = optarg;
+            break;
         default:
             rc = cli_usage_error("install", "invalid option");
             goto out;
@@ -243,12 +257,33 @@ int cmd_install(int argc, char **argv)
         rc = cli_usage_error("install", "no --prefix given");
         goto out;
     }
-    if (nkeys == 0 || kr.n == 0) {
-        rc = cli_usage_error("install", nkeys ? "no public key found in the given folders"
-                                              : "no trusted key: give --public-key");
+    if (trust_file && nkeys) {
+        rc = cli_usage_error("install", "give either --trust or --public-key, not both");
         goto out;
     }
-    o.keys = &kr;
+    /* the prefix's recorded trust file governs it, unless a newer one rotates it */
+    if (ap_trust_for_prefix(o.prefix, trust_file, &installed, &eff, &record, &err) != AP_OK) {
+        rc = cli_report(&err);
+        goto out;
+    }
+    if (eff && nkeys) {
+        ap_error_set(&err, AP_ERR_CHECK,
+                     "prefix '%s' is governed by its trust file '%s/.airpack/trust.json' "
+                     "(version %llu): --public-key is not accepted there",
+                     o.prefix, o.prefix, (unsigned long long)eff->version);
+        rc = cli_report(&err);
+        goto out;
+    }
+    if (eff) {
+        o.trust = eff;
+        o.record_trust = record;
+    } else if (nkeys == 0 || kr.n == 0) {
+        rc = cli_usage_error("install", nkeys ? "no public key found in the given folders"
+                                              : "no trusted key: give --public-key or --trust");
+        goto out;
+    } else {
+        o.keys = &kr;
+    }
     cli_progress_start(&prog, "installing", 0, quiet);
     o.progress = on_progress;
     o.progress_ctx = &prog;
@@ -292,5 +327,6 @@ out:
     json_decref(pc.record);
     ap_install_result_release(&res);
     ap_keyring_release(&kr);
+    ap_trust_prefix_release(installed, eff);
     return rc;
 }

@@ -69,6 +69,7 @@ void ap_trust_free(ap_trust *t)
     free(t->sig_texts);
     json_decref(t->doc);
     free(t->signed_bytes);
+    free(t->raw);
     free(t);
 }
 
@@ -300,6 +301,9 @@ static int reparse(ap_trust *t, ap_error *err)
         return rc;
     }
     memcpy(n->sha256, t->sha256, sizeof n->sha256);
+    n->raw = t->raw; /* stale after an edit: the edited file is saved by dump */
+    t->raw = NULL;
+    n->raw_len = t->raw_len;
     {
         ap_trust tmp = *t;
         *t = *n;
@@ -333,6 +337,13 @@ int ap_trust_parse(const char *name, const char *buf, size_t len, ap_trust **out
         ap_trust_free(t);
         return rc;
     }
+    if (!(t->raw = malloc(len + 1))) {
+        ap_trust_free(t);
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    }
+    memcpy(t->raw, buf, len);
+    t->raw[len] = '\0';
+    t->raw_len = len;
     if (ap_sha256_buffer(buf, len, t->sha256) != AP_OK) {
         ap_trust_free(t);
         return ap_error_set(err, AP_ERR_INTERNAL, "sha-256 failed");

@@ -63,6 +63,8 @@ typedef struct ap_trust {
     char *signed_bytes;                 /* canonical bytes of "signed" */
     size_t signed_len;
     uint8_t sha256[32];                 /* of the file's bytes as read */
+    char *raw;                          /* the file's bytes as read (parse), or NULL */
+    size_t raw_len;
 } ap_trust;
 
 /* Parse a trust file's bytes (name for messages). AP_ERR_INPUT with line
@@ -117,3 +119,36 @@ int ap_trust_check_rotation(const ap_trust *cur, const ap_trust *next, ap_error 
 json_t *ap_trust_describe(const ap_trust *t);
 
 #endif
+
+/* ---- the trust file of an install prefix (site.c) ---- */
+
+#define AP_TRUST_PREFIX_FILE ".airpack/trust.json"   /* under PREFIX */
+#define AP_TRUST_HISTORY_DIR ".airpack/trust-history" /* PREFIX/...: <version>.json */
+
+/* The trust file that governs prefix, given the operator's --trust file
+ * (NULL: none). *installed is PREFIX/.airpack/trust.json or NULL. *eff is
+ * what install/verify use: the given file when there is no installed one
+ * (it must hold its own root threshold and not be expired) or when it is a
+ * valid rotation of it (ap_trust_check_rotation); the installed one when
+ * nothing or the same file was given; *record is 1 when *eff must be
+ * recorded as the prefix's file. A given file that is older than, or as
+ * old as but different from, the installed one is AP_ERR_CHECK (a
+ * rollback). *eff and *installed may be the same object: free with
+ * ap_trust_prefix_release. */
+int ap_trust_for_prefix(const char *prefix, const char *given, ap_trust **installed,
+                        ap_trust **eff, int *record, ap_error *err) AP_WUR;
+void ap_trust_prefix_release(ap_trust *installed, ap_trust *eff);
+
+/* A trust file carried in a bundle (its bytes, verified by the bundle's
+ * hash) against the prefix's current file cur. sigs/n are the bundle's
+ * signatures over lock. *apply is set when it must be recorded (a newer,
+ * valid rotation that this bundle's signatures also satisfy); equal to cur:
+ * nothing to do; anything else: AP_ERR_CHECK, the whole install refused. */
+int ap_trust_carried(const ap_trust *cur, const char *name, const char *buf, size_t len,
+                     const ap_signature *sigs, size_t n, const void *lock, size_t lock_len,
+                     ap_trust **apply, ap_error *err) AP_WUR;
+
+/* Record buf (a trust file of version v) as PREFIX/.airpack/trust.json,
+ * atomically, with a copy in PREFIX/.airpack/trust-history/<v>.json. */
+int ap_trust_record(const char *prefix, const char *buf, size_t len, uint64_t v,
+                    ap_error *err) AP_WUR;
