@@ -283,7 +283,6 @@ int cmd_build(int argc, char **argv)
     ap_lock *base_lock = NULL;
     size_t n_base = 0;
     uint64_t base_bytes = 0;
-    const char *seckey = NULL, *output = NULL, *pwfile = NULL, *manifest = NULL;
     const char *trust_file = NULL;
     const char **policies = NULL;
     size_t n_policies = 0;

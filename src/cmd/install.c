@@ -198,9 +198,8 @@ int cmd_install(int argc, char **argv)
     ap_error err;
     cli_progress prog;
     struct preflight_ctx pc = {0};
-    int c, quiet = 0, rc, nkeys = 0, insecure = 0;
+    int c, quiet = 0, rc, nkeys = 0, insecure = 0, record = 0;
     const char *ca_file = NULL;
-    int c, quiet = 0, rc, nkeys = 0, record = 0;
     const char *trust_file = NULL;
     ap_trust *installed = NULL, *eff = NULL;
 
