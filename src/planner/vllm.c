@@ -24,15 +24,16 @@ typedef struct vprof {
     double nt_tp1;                /* non-torch GiB, one GPU (or no custom all-reduce) */
     double nt_tp;                 /* non-torch GiB per GPU with NCCL + custom all-reduce */
     double err_gib;               /* stated error on the KV budget */
+    double sampler;               /* bytes per logit of the sampler warm-up (V1) */
     const char *measured;         /* where the figures come from */
 } vprof;
 
 /* Oldest first. Figures and sources: docs/memory-planner.md. */
 static const vprof profs[] = {
-    {"0.6.5", 0, 6, 5, 0, 1.79, 3.58, 1.0, "vLLM PR #10511 (H100, Llama-3-8B, TP 1 and 2)"},
-    {"0.7", 0, 7, 0, 0, 0.25, 2.1, 1.0, "vLLM PR #12126, issue #13061, PR #14447"},
-    {"0.8", 0, 8, 0, 1, 0.25, 2.1, 0.75, "vLLM 0.8+ V1 worker; figures of the 0.19 sweep"},
-    {"0.19", 0, 19, 0, 1, 0.25, 2.1, 0.5, "llm-d-planner vLLM v0.19.0 H100 sweep (tests/planner/measurements)"},
+    {"0.6.5", 0, 6, 5, 0, 1.79, 3.58, 1.0, 4, "vLLM PR #10511 (H100, Llama-3-8B, TP 1 and 2)"},
+    {"0.7", 0, 7, 0, 0, 0.25, 2.1, 1.0, 4, "vLLM PR #12126, issue #13061, PR #14447"},
+    {"0.8", 0, 8, 0, 1, 0.25, 2.1, 1.5, 38, "V1 engine; sampler fitted to Qwen3-14B on vLLM 0.15/0.16 (llm-d-planner version sweep)"},
+    {"0.17", 0, 17, 0, 1, 0.25, 2.1, 0.5, 15.5, "llm-d-planner vLLM v0.17-v0.19 H100 sweeps (tests/planner/measurements)"},
 };
 #define NPROF (sizeof profs / sizeof profs[0])
 
@@ -102,13 +103,13 @@ void ap_rt_vllm(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
          * residual, norms and attention projections (8.5 x hidden bytes) */
         fwd = t->batch_tokens * (6 * ((ffn + tp - 1) / tp) + 17 * hidden / 2);
         /* sampler warm-up: max_num_seqs x vocab fp32 logits and the sampler's working copies
-         * (15.5 bytes per logit in V1, 12 in V0, fitted to the measurements) */
-        smp = v1 ? t->seqs * vocab * 31 / 2 : t->seqs * vocab * 12;
+         * (bytes per logit of the profile in V1, fitted to the measurements; V0: the fp32 logits) */
+        smp = (uint64_t)((double)t->seqs * (double)vocab * (v1 ? p->sampler : 4.0));
         t->activation = v1 ? (fwd > smp ? fwd : smp) : fwd + smp;
         snprintf(t->src_activation, sizeof t->src_activation,
-                 "profile vllm %s: %s(%llu tokens x (6 x ffn/tp + 8.5 x hidden), %llu seqs x vocab x %s)",
+                 "profile vllm %s: %s(%llu tokens x (6 x ffn/tp + 8.5 x hidden), %llu seqs x vocab x %g)",
                  p->id, v1 ? "max" : "sum", (unsigned long long)t->batch_tokens, (unsigned long long)t->seqs,
-                 v1 ? "15.5" : "12");
+                 v1 ? p->sampler : 4.0);
     }
     /* CUDA graphs: captured after the KV cache is sized (outside the budget) */
     t->graphs_outside = 1;

@@ -171,7 +171,7 @@ manifest nvidia-h100-sxm 1 16 1
 sed -i 's/^    kind: vllm$/    kind: vllm\n    version: 0.25.1/' "$T/m.yaml"
 run "$AIRPACK" plan "$T/m.yaml"
 expect_rc 0
-expect_out "memory model: vllm 0.19 (V1); vLLM 0.25.1 is newer than the newest profile"
+expect_out "memory model: vllm 0.17 (V1); vLLM 0.25.1 is newer than the newest profile"
 expect_out "CUDA graphs (outside the budget)"
 expect_out "AP-PLAN-PROFILE"
 run "$AIRPACK" plan --format json "$T/m.yaml"
@@ -181,7 +181,7 @@ import json, sys
 p = json.load(sys.stdin)
 m = p["models"][0]
 assert m["verdict"] == "fits", m["verdict"]
-assert m["profile"] == "vllm 0.19 (V1)", m["profile"]
+assert m["profile"] == "vllm 0.17 (V1)", m["profile"]
 assert "newer than the newest profile" in m["profile_note"]
 assert m["checkpoint_bytes"] == 16060522496 and m["loaded_bytes_per_gpu"] == 16060522496
 for t in ("weights", "kv_cache", "activation", "non_torch", "cuda_graphs"):
