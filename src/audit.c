@@ -22,6 +22,7 @@
 #include "preflight/preflight.h"
 #include "lock.h"
 #include "policy.h"
+#include "site/layout.h"
 #include "site/units.h"
 #include "trust/cosign.h"
 #include "trust/trust.h"
@@ -428,7 +429,22 @@ static void check_generated(const char *prefix, const char *name, const char *re
 {
     char abs_prefix[PATH_MAX], path[PATH_MAX];
     ap_unit_files uf;
+    ap_layout lay;
     ap_error e;
+    char why[300];
+    /* model layouts: generated files with the same bytes, links to the same inode */
+    if (ap_layout_render(lock->json, &lay, &e) == AP_OK) {
+        for (size_t i = 0; i < lay.n; i++) {
+            take_unexpected(unexpected, lay.v[i].path);
+            if (ap_layout_check(release_dir, &lay.v[i], why, sizeof why) != 0) {
+                if (!strcmp(why, "missing"))
+                    json_array_append_new(missing, json_string(lay.v[i].path));
+                else
+                    add_modified(modified, lay.v[i].path, why);
+            }
+        }
+        ap_layout_release(&lay);
+    }
     if (!json_object_get(lock->json, "launch") || !realpath(prefix, abs_prefix) ||
         ap_units_render(abs_prefix, name, rel, lock->json, &uf, &e) != AP_OK)
         return;

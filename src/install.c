@@ -15,6 +15,7 @@
  * happened. Leftovers of 1-3 are dot-names the next run removes.
  */
 #include "install.h"
+#include "site/layout.h"
 #include "site/units.h"
 
 #include <dirent.h>
@@ -1127,7 +1128,7 @@ static int write_units(struct inst *in, const ap_bundle_result *vr, ap_error *er
     char abs_prefix[PATH_MAX];
     ap_unit_files uf;
     int rc;
-    if (!vr->lock || !json_object_get(vr->lock->json, "launch"))
+    if (!vr->lock)
         return AP_OK;
     if (!realpath(in->o->prefix, abs_prefix))
         return ap_error_errno(err, AP_ERR_IO, errno, "cannot resolve", in->o->prefix);
@@ -1135,6 +1136,13 @@ static int write_units(struct inst *in, const ap_bundle_result *vr, ap_error *er
         return rc;
     rc = ap_units_write(in->staging, &uf, err);
     ap_unit_files_release(&uf);
+    if (rc == AP_OK) {
+        /* the layouts the runtimes load: Ollama's store, the hub cache */
+        ap_layout lay;
+        if ((rc = ap_layout_render(vr->lock->json, &lay, err)) == AP_OK)
+            rc = ap_layout_write(in->staging, &lay, err);
+        ap_layout_release(&lay);
+    }
     return rc;
 }
 

@@ -41,7 +41,7 @@ static const char *const requires_keys[] = {"driver", "cuda", "compute_capabilit
 static const char *const gpu_keys[] = {"model", "count", "memory_gib", NULL};
 static const char *const model_keys[] = {"name", "path", "sha256", "sha256sums", "format",
                                          "license", "origin", "parameters", "quantization",
-                                         "serve", "include", "exclude", NULL};
+                                         "serve", "include", "exclude", "hf_cache", NULL};
 static const char *const origin_keys[] = {"publisher", "jurisdiction", "source", NULL};
 static const char *const serve_keys[] = {"runtime", "context", "concurrency", "kv_cache_dtype",
                                          "tensor_parallel", "overhead_gib", "activation_gib",
@@ -113,6 +113,20 @@ static int pick(struct ctx *c, const ap_ynode *n, const char *key, const char *c
     if (hint)
         return ap_y_error(c->doc, n, c->err, "unknown %s '%s' (did you mean '%s'?)", key, s, hint);
     return ap_y_error(c->doc, n, c->err, "unknown %s '%s'", key, s);
+}
+
+/* A Hugging Face repository id "org/name": [A-Za-z0-9._-], one '/', at most 96 bytes. */
+static int hf_repo_ok(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    size_t n = strlen(s);
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/') || n > 96 ||
+        strstr(s, "..") || s[0] == '.' || slash[1] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/", s[i]))
+            return 0;
+    return 1;
 }
 
 static int name_ok(const char *s)
@@ -610,8 +624,13 @@ static int parse_models(struct ctx *c, const ap_ynode *root)
         }
         if ((rc = opt_str(c, it, "license", &mm->license)) ||
             (rc = opt_str(c, it, "parameters", &mm->parameters)) ||
-            (rc = opt_str(c, it, "quantization", &mm->quantization)))
+            (rc = opt_str(c, it, "quantization", &mm->quantization)) ||
+            (rc = opt_str(c, it, "hf_cache", &mm->hf_cache)))
             return rc;
+        if (mm->hf_cache && !hf_repo_ok(mm->hf_cache))
+            return ap_y_error(c->doc, ap_ymap_get(it, "hf_cache"), c->err,
+                              "hf_cache '%s' is not a Hugging Face repository id ('org/name')",
+                              mm->hf_cache);
         if ((o = ap_ymap_get(it, "origin"))) {
             if ((rc = ap_y_expect(c->doc, o, AP_Y_MAP, "origin", c->err)) ||
                 (rc = ap_y_check_keys(c->doc, o, origin_keys, "origin", c->err)) ||
@@ -991,6 +1010,7 @@ void ap_manifest_free(ap_manifest *m)
         free(mm->origin_source);
         free(mm->parameters);
         free(mm->quantization);
+        free(mm->hf_cache);
         free(mm->serve.runtime);
         free(mm->serve.rope_type);
     }
@@ -1197,6 +1217,7 @@ json_t *ap_manifest_to_json(const ap_manifest *m)
         }
         set_str(o, "parameters", mm->parameters);
         set_str(o, "quantization", mm->quantization);
+        set_str(o, "hf_cache", mm->hf_cache);
         set_str(s, "runtime", mm->serve.runtime);
         const ap_mruntime *rt = ap_manifest_model_runtime(m, mm);
         if (rt)

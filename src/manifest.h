@@ -84,6 +84,8 @@ typedef struct ap_mmodel {
     char *origin_publisher, *origin_jurisdiction, *origin_source; /* or NULL */
     char *parameters;               /* declared parameter count ("8B", "70.6B", "8030261248"), or NULL */
     char *quantization;             /* declared quantization ("Q4_K_M", "bf16", ...), or NULL */
+    char *hf_cache;                 /* also install in the Hugging Face hub cache layout under
+                                       this repository id ("org/name"), or NULL */
     ap_mserve serve;
     ap_loc loc;                     /* the list item */
 } ap_mmodel;
