@@ -256,4 +256,49 @@ tar -cf "$T/w/data.tar" -C "$T/w" rtm.gguf
 runtime_manifest notimg data.tar
 agree notimg 2 "a tar that is no container image"
 
+# ---- done when: one manifest naming an HF cache snapshot, an ollama://
+# model and an image archive builds a bundle that verifies and installs;
+# excluded files are not in it; a tampered blob in any is refused at check
+{ head_yaml; cat <<EOF
+models:
+  - name: llama
+    path: $SNAP4/
+    exclude: [original/, consolidated.safetensors]
+    serve: { runtime: vllm }
+  - name: tiny
+    path: ollama://tiny:1b
+    serve: { runtime: ollama }
+runtimes:
+  - name: vllm
+    kind: vllm
+    path: img-docker-archive.tar
+    env: { VLLM_NO_USAGE_STATS: "1" }
+  - name: ollama
+    kind: ollama
+    env: { OLLAMA_NO_CLOUD: "1" }
+EOF
+} >w/all.yaml
+agree all 0 "passed"
+tar -tf w/all.tar >w/list.txt
+grep -q 'consolidated' w/list.txt && fail "all: excluded files shipped"
+for e in payload/models/llama/model-00001-of-00002.safetensors payload/models/tiny/model.gguf \
+    payload/runtimes/vllm/img-docker-archive.tar; do
+    grep -qx "$e" w/list.txt || fail "all: $e missing"
+done
+"$AIRPACK" verify w/all.tar --public-key k.pub >/dev/null || fail "all: does not verify"
+run "$AIRPACK" install w/all.tar --public-key k.pub --prefix w/site-all -q
+expect_rc 0
+[ -f w/site-all/current/src-test/payload/models/tiny/model.gguf ] ||
+    [ -n "$(find w/site-all -name model.gguf -path '*tiny*' | head -1)" ] || fail "all: not installed"
+[ -z "$(find w/site-all -name 'consolidated*')" ] || fail "all: excluded files installed"
+# a tampered blob in any of the three: refused at check, naming the file
+cp w/all.yaml w/all-hf.yaml
+sed -i "s|$SNAP4/|hub3/models--acme--tiny/snapshots/$REV/|; /exclude:/d" w/all-hf.yaml
+agree all-hf 1 "file 'hub3/models--acme--tiny/snapshots/$REV/model.gguf' does not match the blob digest"
+cp -r w/ollama w/ollama4
+"$G/mksources" tamper "w/ollama4/blobs/sha256-$MD"
+OLLAMA_MODELS="$T/w/ollama4" agree all 1 "file 'ollama://tiny:1b/model.gguf' does not match the blob digest"
+sed 's|img-docker-archive.tar|bad-img-docker-archive.tar|' w/all.yaml >w/all-img.yaml
+agree all-img 1 "'bad-img-docker-archive.tar': layer"
+
 done_ok

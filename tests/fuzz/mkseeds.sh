@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -165,4 +165,14 @@ sed 's/sha256:/sha256:../' "$S/ollama/ok-tiny.json" >"$S/ollama/bad-digest.json"
 sed 's/"size":[0-9]*/"size":-1/' "$S/ollama/ok-tiny.json" >"$S/ollama/bad-size.json"
 printf '{"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":1},{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":2}]}' \
     "$(printf '%064d' 0)" "$(printf '%064d' 1)" >"$S/ollama/two-models.json"
+# oci: the index, manifest and docker manifest.json of mksources' images
+"$GEN/mksources" image oci-layout "$T/lay" >/dev/null
+cp "$T/lay/index.json" "$S/oci/ok-index.json"
+for b in "$T"/lay/blobs/sha256/*; do
+    grep -q '"layers"' "$b" 2>/dev/null && cp "$b" "$S/oci/ok-manifest.json"
+done
+"$GEN/mksources" image docker-archive "$T/d.tar" >/dev/null
+tar -xOf "$T/d.tar" manifest.json >"$S/oci/ok-docker-manifest.json"
+sed 's/sha256:/sha512:/' "$S/oci/ok-index.json" >"$S/oci/bad-digest-alg.json"
+printf '[{"Config":"../etc/passwd","Layers":[]}]' >"$S/oci/traversal-docker.json"
 ls -l "$S"/*/ | awk '$5 > 16384 { print "mkseeds: large seed: " $0; bad = 1 } END { exit bad }'

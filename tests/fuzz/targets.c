@@ -30,6 +30,7 @@
 #include "pins.h"
 #include "policy.h"
 #include "source/ollama.h"
+#include "source/oci.h"
 #include "sign.h"
 #include "util.h"
 #include "waiver.h"
@@ -355,6 +356,25 @@ int ap_fuzz_ollama(const uint8_t *data, size_t len)
     return rc;
 }
 
+int ap_fuzz_oci(const uint8_t *data, size_t len)
+{
+    ap_oci_doc doc;
+    ap_docker_image *im = NULL;
+    size_t n = 0;
+    ap_error err;
+    int rc, rc2;
+    if (len > AP_FUZZ_MAX_INPUT)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_oci_parse("fuzz", data, len, &doc, &err);
+    if (rc == AP_OK)
+        ap_oci_doc_release(&doc);
+    rc2 = ap_docker_manifest_parse("fuzz", data, len, &im, &n, &err);
+    if (rc2 == AP_OK)
+        ap_docker_images_free(im, n);
+    return rc == AP_OK ? rc : rc2;
+}
+
 int ap_fuzz_gpus(const uint8_t *data, size_t len)
 {
     ap_gpu_catalog *c = NULL;
@@ -554,6 +574,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"stindex", ap_fuzz_stindex},
     {"sums", ap_fuzz_sums},
     {"ollama", ap_fuzz_ollama},
+    {"oci", ap_fuzz_oci},
     {"gpus", ap_fuzz_gpus},
     {"minisign", ap_fuzz_minisign},
     {"lock", ap_fuzz_lock},

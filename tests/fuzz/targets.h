@@ -37,6 +37,7 @@ int ap_fuzz_hfconfig(const uint8_t *data, size_t len);     /* ap_hfconfig_read (
 int ap_fuzz_stindex(const uint8_t *data, size_t len);      /* ap_safetensors_read_index (tmp folder) */
 int ap_fuzz_sums(const uint8_t *data, size_t len);         /* ap_sums_load (memfd) */
 int ap_fuzz_ollama(const uint8_t *data, size_t len);       /* ap_ollama_manifest_parse */
+int ap_fuzz_oci(const uint8_t *data, size_t len);          /* ap_oci_parse, ap_docker_manifest_parse */
 int ap_fuzz_gpus(const uint8_t *data, size_t len);         /* ap_gpu_catalog_parse */
 int ap_fuzz_minisign(const uint8_t *data, size_t len);     /* public key, signature, secret key */
 int ap_fuzz_lock(const uint8_t *data, size_t len);         /* ap_lock_parse */
