@@ -118,6 +118,8 @@ int ap_bundle_plan_add_file(ap_bundle_plan *p, const char *entry, const char *sr
     it->size = (uint64_t)st.st_size;
     it->dev = (uint64_t)st.st_dev;
     it->ino = (uint64_t)st.st_ino;
+    it->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    it->ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
     return AP_OK;
 }
 
@@ -554,6 +556,54 @@ static unsigned default_threads(void)
     return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+/* SHA256SUMS from the items' hashes as they are now. */
+static int plan_sums(ap_bundle_plan *p, ap_error *err)
+{
+    size_t cap = 1, pos = 0;
+    char *s;
+    for (size_t i = 0; i < p->n; i++)
+        cap += AP_SHA256_HEX_LEN + 3 + strlen(p->items[i].path);
+    if (!(s = malloc(cap)))
+        return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->n; i++) {
+        char hex[AP_SHA256_HEX_LEN + 1];
+        ap_hex_encode(p->items[i].sha256, AP_SHA256_LEN, hex);
+        pos += (size_t)snprintf(s + pos, cap - pos, "%s  %s\n", hex, p->items[i].path);
+    }
+    free(p->sums);
+    p->sums = s;
+    p->sums_len = pos;
+    if (ap_sha256_buffer(p->sums, p->sums_len, p->sums_sha256) != AP_OK)
+        return ap_error_set(err, AP_ERR_INTERNAL, "cannot hash SHA256SUMS");
+    return AP_OK;
+}
+
+int ap_bundle_plan_prepare(ap_bundle_plan *p, ap_error *err)
+{
+    int rc;
+    qsort(p->items, p->n, sizeof *p->items, cmp_item);
+    p->bytes = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        ap_bundle_item *it = &p->items[i];
+        if (i > 0 && strcmp(p->items[i - 1].path, it->path) == 0)
+            return ap_error_set(err, AP_ERR_INPUT, "two inputs would both be bundle entry '%s'",
+                                it->path);
+        if (!ap_add_u64(p->bytes, it->size, &p->bytes))
+            return ap_error_set(err, AP_ERR_INPUT, "input sizes overflow");
+        if (!it->src) {
+            if (ap_sha256_buffer(it->data, (size_t)it->size, it->sha256) != AP_OK)
+                return ap_error_set(err, AP_ERR_INTERNAL, "cannot hash '%s'", it->path);
+        } else if (!it->known) {
+            memset(it->sha256, 0, AP_SHA256_LEN); /* filled while the tar is written */
+        }
+    }
+    if ((rc = plan_sums(p, err)) != AP_OK)
+        return rc;
+    p->hashed = 1;
+    p->one_pass = 1;
+    return AP_OK;
+}
+
 int ap_bundle_plan_hash(ap_bundle_plan *p, unsigned threads, ap_bundle_progress_fn progress,
                         void *progress_ctx, ap_error *err)
 {
@@ -926,7 +976,8 @@ struct hasher {
     size_t failed_item;             /* plan index of the first failure */
     int failed_internal;            /* hashing itself failed */
     ap_sha256 *h;
-    const ap_bundle_plan *p;
+    ap_bundle_plan *p;              /* written to only in one pass (the hashes) */
+    int one_pass;                   /* store each file's hash (or compare a pin's) */
 };
 
 static void *hasher_main(void *arg)
@@ -948,9 +999,12 @@ static void *hasher_main(void *arg)
                 bad = internal = 1;
             if (sl->last && !bad) {
                 uint8_t got[AP_SHA256_LEN];
+                ap_bundle_item *it = &hs->p->items[sl->item];
                 if (ap_sha256_final(hs->h, got) != AP_OK || ap_sha256_reset(hs->h) != AP_OK)
                     bad = internal = 1;
-                else if (memcmp(got, hs->p->items[sl->item].sha256, AP_SHA256_LEN) != 0)
+                else if (hs->one_pass && !it->known)
+                    memcpy(it->sha256, got, AP_SHA256_LEN); /* the one hash of this file */
+                else if (memcmp(got, it->sha256, AP_SHA256_LEN) != 0)
                     bad = 1;
             }
         }
@@ -1016,6 +1070,10 @@ static int hash_failure(const struct hasher *hs, ap_error *err)
     const ap_bundle_item *it = &hs->p->items[hs->failed_item];
     if (hs->failed_internal)
         return ap_error_set(err, AP_ERR_INTERNAL, "cannot hash '%s'", it->src);
+    if (hs->one_pass)
+        return ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                               "file changed while building the bundle (its sha-256 differs "
+                               "from its pin)");
     return ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
                            "file changed while building the bundle (its sha-256 differs "
                            "between the two passes)");
@@ -1147,6 +1205,23 @@ static void progress2(struct writer *w)
         w->opts->progress(w->opts->progress_ctx, 2, w->done, w->total);
 }
 
+/* One pass: the open file must still have the size, mtime and ctime it
+ * had when planned (the inode is checked by open_source). */
+static int same_times(int fd, const ap_bundle_item *it, const char *what, ap_error *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return ap_error_errno(err, AP_ERR_IO, errno, "cannot stat", it->src);
+    if ((uint64_t)st.st_size != it->size ||
+        (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec != it->mtime_ns ||
+        (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec != it->ctime_ns)
+        return ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
+                               "file changed while building the bundle (%s: size, mtime or "
+                               "ctime differ)",
+                               what);
+    return AP_OK;
+}
+
 /* Copy one source file (plan index idx) into the archive; the helper
  * hashes it again and compares with pass one. */
 static int write_file(struct writer *w, size_t idx, ap_error *err)
@@ -1158,6 +1233,8 @@ static int write_file(struct writer *w, size_t idx, ap_error *err)
 
     if ((rc = open_source(it, 1, &fd, err)))
         return rc;
+    if (w->hs.one_pass && (rc = same_times(fd, it, "changed since it was planned", err)))
+        goto out;
     if ((rc = write_header(w, it->path, it->size, it->mode, err)))
         goto out;
     for (;;) {
@@ -1195,17 +1272,142 @@ static int write_file(struct writer *w, size_t idx, ap_error *err)
         if (left == 0)
             break;
     }
-    rc = AP_OK;
+    /* one pass: a write while the file was read moves its mtime/ctime */
+    rc = w->hs.one_pass ? same_times(fd, it, "modified while it was read", err) : AP_OK;
 out:
     if (fd >= 0)
         close(fd);
     return rc;
 }
 
+struct one_pass {
+    ap_bundle_head_fn head;
+    void *ctx;
+};
+
+static uint64_t round512(uint64_t n);
+
+/* One pass, once the payload is written and its hashes known: SHA256SUMS,
+ * the lock and its signature again, now final, into the places reserved
+ * for them (the same lengths: hashes have a fixed width). The reserved
+ * bytes are read back first: they must be exactly what was written there. */
+static int fill_head(struct writer *w, int fd, ap_bundle_plan *p, const struct one_pass *op,
+                     const void *lock0, size_t lock_len, const void *sig0, size_t sig_len,
+                     const void *sums0, ap_error *err)
+{
+    char *lock = NULL, *sig = NULL, *back = NULL;
+    size_t ll = 0, sl = 0;
+    uint64_t off_lock = 512, off_sig = off_lock + round512(lock_len) + 512,
+             off_sums = off_sig + round512(sig_len) + 512;
+    const void *old[3] = {lock0, sig0, sums0};
+    uint64_t offs[3] = {off_lock, off_sig, off_sums};
+    size_t lens[3] = {lock_len, sig_len, p->sums_len};
+    int rc;
+
+    if ((rc = plan_sums(p, err)) != AP_OK)
+        return rc;
+    if (p->sums_len != lens[2])
+        return ap_error_set(err, AP_ERR_INTERNAL, "SHA256SUMS changed length");
+    if ((rc = op->head(op->ctx, p, &lock, &ll, &sig, &sl, err)) != AP_OK)
+        return rc;
+    if (ll != lock_len || sl != sig_len) {
+        rc = ap_error_set(err, AP_ERR_INTERNAL,
+                          "the final lock or signature is not as long as the reserved one");
+        goto out;
+    }
+    {
+        const void *neu[3] = {lock, sig, p->sums};
+        size_t max = lens[0] > lens[1] ? lens[0] : lens[1];
+        if (lens[2] > max)
+            max = lens[2];
+        if (!(back = malloc(max ? max : 1))) {
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (int i = 0; i < 3; i++) {
+            if (pread(fd, back, lens[i], (off_t)offs[i]) != (ssize_t)lens[i] ||
+                memcmp(back, old[i], lens[i]) != 0) {
+                rc = ap_error_set(err, AP_ERR_INTERNAL,
+                                  "cannot find the reserved head entries in '%s'", w->tmp);
+                goto out;
+            }
+        }
+        for (int i = 0; i < 3; i++) {
+            size_t done = 0;
+            while (done < lens[i]) {
+                ssize_t n = pwrite(fd, (const char *)neu[i] + done, lens[i] - done,
+                                   (off_t)(offs[i] + done));
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0) {
+                    rc = ap_error_errno(err, AP_ERR_IO, n < 0 ? errno : EIO, "cannot write",
+                                        w->tmp);
+                    goto out;
+                }
+                done += (size_t)n;
+            }
+        }
+    }
+    rc = AP_OK;
+out:
+    free(lock);
+    free(sig);
+    free(back);
+    return rc;
+}
+
+static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, size_t lock_len,
+                      const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
+                      const struct one_pass *op, ap_error *err);
+
 int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *lock, size_t lock_len,
                     const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
                     ap_error *err)
 {
+    if (p->one_pass)
+        return ap_error_set(err, AP_ERR_INTERNAL, "a one-pass plan needs ap_bundle_write_one_pass");
+    /* the two-pass path only reads the plan */
+    return write_impl((ap_bundle_plan *)p, output, lock, lock_len, sig, sig_len, opts, NULL, err);
+}
+
+int ap_bundle_write_one_pass(ap_bundle_plan *p, const char *output, ap_bundle_head_fn head,
+                             void *head_ctx, const ap_bundle_write_opts *opts, ap_error *err)
+{
+    struct one_pass op = {head, head_ctx};
+    char *lock = NULL, *sig = NULL;
+    size_t ll = 0, sl = 0;
+    int rc;
+    if (!p->one_pass || !head)
+        return ap_error_set(err, AP_ERR_INTERNAL, "the plan is not prepared for one pass");
+    if (opts && (opts->zstd_level > 0 || opts->volume_size > 0))
+        return ap_error_set(err, AP_ERR_INTERNAL, "one pass needs a plain, seekable output");
+    /* the head as it will be, with placeholder hashes: its final length */
+    if ((rc = head(head_ctx, p, &lock, &ll, &sig, &sl, err)) != AP_OK)
+        return rc;
+    {
+        /* Test hook (tests/cli/test_onepass.sh): create the file named by
+         * AIRPACK_TEST_BUILD_STALL and wait (at most 20 s) until it is
+         * removed, so that a test can change inputs between plan and write. */
+        const char *stall = getenv("AIRPACK_TEST_BUILD_STALL");
+        if (stall && *stall) {
+            int sfd = open(stall, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (sfd >= 0)
+                close(sfd);
+            for (int i = 0; i < 2000 && access(stall, F_OK) == 0; i++)
+                usleep(10000);
+        }
+    }
+    rc = write_impl(p, output, lock, ll, sig, sl, opts, &op, err);
+    free(lock);
+    free(sig);
+    return rc;
+}
+
+static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, size_t lock_len,
+                      const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
+                      const struct one_pass *op, ap_error *err)
+{
+    char *sums0 = NULL;
     static const ap_bundle_write_opts defaults = {.mtime = AP_DEFAULT_EPOCH};
     struct writer w;
     char *dir = NULL, *tmp = NULL;
@@ -1292,6 +1494,13 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
 start:
     /* The re-hashing helper and its ring of blocks. */
     w.hs.p = p;
+    w.hs.one_pass = op != NULL;
+    if (op && !(sums0 = malloc(p->sums_len ? p->sums_len : 1))) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (op)
+        memcpy(sums0, p->sums, p->sums_len); /* what is reserved, to check it before filling */
     w.hs.h = ap_sha256_new();
     if (!w.hs.h) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
@@ -1367,6 +1576,8 @@ start:
         goto out;
     }
     progress2(&w);
+    if (op && (rc = fill_head(&w, fd, p, op, lock, lock_len, sig, sig_len, sums0, err)) != AP_OK)
+        goto out;
     if (w.sink.pw) {
         ap_partw *pw = w.sink.pw;
         w.sink.pw = NULL;
@@ -1420,6 +1631,7 @@ out:
     }
     free(tmp);
     free(dir);
+    free(sums0);
     if (utf8) {
         uselocale(old_locale);
         freelocale(utf8);

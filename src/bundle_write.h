@@ -48,6 +48,7 @@ typedef struct ap_bundle_item {
     uint8_t sha256[AP_SHA256_LEN];  /* pass one's hash */
     uint64_t dev, ino;              /* the source file's identity in pass one */
     int known;                      /* sha256 comes from a checked pin: pass one skips it */
+    uint64_t mtime_ns, ctime_ns;    /* the source's mtime and ctime when planned (one pass) */
     int in_base;                    /* delta: the base has this content; listed in the lock
                                        ("in_base": true), not written into the tar */
 } ap_bundle_item;
@@ -60,6 +61,8 @@ typedef struct ap_bundle_plan {
     uint8_t sums_sha256[AP_SHA256_LEN];
     uint64_t bytes;                 /* sum of the items' sizes */
     int hashed;                     /* ap_bundle_plan_hash() succeeded */
+    int one_pass;                   /* ap_bundle_plan_prepare(): file hashes are filled by
+                                       ap_bundle_write_one_pass() */
 } ap_bundle_plan;
 
 /* Progress: phase 1 = hashing, 2 = writing; bytes done of total. Called
@@ -97,6 +100,14 @@ int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_erro
  * SHA-256 some artifact of base has as in_base (after ap_bundle_plan_hash).
  * Returns the number marked; *bytes gets their size. */
 size_t ap_bundle_plan_mark_base(ap_bundle_plan *p, const ap_lock *base, uint64_t *bytes);
+
+/* One pass (a seekable, uncompressed output): sort into bundle order and
+ * refuse duplicate entries like ap_bundle_plan_hash, but hash only the
+ * in-memory items; file items keep a pin's hash (known) or zeros, and
+ * SHA256SUMS is written with those. Every size and path is known, and
+ * hashes have a fixed width, so the lock and signature built from this
+ * plan have their final length (ap_bundle_write_one_pass). */
+int ap_bundle_plan_prepare(ap_bundle_plan *p, ap_error *err) AP_WUR;
 
 /* Bytes the bundle will take at most (uncompressed tar with headers), for
  * the free-space check; lock_len/sig_len may be estimates. */
@@ -152,6 +163,25 @@ typedef struct ap_bundle_write_opts {
     struct ap_parts *parts;         /* volume_size > 0: filled with the parts written
                                        (bundle, volume_size, size, parts; caller releases) */
 } ap_bundle_write_opts;
+
+/* Builds the lock from the plan as it is now and signs it: *lock and *sig
+ * are new buffers (free). */
+typedef int (*ap_bundle_head_fn)(void *ctx, const ap_bundle_plan *p, char **lock,
+                                 size_t *lock_len, char **sig, size_t *sig_len, ap_error *err);
+
+/* One pass (docs/bundle-format.md, "How airpack build writes it"): for a
+ * plan from ap_bundle_plan_prepare and a plain (uncompressed, unsplit)
+ * output file. head() is called before anything is written, with the
+ * placeholder hashes (its lock and signature reserve their places at the
+ * front), then again once the payload is written and every file hashed
+ * (once, on a helper thread, while it is archived); SHA256SUMS, lock and
+ * signature are then written over the reserved bytes (same lengths). The
+ * bundle is the same bytes as the two-pass path writes. A file whose size,
+ * mtime, ctime or inode changed since it was planned, or that changes while
+ * it is read, or whose hash differs from its checked pin, fails the build. */
+int ap_bundle_write_one_pass(ap_bundle_plan *p, const char *output, ap_bundle_head_fn head,
+                             void *head_ctx, const ap_bundle_write_opts *opts,
+                             ap_error *err) AP_WUR;
 
 /* Pass two: write the bundle (lock, signature, SHA256SUMS, the plan's
  * items) to a temporary file beside output, then rename it onto output.

@@ -41,6 +41,9 @@ const char cmd_build_usage[] =
     "                      compress the whole bundle with zstd (level 1-19, default 3);\n"
     "                      default: no compression (model weights barely compress)\n"
     "  --threads N         hashing threads (default: the number of CPUs, at most 8)\n"
+    "  --two-pass          hash every input before writing (the default only for\n"
+    "                      --compress, --volume-size and --base; a plain bundle is\n"
+    "                      written in one pass and the lock filled in at the end)\n"
     "  --base LOCK         a delta bundle: the lock installed at the site (airpack list\n"
     "                      --export-lock, or a receipt folder); artifacts whose SHA-256\n"
     "                      it lists are marked \"in_base\" in the lock and left out of the\n"
@@ -261,6 +264,72 @@ static void print_error_findings(const json_t *analysis)
     }
 }
 
+struct head_ctx {
+    const ap_manifest *m;
+    json_t *analysis;
+    uint64_t epoch;
+    const ap_seckey *sk;
+    ap_lock *check;                 /* the last lock built, parsed */
+    char *lock, *sig;               /* one pass: the last (final) lock and signature */
+    size_t lock_len, sig_len;
+};
+
+/* The lock from the plan as it is, checked by the verifier's own parser,
+ * and its signature (ap_bundle_head_fn). */
+static int make_head(void *ctx, const ap_bundle_plan *plan, char **lockp, size_t *lock_len,
+                     char **sigp, size_t *sig_len, ap_error *err)
+{
+    struct head_ctx *hc = ctx;
+    char tc[AP_TRUSTED_COMMENT_MAX + 1];
+    json_t *lock = NULL;
+    char *buf = NULL, *sig = NULL;
+    size_t len = 0, slen = 0;
+    ap_lock *check = NULL;
+    int rc;
+
+    if ((rc = ap_lock_build(hc->m, hc->analysis, plan, hc->epoch, &lock, err)) != AP_OK ||
+        (rc = ap_lock_dump(lock, &buf, &len, err)) != AP_OK)
+        goto out;
+    if ((rc = ap_lock_parse(AP_LOCK_NAME, buf, len, &check, err)) != AP_OK) {
+        ap_error_prefix(err, "the bundle's lock would be invalid");
+        rc = err->status = AP_ERR_INPUT;
+        goto out;
+    }
+    if (ap_lock_trusted_comment(hc->m->name, hc->m->version, hc->m->sequence, tc, sizeof tc) != 0) {
+        rc = ap_error_set(err, AP_ERR_INPUT, "the trusted comment is too long");
+        goto out;
+    }
+    if ((rc = ap_sign(hc->sk, buf, len, tc, &sig, &slen, err)) != AP_OK)
+        goto out;
+    ap_lock_free(hc->check);
+    hc->check = check;
+    check = NULL;
+    /* the caller owns the buffers handed out; keep copies of the last ones (one pass) */
+    free(hc->lock);
+    free(hc->sig);
+    hc->lock = malloc(len + 1);
+    hc->sig = malloc(slen + 1);
+    if (!hc->lock || !hc->sig) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(hc->lock, buf, len);
+    memcpy(hc->sig, sig, slen);
+    hc->lock_len = len;
+    hc->sig_len = slen;
+    *lockp = buf;
+    *lock_len = len;
+    *sigp = sig;
+    *sig_len = slen;
+    buf = sig = NULL;
+out:
+    json_decref(lock);
+    ap_lock_free(check);
+    free(buf);
+    free(sig);
+    return rc;
+}
+
 /* The options getopt_long parses; main.c and the completion generator
  * read the same table. */
 const struct option cmd_build_options[] = {
@@ -274,6 +343,7 @@ const struct option cmd_build_options[] = {
     {"volume-size", required_argument, NULL, 'V'},
     {"base", required_argument, NULL, 'B'},
     {"trust-file", required_argument, NULL, 'R'},
+    {"two-pass", no_argument, NULL, '2'},
     {NULL, 0, NULL, 0},
 };
 
@@ -281,6 +351,8 @@ int cmd_build(int argc, char **argv)
 {
     const char *seckey = NULL, *output = NULL, *pwfile = NULL, *manifest = NULL, *base = NULL;
     ap_lock *base_lock = NULL;
+    struct head_ctx hc;
+    int two_pass = 0, one_pass = 0;
     size_t n_base = 0;
     uint64_t base_bytes = 0;
     const char *trust_file = NULL;
@@ -290,7 +362,6 @@ int cmd_build(int argc, char **argv)
     unsigned threads = 0;
     char *pw = NULL, *lock_buf = NULL, *sig_buf = NULL;
     size_t lock_len = 0, sig_len = 0;
-    char tc[AP_TRUSTED_COMMENT_MAX + 1];
     ap_error err;
     ap_seckey *sk = NULL;
     ap_manifest *m = NULL;
@@ -305,6 +376,7 @@ int cmd_build(int argc, char **argv)
 
     ap_error_clear(&err);
     ap_bundle_plan_init(&plan);
+    memset(&hc, 0, sizeof hc);
     memset(&ps, 0, sizeof ps);
     memset(&parts, 0, sizeof parts);
     optind = 1;
@@ -335,6 +407,9 @@ int cmd_build(int argc, char **argv)
             break;
         case 'B':
             base = optarg;
+            break;
+        case '2':
+            two_pass = 1;
             break;
         case 'V':
             if (ap_volume_size_parse(optarg, &volume) != 0) {
@@ -435,6 +510,10 @@ int cmd_build(int argc, char **argv)
         goto out;
     }
 
+    /* One pass where the output allows it: a plain file (seek back to fill
+     * the lock), no delta (which needs every hash before it can choose). */
+    one_pass = !two_pass && zlevel == 0 && volume == 0 && !base;
+
     /* Plan, free space, pass one. */
     if (ap_bundle_plan_add_manifest(&plan, m, &err) != AP_OK) {
         ap_error_prefix(&err, "manifest '%s'", manifest);
@@ -464,7 +543,8 @@ int cmd_build(int argc, char **argv)
     }
     if (ap_bundle_check_space(output, ap_bundle_plan_estimate(&plan, AP_LOCK_MAX_BYTES,
                                                               AP_KEYFILE_MAX), &err) != AP_OK ||
-        ap_bundle_plan_hash(&plan, threads, on_progress, &ps, &err) != AP_OK) {
+        (one_pass ? ap_bundle_plan_prepare(&plan, &err)
+                  : ap_bundle_plan_hash(&plan, threads, on_progress, &ps, &err)) != AP_OK) {
         if (ps.phase)
             cli_progress_end(&ps.p);
         rc = cli_report(&err);
@@ -496,27 +576,13 @@ int cmd_build(int argc, char **argv)
         n_base = ap_bundle_plan_mark_base(&plan, base_lock, &base_bytes);
     }
 
-    /* The lock, checked by the same parser that verify uses, then signed. */
-    if (ap_lock_build(m, analysis, &plan, epoch, &lock, &err) != AP_OK ||
-        ap_lock_dump(lock, &lock_buf, &lock_len, &err) != AP_OK) {
-        rc = cli_report(&err);
-        goto out;
-    }
-    if (ap_lock_parse(AP_LOCK_NAME, lock_buf, lock_len, &check, &err) != AP_OK) {
-        ap_error_prefix(&err, "the bundle's lock would be invalid");
-        err.status = AP_ERR_INPUT;
-        rc = cli_report(&err);
-        goto out;
-    }
-    if (ap_lock_trusted_comment(m->name, m->version, m->sequence, tc, sizeof tc) != 0) {
-        cli_error("the trusted comment is too long");
-        goto out;
-    }
-    if (ap_sign(sk, lock_buf, lock_len, tc, &sig_buf, &sig_len, &err) != AP_OK) {
-        rc = cli_report(&err);
-        goto out;
-    }
-    /* Pass two. */
+    /* The lock, checked by the same parser that verify uses, then signed;
+     * in one pass it is built twice: first with placeholder hashes (its
+     * length reserves its place), then final, once the payload is written. */
+    hc.m = m;
+    hc.analysis = analysis;
+    hc.epoch = epoch;
+    hc.sk = sk;
     memset(&wopts, 0, sizeof wopts);
     wopts.zstd_level = zlevel;
     wopts.mtime = epoch;
@@ -524,8 +590,22 @@ int cmd_build(int argc, char **argv)
     wopts.progress_ctx = &ps;
     wopts.volume_size = volume;
     wopts.parts = &parts;
-    if (ap_bundle_write(&plan, output, lock_buf, lock_len, sig_buf, sig_len, &wopts, &err) !=
-        AP_OK) {
+    if (one_pass) {
+        rc = ap_bundle_write_one_pass(&plan, output, make_head, &hc, &wopts, &err);
+        lock_buf = hc.lock;
+        lock_len = hc.lock_len;
+        sig_buf = hc.sig;
+        sig_len = hc.sig_len;
+        hc.lock = hc.sig = NULL;
+    } else {
+        rc = make_head(&hc, &plan, &lock_buf, &lock_len, &sig_buf, &sig_len, &err);
+        if (rc == AP_OK)
+            rc = ap_bundle_write(&plan, output, lock_buf, lock_len, sig_buf, sig_len, &wopts,
+                                 &err);
+    }
+    check = hc.check;
+    hc.check = NULL;
+    if (rc != AP_OK) {
         if (ps.phase)
             cli_progress_end(&ps.p);
         rc = cli_report(&err);
@@ -580,6 +660,9 @@ out:
     ap_bundle_plan_release(&plan);
     ap_parts_release(&parts);
     ap_lock_free(base_lock);
+    ap_lock_free(hc.check);
+    free(hc.lock);
+    free(hc.sig);
     free(lock_buf);
     free(sig_buf);
     free(policies);

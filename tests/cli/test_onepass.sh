@@ -1,0 +1,58 @@
+#!/bin/sh
+# test_onepass.sh - the one-pass build (a plain bundle file): the same bytes
+# as the two-pass path, reproducible, streamable (lock first, verify from a
+# pipe), and an input that changes between plan and write is caught: new
+# content (size or mtime), mtime restored (ctime), or replaced (inode).
+. "$AIRPACK_SRC/tests/cli/lib.sh"
+make_demo
+export SOURCE_DATE_EPOCH=1700000000
+cd "$T"
+run "$AIRPACK" keygen --public-key k.pub --secret-key k.sec --no-password
+expect_rc 0
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output one.airpack --quiet
+expect_rc 0
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output two.airpack --two-pass --quiet
+expect_rc 0
+cmp -s one.airpack two.airpack || fail "one pass and two passes differ"
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output again.airpack --quiet
+expect_rc 0
+cmp -s one.airpack again.airpack || fail "one pass is not reproducible"
+[ "$(tar -tf one.airpack | head -3 | tr '\n' ' ')" = "airpack.lock.json airpack.lock.json.minisig SHA256SUMS " ] ||
+    fail "entry order: $(tar -tf one.airpack | head -3)"
+cat one.airpack | "$AIRPACK" verify - -k k.pub >/dev/null || fail "one-pass bundle from a pipe"
+mkdir x && tar -xf one.airpack -C x
+(cd x && sha256sum -c --quiet SHA256SUMS) || fail "SHA256SUMS of a one-pass bundle"
+minisign -Vm x/airpack.lock.json -p k.pub -q || fail "minisign on a one-pass lock"
+
+# an input changed between plan and write: refused, nothing written
+F=demo/demo/config/server.env
+changed() { # $1: what to do to the input while the build waits; $2: expected message
+    rm -f stall out.airpack
+    AIRPACK_TEST_BUILD_STALL="$T/stall" "$AIRPACK" build demo/demo.yaml --secret-key k.sec \
+        --output out.airpack --quiet >"$T/o" 2>"$T/e" &
+    pid=$!
+    n=0
+    while [ ! -e stall ]; do
+        sleep 0.05; n=$((n + 1))
+        [ "$n" -lt 400 ] || fail "the build never reached the write"
+    done
+    eval "$1"
+    rm -f stall
+    set +e; wait "$pid"; rc=$?; set -e
+    [ "$rc" = 2 ] || fail "$1: exit $rc ($(cat "$T/e"))"
+    grep -q "$2" "$T/e" || fail "$1: message: $(cat "$T/e")"
+    [ ! -e out.airpack ] || fail "$1: a bundle was written"
+    ls -A >"$T/ls"; ! grep -q "^\.out\.airpack" "$T/ls" || fail "$1: temporary file left: $(cat "$T/ls")"
+}
+cp "$F" orig.env
+changed "echo 'B=2' >>$F" "file changed while building the bundle"
+cp orig.env "$F"
+touch -d '2001-01-01 00:00:00' "$F"
+changed "printf X | dd of=$F bs=1 seek=0 conv=notrunc 2>/dev/null; touch -d '2001-01-01 00:00:00' $F" \
+    "changed since it was planned: size, mtime or ctime differ"
+cp orig.env "$F"
+changed "cp $F n.env && mv n.env $F" "replaced or resized"
+cp orig.env "$F"
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output out.airpack --quiet
+expect_rc 0
+done_ok
