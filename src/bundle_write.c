@@ -782,7 +782,7 @@ size_t ap_bundle_plan_mark_base(ap_bundle_plan *p, const ap_lock *base, uint64_t
     for (size_t i = 0; i < p->n; i++) {
         ap_bundle_item *it = &p->items[i];
         it->in_base = 0;
-        if (it->role < AP_ROLE_MODEL || !bsearch(it->sha256, have, n, sizeof *have, cmp_sha))
+        if (it->role < AP_ROLE_MODEL || it->role > AP_ROLE_FILE || !bsearch(it->sha256, have, n, sizeof *have, cmp_sha))
             continue;
         it->in_base = 1;
         marked++;

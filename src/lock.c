@@ -245,7 +245,7 @@ static int parse_artifact(const json_t *o, size_t i, ap_artifact *a, const char 
     v = json_object_get(o, "in_base");
     if (v) {
         /* a delta bundle: only payload may come from the base, and only as true */
-        if (!json_is_true(v) || a->role < AP_ROLE_MODEL)
+        if (!json_is_true(v) || a->role < AP_ROLE_MODEL || a->role > AP_ROLE_FILE)
             return ap_error_set_at(err, AP_ERR_CHECK, name, 0, 0, "%s.in_base: %s", where,
                                    "only true, and only for a model, runtime or file");
         a->in_base = 1;
