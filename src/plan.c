@@ -445,11 +445,13 @@ static void plan_in_of(const ap_manifest *m, const ap_mmodel *mm, const ap_mrunt
     in->activation_gib = mm->serve.activation_gib;
     in->max_batched_tokens = mm->serve.max_batched_tokens ? mm->serve.max_batched_tokens
                                                           : arg_u64(rt, "--max-num-batched-tokens");
-    /* the launch spec (src/runtime/launch.c) passes serve.concurrency as the runtime's
-     * sequence limit: the sampler warm-up runs that many dummy sequences */
+    /* the sampler warm-up: the runtime's default max_num_seqs (256 or 1024 dummy
+     * sequences), as the published logs show it, unless the runtime's args set it.
+     * The launch spec passes --max-num-seqs = serve.concurrency, which makes the real
+     * warm-up smaller: the plan errs on the safe side (docs/memory-planner.md). */
     in->max_seqs = arg_u64(rt, "--max-num-seqs");
-    if (!in->max_seqs && (in->kind == AP_RT_VLLM || in->kind == AP_RT_SGLANG || in->kind == AP_RT_TGI))
-        in->max_seqs = mm->serve.concurrency ? mm->serve.concurrency : 1;
+    if (!in->max_seqs)
+        in->max_seqs = arg_u64(rt, "--max-running-requests");
     in->enforce_eager = mm->serve.enforce_eager || arg_flag(rt, "--enforce-eager");
     in->v0 = -1;
     for (size_t i = 0; rt && i < rt->n_env; i++)

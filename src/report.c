@@ -148,10 +148,15 @@ static void text_pins_plan(FILE *f, const json_t *a)
         if (!json_is_true(json_object_get(mm, "planned")))
             continue;
         fprintf(f, "  model '%s': %.2f GiB per GPU, headroom %.2f GiB, largest context %lld, "
-                   "largest concurrency %lld\n",
+                   "largest concurrency %lld%s%s%s%s%s\n",
                 rp_str(mm, "name"), (double)rp_int(mm, "total_per_gpu_bytes") / (1024.0 * 1024 * 1024),
                 (double)rp_int(mm, "headroom_bytes") / (1024.0 * 1024 * 1024),
-                rp_int(mm, "max_context"), rp_int(mm, "max_concurrency"));
+                rp_int(mm, "max_context"), rp_int(mm, "max_concurrency"),
+                json_is_string(json_object_get(mm, "verdict")) ? "; " : "",
+                json_is_string(json_object_get(mm, "verdict")) ? rp_str(mm, "verdict") : "",
+                json_is_string(json_object_get(mm, "profile")) ? " (" : "",
+                json_is_string(json_object_get(mm, "profile")) ? rp_str(mm, "profile") : "",
+                json_is_string(json_object_get(mm, "profile")) ? ")" : "");
     }
 }
 
