@@ -187,7 +187,7 @@ assert m["checkpoint_bytes"] == 16060522496 and m["loaded_bytes_per_gpu"] == 160
 for t in ("weights", "kv_cache", "activation", "non_torch", "cuda_graphs"):
     assert m["terms"][t]["source"], t
 assert m["terms"]["cuda_graphs"]["outside_budget"] is True
-assert m["sampler_seqs"] == 1024, m["sampler_seqs"]   # vLLM's default on an H100, not serve.concurrency
+assert m["sampler_seqs"] == 1024, m["sampler_seqs"]   # the vLLM default on an H100, not serve.concurrency
 assert m["context_limit"] == 131072
 ' || fail "runtime memory model in the JSON"
 CONTEXT=262144 manifest nvidia-h100-sxm 4 1 4
