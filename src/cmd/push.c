@@ -68,7 +68,7 @@ static int p_end(void *c, int ok, ap_error *e)
     struct pctx *p = c;
     return p->inner.blob_end(p->inner.ctx, ok, e);
 }
-static int p_manifest(void *c, const ap_oci_doc *d, const char *tag, ap_error *e)
+static int p_manifest(void *c, const ap_reg_doc *d, const char *tag, ap_error *e)
 {
     struct pctx *p = c;
     return p->inner.manifest(p->inner.ctx, d, tag, e);

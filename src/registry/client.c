@@ -635,7 +635,7 @@ static int t_end(void *ctx, int ok, ap_error *err)
     return rc;
 }
 
-static int t_manifest(void *ctx, const ap_oci_doc *d, const char *tag, ap_error *err)
+static int t_manifest(void *ctx, const ap_reg_doc *d, const char *tag, ap_error *err)
 {
     ap_reg *r = ctx;
     char url[URL_MAX];

@@ -23,7 +23,8 @@ void ap_oci_fetch_close(ap_oci_fetch *f)
         return;
     ap_reg_close(f->reg);
     free(f->lock_buf);
-    free(f->sig_buf);
+    for (size_t i = 0; i < f->n_sigs; i++)
+        free((char *)f->sigs[i].buf);
     ap_lock_free(f->lock);
     memset(f, 0, sizeof *f);
 }
@@ -33,6 +34,8 @@ static size_t distinct_models(const ap_lock *lock)
     size_t n = 0;
     const char *prev = NULL;
     size_t prev_len = 0;
+    int partial = 0;
+    /* models with a file a delta bundle leaves out have no ModelPack artifact */
     for (size_t i = 0; i < lock->n_artifacts; i++) {
         const char *p = lock->artifacts[i].path, *s, *e;
         if (lock->artifacts[i].role != AP_ROLE_MODEL)
@@ -42,12 +45,14 @@ static size_t distinct_models(const ap_lock *lock)
         if (!e)
             continue;
         if (!prev || prev_len != (size_t)(e - s) || memcmp(prev, s, prev_len) != 0) {
-            n++;
+            n += prev && !partial;
+            partial = 0;
             prev = s;
             prev_len = (size_t)(e - s);
         }
+        partial |= lock->artifacts[i].in_base;
     }
-    return n;
+    return n + (prev && !partial);
 }
 
 int ap_oci_fetch_open(const char *reference, const ap_reg_opts *o, const ap_keyring *keys,
@@ -88,19 +93,43 @@ int ap_oci_fetch_open(const char *reference, const ap_reg_opts *o, const ap_keyr
     if ((rc = ap_oci_bundle_manifest_parse(name, bm_buf, bm_len, &bm, err)) ||
         (rc = ap_reg_blob_get_mem(f->reg, bm.lock.digest, bm.lock.size, &f->lock_buf,
                                   &f->lock_len, err)) ||
-        (rc = ap_reg_blob_get_mem(f->reg, bm.sig.digest, bm.sig.size, &f->sig_buf, &f->sig_len,
-                                  err)))
+        0)
         goto out;
+    for (size_t i = 0; i < bm.n_sigs; i++) {
+        char *b = NULL;
+        size_t l = 0;
+        if ((rc = ap_reg_blob_get_mem(f->reg, bm.sigs[i].digest, bm.sigs[i].size, &b, &l, err)))
+            goto out;
+        snprintf(f->sigs[i].name, sizeof f->sigs[i].name, "%s", bm.sigs[i].path);
+        memcpy(f->sigs[i].digest, bm.sigs[i].digest, sizeof f->sigs[i].digest);
+        f->sigs[i].buf = b;
+        f->sigs[i].len = l;
+        f->n_sigs++;
+    }
     if (keys && keys->n) {
         /* the signature first: an attacker without a trusted key never
          * reaches the lock parser */
         ap_signature sig;
         const ap_pubkey *signer = NULL;
-        if ((rc = ap_signature_parse(AP_LOCK_SIG_NAME, f->sig_buf, f->sig_len, &sig, err)) ||
-            (rc = ap_signature_verify(&sig, keys, f->lock_buf, f->lock_len, &signer, err))) {
-            if (rc == AP_ERR_INPUT)
-                rc = AP_ERR_CHECK;
-            ap_error_prefix(err, "'%s'", name);
+        ap_error first;
+        ap_error_clear(&first);
+        rc = AP_ERR_CHECK;
+        for (size_t i = 0; i < f->n_sigs && rc != AP_OK; i++) {
+            ap_error e;
+            ap_error_clear(&e);
+            if ((rc = ap_signature_parse(f->sigs[i].name, f->sigs[i].buf, f->sigs[i].len, &sig,
+                                         &e)) == AP_OK)
+                rc = ap_signature_verify(&sig, keys, f->lock_buf, f->lock_len, &signer, &e);
+            if (rc != AP_OK && i == 0)
+                first = e;
+        }
+        if (rc != AP_OK) {
+            rc = AP_ERR_CHECK;
+            if (err) {
+                *err = first;
+                err->status = AP_ERR_CHECK;
+                ap_error_prefix(err, "'%s': no trusted signature", name);
+            }
             goto out;
         }
         f->signature_checked = 1;
@@ -210,7 +239,7 @@ int ap_oci_fetch_stream(ap_oci_fetch *f, int hash, ap_tar_out_fn out, void *out_
     s.f = f;
     if (hash && !(s.h = ap_sha256_new()))
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-    rc = ap_tar_rebuild(f->lock_buf, f->lock_len, f->sig_buf, f->sig_len, f->lock, fill, &s, out,
+    rc = ap_tar_rebuild(f->lock_buf, f->lock_len, f->sigs, f->n_sigs, f->lock, fill, &s, out,
                         out_ctx, err);
     ap_sha256_free(s.h);
     return rc;

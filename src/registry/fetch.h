@@ -2,9 +2,10 @@
  * fetch.h - read a bundle back from a registry (pull, install oci://).
  *
  * ap_oci_fetch_open() reads what the reference names (index or bundle
- * manifest), the bundle manifest, the lock and the signature (each
- * checked against its digest); with keys it checks the signature BEFORE
- * parsing the lock; then the lock is parsed and every manifest must match
+ * manifest), the bundle manifest, the lock and the signature entries (each
+ * checked against its digest); with keys, one of the signatures must be
+ * good BEFORE the lock is parsed (the bundle verifier then applies the
+ * full rule again); then the lock is parsed and every manifest must match
  * it exactly (ap_oci_bundle_check, ap_oci_model_check): an extra layer, a
  * missing or foreign entry, another digest or size is refused.
  * ap_oci_fetch_stream() then rebuilds the exact bundle bytes, streaming
@@ -23,8 +24,10 @@ typedef struct ap_oci_fetch {
     ap_reg *reg;
     ap_oci_ref ref;
     char digest[AP_OCI_DIGEST_LEN + 1];  /* digest of what the reference names */
-    char *lock_buf, *sig_buf;
-    size_t lock_len, sig_len;
+    char *lock_buf;
+    size_t lock_len;
+    ap_oci_sig sigs[AP_OCI_MAX_SIGS];    /* signature entries (buf owned here) */
+    size_t n_sigs;
     ap_lock *lock;
     int signature_checked;
     void (*progress)(void *ctx, uint64_t done, uint64_t total);

@@ -172,7 +172,7 @@ const char *ap_oci_layer_media_type(const ap_artifact *a)
     return AP_MP_MT_WCONFIG;
 }
 
-static int doc_set(ap_oci_doc *d, json_t *j, const char *mt, ap_error *err)
+static int doc_set(ap_reg_doc *d, json_t *j, const char *mt, ap_error *err)
 {
     d->buf = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
@@ -326,8 +326,8 @@ static int build_model(ap_oci_content *c, const ap_lock *lock, size_t from, size
     return doc_set(&m->manifest, man, AP_OCI_MT_MANIFEST, err);
 }
 
-int ap_oci_content_build(const char *lock_buf, size_t lock_len, const char *sig_buf,
-                         size_t sig_len, const ap_lock *lock, ap_oci_content *c, ap_error *err)
+int ap_oci_content_build(const char *lock_buf, size_t lock_len, const ap_oci_sig *sigs,
+                         size_t n_sigs, const ap_lock *lock, ap_oci_content *c, ap_error *err)
 {
     json_t *layers, *manifests, *l, *idx, *man;
     char seq[32];
@@ -337,10 +337,15 @@ int ap_oci_content_build(const char *lock_buf, size_t lock_len, const char *sig_
     memset(c, 0, sizeof *c);
     c->lock_buf = lock_buf;
     c->lock_len = lock_len;
-    c->sig_buf = sig_buf;
-    c->sig_len = sig_len;
+    if (n_sigs == 0 || n_sigs > AP_OCI_MAX_SIGS)
+        return ap_error_set(err, AP_ERR_CHECK, "a bundle has 1 to %d signature entries, not %zu",
+                            AP_OCI_MAX_SIGS, n_sigs);
     ap_oci_digest_of(lock_buf, lock_len, c->lock_digest);
-    ap_oci_digest_of(sig_buf, sig_len, c->sig_digest);
+    for (size_t k = 0; k < n_sigs; k++) {
+        c->sigs[k] = sigs[k];
+        ap_oci_digest_of(sigs[k].buf, sigs[k].len, c->sigs[k].digest);
+    }
+    c->n_sigs = n_sigs;
     if (!(c->models = calloc(lock->n_artifacts ? lock->n_artifacts : 1, sizeof *c->models)))
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
 
@@ -362,6 +367,17 @@ int ap_oci_content_build(const char *lock_buf, size_t lock_len, const char *sig_
                 memcmp(mn, name, nl) != 0)
                 break;
         }
+        {
+            /* a model with files a delta bundle leaves out gets no
+             * ModelPack artifact (it would be incomplete) */
+            int partial = 0;
+            for (size_t k = i; k < j; k++)
+                partial |= lock->artifacts[k].in_base;
+            if (partial) {
+                i = j;
+                continue;
+            }
+        }
         for (size_t k = 0; k < c->n_models; k++)
             if (strcmp(c->models[k].name, name) == 0) {
                 ap_oci_content_release(c);
@@ -377,12 +393,18 @@ int ap_oci_content_build(const char *lock_buf, size_t lock_len, const char *sig_
 
     /* the bundle manifest: config = lock, layers = signature + every artifact */
     layers = json_array();
-    l = desc(AP_OCI_MT_SIG, c->sig_digest, sig_len);
-    json_object_set_new(l, "annotations", json_pack("{s:s}", AP_OCI_ANN_TITLE, AP_LOCK_SIG_NAME));
-    json_array_append_new(layers, l);
+    for (i = 0; i < c->n_sigs; i++) {
+        l = desc(AP_OCI_MT_SIG, c->sigs[i].digest, c->sigs[i].len);
+        json_object_set_new(l, "annotations", json_pack("{s:s,s:s}", AP_OCI_ANN_PATH,
+                                                        c->sigs[i].name, AP_OCI_ANN_TITLE,
+                                                        c->sigs[i].name));
+        json_array_append_new(layers, l);
+    }
     for (i = 0; i < lock->n_artifacts; i++) {
         const ap_artifact *a = &lock->artifacts[i];
         char dg[AP_OCI_DIGEST_LEN + 1];
+        if (a->in_base)
+            continue; /* not in a delta bundle's tar: not its content either */
         artifact_digest(a, dg);
         l = desc(ap_oci_layer_media_type(a), dg, a->size);
         json_object_set_new(l, "annotations", json_pack("{s:s,s:s}", AP_OCI_ANN_PATH, a->path,
@@ -463,7 +485,7 @@ static json_t *load_json(const char *name, const void *buf, size_t len, ap_error
     return j;
 }
 
-static int get_desc(const char *name, json_t *d, const char *what, ap_oci_desc *out,
+static int get_desc(const char *name, json_t *d, const char *what, ap_reg_desc *out,
                     uint64_t max, ap_error *err)
 {
     json_t *dg = json_object_get(d, "digest"), *sz = json_object_get(d, "size");
@@ -541,7 +563,7 @@ int ap_oci_top_parse(const char *name, const void *buf, size_t len, ap_oci_top *
     json_array_foreach(ms, i, e)
     {
         const char *kind = ann(e, AP_OCI_ANN_KIND);
-        ap_oci_desc d;
+        ap_reg_desc d;
         if ((rc = get_desc(name, e, "an index entry", &d, AP_OCI_MANIFEST_MAX, err)))
             goto out;
         if (!mt_is(e, AP_OCI_MT_MANIFEST)) {
@@ -589,6 +611,8 @@ void ap_oci_bundle_manifest_release(ap_oci_bundle_manifest *m)
 {
     if (!m)
         return;
+    for (size_t i = 0; i < m->n_sigs; i++)
+        free(m->sigs[i].path);
     for (size_t i = 0; i < m->n_layers; i++)
         free(m->layers[i].path);
     free(m->layers);
@@ -623,22 +647,50 @@ int ap_oci_bundle_manifest_parse(const char *name, const void *buf, size_t len,
         rc = bad(err, name, "%s", "no layers");
         goto out;
     }
-    if (!mt_is(json_array_get(ls, 0), AP_OCI_MT_SIG)) {
+    while (out->n_sigs < json_array_size(ls) && mt_is(json_array_get(ls, out->n_sigs), AP_OCI_MT_SIG)) {
+        json_t *sl = json_array_get(ls, out->n_sigs);
+        ap_reg_desc d;
+        const char *p = ann(sl, AP_OCI_ANN_PATH);
+        ap_oci_layer *o = &out->sigs[out->n_sigs];
+        if (out->n_sigs == AP_OCI_MAX_SIGS) {
+            rc = bad(err, name, "%s", "more than 16 signature layers");
+            goto out;
+        }
+        if ((rc = get_desc(name, sl, "a signature", &d, AP_KEYFILE_MAX, err)))
+            goto out;
+        if (!p && out->n_sigs == 0)
+            p = AP_LOCK_SIG_NAME;
+        if (!p || strlen(p) >= AP_OCI_SIG_NAME_MAX ||
+            (out->n_sigs == 0) != (strcmp(p, AP_LOCK_SIG_NAME) == 0) ||
+            strncmp(p, AP_LOCK_NAME ".", sizeof AP_LOCK_NAME) != 0 ||
+            strlen(p) < 8 || strcmp(p + strlen(p) - 8, ".minisig") != 0 ||
+            strchr(p, '/') ||
+            (out->n_sigs > 0 && strcmp(out->sigs[out->n_sigs - 1].path, p) >= 0 &&
+             out->n_sigs > 1)) {
+            rc = bad(err, name, "%s", "a signature layer with a bad entry name");
+            goto out;
+        }
+        if (!(o->path = strdup(p))) {
+            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(o->digest, d.digest, sizeof d.digest);
+        o->size = d.size;
+        out->n_sigs++;
+    }
+    if (out->n_sigs == 0) {
         rc = bad(err, name, "%s", "the first layer is not the lock's signature");
         goto out;
     }
-    if ((rc = get_desc(name, json_array_get(ls, 0), "the signature", &out->sig, AP_KEYFILE_MAX,
-                       err)))
-        goto out;
     if (!(out->layers = calloc(json_array_size(ls), sizeof *out->layers))) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
     json_array_foreach(ls, i, l)
     {
-        ap_oci_desc d;
+        ap_reg_desc d;
         const char *p;
-        if (i == 0)
+        if (i < out->n_sigs)
             continue;
         if ((rc = get_desc(name, l, "a layer", &d, UINT64_MAX >> 1, err)))
             goto out;
@@ -665,15 +717,21 @@ out:
 int ap_oci_bundle_check(const char *name, const ap_oci_bundle_manifest *m, const ap_lock *lock,
                         ap_error *err)
 {
-    if (m->n_layers != lock->n_artifacts)
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < lock->n_artifacts; i++)
+        n += !lock->artifacts[i].in_base;
+    if (m->n_layers != n)
         return ap_error_set(err, AP_ERR_CHECK,
                             "registry manifest '%s' does not match the lock: %zu layers for %zu "
                             "artifacts (%s)",
-                            name, m->n_layers, lock->n_artifacts,
-                            m->n_layers > lock->n_artifacts ? "extra layer" : "missing layer");
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const ap_artifact *a = &lock->artifacts[i];
+                            name, m->n_layers, n,
+                            m->n_layers > n ? "extra layer" : "missing layer");
+    for (size_t i = 0; i < m->n_layers; i++, k++) {
+        const ap_artifact *a;
         char dg[AP_OCI_DIGEST_LEN + 1];
+        while (lock->artifacts[k].in_base)
+            k++;
+        a = &lock->artifacts[k];
         artifact_digest(a, dg);
         if (strcmp(m->layers[i].path, a->path) != 0 || strcmp(m->layers[i].digest, dg) != 0 ||
             m->layers[i].size != a->size)
@@ -722,7 +780,7 @@ int ap_oci_model_check(const char *name, const void *buf, size_t len, const char
     }
     json_array_foreach(ls, i, l)
     {
-        ap_oci_desc d;
+        ap_reg_desc d;
         const char *fp = ann(l, AP_MP_ANN_FILEPATH);
         size_t k;
         if ((rc = get_desc(name, l, "a model layer", &d, UINT64_MAX >> 1, err)))

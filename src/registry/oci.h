@@ -7,7 +7,8 @@
  *   tag -> OCI image index (the "bundle index")
  *     manifests[0]: the bundle manifest, annotation org.airpack.kind=bundle
  *       config:    airpack.lock.json       (AP_OCI_MT_LOCK)
- *       layers[0]: airpack.lock.json.minisig (AP_OCI_MT_SIG)
+ *       layers[0..]: the signature entries (AP_OCI_MT_SIG): airpack.lock.json.minisig,
+ *                    then co-signatures airpack.lock.json.<KEYID>.minisig
  *       layers[1..]: every artifact of the lock, in lock order, uncompressed,
  *                    digest = the lock's sha256, annotation org.airpack.path
  *     manifests[1..]: one ModelPack artifact per model (org.airpack.kind=model)
@@ -29,8 +30,12 @@
 #include "lock.h"
 #include "sign.h"
 
+#ifndef AP_OCI_MT_INDEX /* also in source/oci.h */
 #define AP_OCI_MT_INDEX "application/vnd.oci.image.index.v1+json"
+#endif
+#ifndef AP_OCI_MT_MANIFEST
 #define AP_OCI_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#endif
 #define AP_OCI_AT_BUNDLE "application/vnd.airpack.bundle.v1"
 #define AP_OCI_MT_LOCK "application/vnd.airpack.lock.v1+json"
 #define AP_OCI_MT_SIG "application/vnd.airpack.lock.signature.v1.minisign"
@@ -49,6 +54,16 @@
 
 #define AP_OCI_MANIFEST_MAX (32u << 20)   /* bytes of one index or manifest read */
 #define AP_OCI_DIGEST_LEN 71              /* "sha256:" + 64 hex */
+#define AP_OCI_MAX_SIGS 16                /* signature entries (trust/cosign.h) */
+#define AP_OCI_SIG_NAME_MAX 48
+
+/* One signature entry of the bundle's head. */
+typedef struct ap_oci_sig {
+    char name[AP_OCI_SIG_NAME_MAX];      /* entry name */
+    const char *buf;                     /* bytes (borrowed) */
+    size_t len;
+    char digest[AP_OCI_DIGEST_LEN + 1];
+} ap_oci_sig;
 
 /* ---- references: oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX] ---- */
 
@@ -69,30 +84,29 @@ void ap_oci_digest_of(const void *buf, size_t len, char out[AP_OCI_DIGEST_LEN + 
 
 /* ---- the content a bundle maps to ---- */
 
-typedef struct ap_oci_doc {
+typedef struct ap_reg_doc {
     char *buf;                      /* exact bytes (owned) */
     size_t len;
     char digest[AP_OCI_DIGEST_LEN + 1];
     const char *media_type;
-} ap_oci_doc;
+} ap_reg_doc;
 
 typedef struct ap_oci_model {
     char *name;                     /* model name (payload/models/<name>/) */
-    ap_oci_doc config;              /* the ModelPack config */
-    ap_oci_doc manifest;            /* the ModelPack manifest */
+    ap_reg_doc config;              /* the ModelPack config */
+    ap_reg_doc manifest;            /* the ModelPack manifest */
 } ap_oci_model;
 
 typedef struct ap_oci_content {
     const char *lock_buf;           /* borrowed */
     size_t lock_len;
     char lock_digest[AP_OCI_DIGEST_LEN + 1];
-    const char *sig_buf;            /* borrowed */
-    size_t sig_len;
-    char sig_digest[AP_OCI_DIGEST_LEN + 1];
+    ap_oci_sig sigs[AP_OCI_MAX_SIGS];  /* signature entries, bundle order (digests filled) */
+    size_t n_sigs;
     ap_oci_model *models;
     size_t n_models;
-    ap_oci_doc bundle;              /* the bundle manifest */
-    ap_oci_doc index;               /* the bundle index (what the tag names) */
+    ap_reg_doc bundle;              /* the bundle manifest */
+    ap_reg_doc index;               /* the bundle index (what the tag names) */
 } ap_oci_content;
 
 /* The media type of one lock artifact's layer. */
@@ -102,25 +116,25 @@ const char *ap_oci_layer_media_type(const ap_artifact *a);
  * bytes: lock_buf) and signature bytes. tag, when not NULL, is written
  * nowhere but the index's annotations stay tag-free (the tag is the
  * registry's or index.json's business). Deterministic. */
-int ap_oci_content_build(const char *lock_buf, size_t lock_len, const char *sig_buf,
-                         size_t sig_len, const ap_lock *lock, ap_oci_content *out,
+int ap_oci_content_build(const char *lock_buf, size_t lock_len, const ap_oci_sig *sigs,
+                         size_t n_sigs, const ap_lock *lock, ap_oci_content *out,
                          ap_error *err) AP_WUR;
 void ap_oci_content_release(ap_oci_content *c);
 
 /* ---- parsing what a registry serves (hostile) ---- */
 
-typedef struct ap_oci_desc {
+typedef struct ap_reg_desc {
     char digest[AP_OCI_DIGEST_LEN + 1];
     uint64_t size;
-} ap_oci_desc;
+} ap_reg_desc;
 
 /* An index or a manifest's top level: which one, and for an index the
  * bundle manifest's descriptor and the model manifests' descriptors
  * (new array *models, n_models). name is used in messages. */
 typedef struct ap_oci_top {
     int is_index;                   /* 1: an index; 0: a bundle manifest itself */
-    ap_oci_desc bundle;             /* index: the entry annotated kind=bundle */
-    ap_oci_desc *models;            /* index: entries annotated kind=model */
+    ap_reg_desc bundle;             /* index: the entry annotated kind=bundle */
+    ap_reg_desc *models;            /* index: entries annotated kind=model */
     char **model_names;
     size_t n_models;
 } ap_oci_top;
@@ -139,9 +153,10 @@ typedef struct ap_oci_layer {
 } ap_oci_layer;
 
 typedef struct ap_oci_bundle_manifest {
-    ap_oci_desc lock;
-    ap_oci_desc sig;
-    ap_oci_layer *layers;           /* artifact layers (after the signature) */
+    ap_reg_desc lock;
+    ap_oci_layer sigs[AP_OCI_MAX_SIGS]; /* signature layers: path = entry name */
+    size_t n_sigs;
+    ap_oci_layer *layers;           /* artifact layers (after the signatures) */
     size_t n_layers;
 } ap_oci_bundle_manifest;
 
@@ -176,7 +191,7 @@ typedef int (*ap_tar_out_fn)(void *ctx, const void *buf, size_t len, int is_data
 /* Write the bundle's exact bytes: lock, signature, then every artifact
  * (lock order) through fill, as `airpack build` wrote them (pax, mtime =
  * the lock's created time, uid/gid 0, the lock's modes). */
-int ap_tar_rebuild(const char *lock_buf, size_t lock_len, const char *sig_buf, size_t sig_len,
+int ap_tar_rebuild(const char *lock_buf, size_t lock_len, const ap_oci_sig *sigs, size_t n_sigs,
                    const ap_lock *lock, ap_tar_fill_fn fill, void *fill_ctx, ap_tar_out_fn out,
                    void *out_ctx, ap_error *err) AP_WUR;
 
@@ -191,7 +206,7 @@ typedef struct ap_oci_target {
     int (*blob_begin)(void *ctx, const char *digest, uint64_t size, ap_error *err);
     int (*blob_data)(void *ctx, const void *buf, size_t len, ap_error *err);
     int (*blob_end)(void *ctx, int ok, ap_error *err);
-    int (*manifest)(void *ctx, const ap_oci_doc *doc, const char *tag, ap_error *err);
+    int (*manifest)(void *ctx, const ap_reg_doc *doc, const char *tag, ap_error *err);
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
 } ap_oci_target;
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bundle_write.h"
+#include "trust/cosign.h"
 #include "util.h"
 
 #define RAW_BLOCK (1u << 20)
@@ -164,8 +165,11 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
                        ap_error *err)
 {
     struct sender s;
-    char *lock_buf = NULL, *sig_buf = NULL;
-    size_t lock_len = 0, sig_len = 0, *order = NULL;
+    ap_bundle_head head;
+    ap_oci_sig sigs[AP_OCI_MAX_SIGS];
+    size_t n_sigs = 0, *order = NULL;
+    const char *lock_buf;
+    size_t lock_len;
     ap_lock *lock = NULL;
     ap_oci_content c;
     ap_oci_send_stats dummy;
@@ -176,17 +180,28 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
     if (!stats)
         stats = &dummy;
     memset(stats, 0, sizeof *stats);
-    if ((rc = ap_bundle_read_head(bundle, &lock_buf, &lock_len, &sig_buf, &sig_len, err)))
+    memset(sigs, 0, sizeof sigs);
+    memset(&head, 0, sizeof head);
+    if ((rc = ap_bundle_head_read(bundle, &head, err)))
         goto out;
-    if (!sig_buf) {
-        rc = ap_error_set(err, AP_ERR_CHECK, "bundle '%s' is not signed", bundle);
+    lock_buf = head.lock;
+    lock_len = head.lock_len;
+    if (head.n_sigs == 0 || head.n_sigs > AP_OCI_MAX_SIGS ||
+        strcmp(head.sigs[0].name, AP_LOCK_SIG_NAME) != 0) {
+        rc = ap_error_set(err, AP_ERR_CHECK, "bundle '%s' is not signed (no %s entry after the "
+                                             "lock)", bundle, AP_LOCK_SIG_NAME);
         goto out;
+    }
+    for (n_sigs = 0; n_sigs < head.n_sigs; n_sigs++) {
+        snprintf(sigs[n_sigs].name, sizeof sigs[n_sigs].name, "%s", head.sigs[n_sigs].name);
+        sigs[n_sigs].buf = head.sigs[n_sigs].text;
+        sigs[n_sigs].len = head.sigs[n_sigs].len;
     }
     if ((rc = ap_lock_parse(AP_LOCK_NAME, lock_buf, lock_len, &lock, err))) {
         ap_error_prefix(err, "bundle '%s'", bundle);
         goto out;
     }
-    if ((rc = ap_oci_content_build(lock_buf, lock_len, sig_buf, sig_len, lock, &c, err)))
+    if ((rc = ap_oci_content_build(lock_buf, lock_len, sigs, n_sigs, lock, &c, err)))
         goto out;
     s.bundle = bundle;
     s.t = t;
@@ -210,8 +225,11 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
 
     /* the small blobs first: lock, signature, model configs */
     if ((rc = send_memory(t, c.lock_digest, lock_buf, lock_len, stats, err)) ||
-        (rc = send_memory(t, c.sig_digest, sig_buf, sig_len, stats, err)))
+        0)
         goto out;
+    for (size_t i = 0; i < c.n_sigs; i++)
+        if ((rc = send_memory(t, c.sigs[i].digest, c.sigs[i].buf, c.sigs[i].len, stats, err)))
+            goto out;
     for (size_t i = 0; i < c.n_models; i++)
         if ((rc = send_memory(t, c.models[i].config.digest, c.models[i].config.buf,
                               c.models[i].config.len, stats, err)))
@@ -233,7 +251,7 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
             goto out;
         }
     }
-    if ((rc = ap_tar_rebuild(lock_buf, lock_len, sig_buf, sig_len, lock, fill, &s, out_cmp, &s,
+    if ((rc = ap_tar_rebuild(lock_buf, lock_len, sigs, n_sigs, lock, fill, &s, out_cmp, &s,
                              err)))
         goto out;
     {
@@ -265,8 +283,7 @@ out:
     free(order);
     ap_oci_content_release(&c);
     ap_lock_free(lock);
-    free(lock_buf);
-    free(sig_buf);
+    ap_bundle_head_release(&head);
     return rc;
 }
 
@@ -377,7 +394,7 @@ static int write_atomic(const char *path, const char *buf, size_t len, ap_error 
     return AP_OK;
 }
 
-static int l_manifest(void *ctx, const ap_oci_doc *d, const char *tag, ap_error *err)
+static int l_manifest(void *ctx, const ap_reg_doc *d, const char *tag, ap_error *err)
 {
     struct layout *l = ctx;
     int yes = 0, rc;

@@ -113,7 +113,7 @@ static int parse_created(const char *s, time_t *out)
     return 0;
 }
 
-int ap_tar_rebuild(const char *lock_buf, size_t lock_len, const char *sig_buf, size_t sig_len,
+int ap_tar_rebuild(const char *lock_buf, size_t lock_len, const ap_oci_sig *sigs, size_t n_sigs,
                    const ap_lock *lock, ap_tar_fill_fn fill, void *fill_ctx, ap_tar_out_fn out,
                    void *out_ctx, ap_error *err)
 {
@@ -147,12 +147,16 @@ int ap_tar_rebuild(const char *lock_buf, size_t lock_len, const char *sig_buf, s
         goto out;
     }
     if ((rc = header(&r, AP_LOCK_NAME, lock_len, 0644, mtime)) ||
-        (rc = data(&r, lock_buf, lock_len)) ||
-        (rc = header(&r, AP_LOCK_SIG_NAME, sig_len, 0644, mtime)) ||
-        (rc = data(&r, sig_buf, sig_len)))
+        (rc = data(&r, lock_buf, lock_len)))
         goto out;
+    for (size_t i = 0; i < n_sigs; i++)
+        if ((rc = header(&r, sigs[i].name, sigs[i].len, 0644, mtime)) ||
+            (rc = data(&r, sigs[i].buf, sigs[i].len)))
+            goto out;
     for (size_t i = 0; i < lock->n_artifacts; i++) {
         const ap_artifact *a = &lock->artifacts[i];
+        if (a->in_base)
+            continue; /* a delta bundle leaves it out of the tar */
         if ((rc = header(&r, a->path, a->size, a->mode, mtime)))
             goto out;
         r.left = a->size;

@@ -100,6 +100,17 @@ ok
     2>"$T/err" || fail "pull zstd"
 zstd -dc "$G/good.tar.zst" | cmp - "$T/zst.tar" || fail "pull of a zstd bundle is not its tar"
 ok
+# a co-signed bundle: every signature entry travels; the co-signer's key alone installs
+"$AIRPACK" sign "$G/good.tar" --secret-key "$G/other.key" --output "$T/cosigned.tar" -q \
+    </dev/null >/dev/null 2>"$T/err" || fail "co-sign"
+"$AIRPACK" push "$T/cosigned.tar" "oci://$R/site/chat:cosigned" --insecure-registry -q >/dev/null \
+    2>"$T/err" || fail "push a co-signed bundle"
+"$AIRPACK" pull "oci://$R/site/chat:cosigned" --insecure-registry -o "$T/cos.tar" -q \
+    -k "$G/other.pub" >/dev/null 2>"$T/err" || fail "pull a co-signed bundle"
+cmp "$T/cosigned.tar" "$T/cos.tar" || fail "co-signed bundle not byte-identical"
+"$AIRPACK" install "oci://$R/site/chat:cosigned" --insecure-registry -k "$G/other.pub" \
+    --prefix "$T/pcos" -q >/dev/null 2>"$T/err" || fail "install with the co-signer's key"
+ok
 
 # install straight from the registry, on another prefix; digest recorded
 "$AIRPACK" install "oci://$R/site/chat@$DIGEST" --insecure-registry -k "$K" --prefix "$T/p1" -q \

@@ -125,6 +125,20 @@ cp "$SRC/tests/fuzz/fuzz-test.key" "$S/minisign/ok-fuzz-test.key"
 tar -xOf "$S/bundle/ok-good.tar" airpack.lock.json.minisig >"$S/minisign/ok-lock.minisig"
 tar -xOf "$S/bundle/ok-good.tar" airpack.lock.json >"$S/lock/ok-fuzz.lock.json"
 tar -xOf "$S/bundle/traversal-lock.tar" airpack.lock.json >"$S/lock/traversal.lock.json"
+
+# registry: the index, bundle manifest and ModelPack manifest airpack export writes
+"$GEN/../airpack" export "$S/bundle/ok-good.tar" --oci-layout "$T/registry" -q >/dev/null
+$PY - "$T/registry" "$S/registry" <<'OCI'
+import json, os, sys
+src, out = sys.argv[1], sys.argv[2]
+blob = lambda d: open(os.path.join(src, "blobs", "sha256", d[7:]), "rb").read()
+top = json.load(open(os.path.join(src, "index.json")))["manifests"][0]["digest"]
+idx = blob(top)
+open(os.path.join(out, "ok-index.json"), "wb").write(idx)
+for m in json.loads(idx)["manifests"]:
+    kind = m["annotations"]["org.airpack.kind"]
+    open(os.path.join(out, "ok-%s-manifest.json" % kind), "wb").write(blob(m["digest"]))
+OCI
 printf 'untrusted comment: minisign encrypted secret key\nRWRTY0IyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n' \
     >"$S/minisign/encrypted.key"
 # parts: a parts index of three parts, and broken variants

@@ -23,6 +23,7 @@
 #include "gpus.h"
 #include "error.h"
 #include "lock.h"
+#include "registry/oci.h"
 #include "parts.h"
 #include "preflight/preflight.h"
 #include "manifest.h"
@@ -476,6 +477,66 @@ int ap_fuzz_lock(const uint8_t *data, size_t len)
     return rc;
 }
 
+/* A registry's index or manifest (src/registry/oci.c): the top-level
+ * parser, the bundle-manifest parser and its check against a fixed lock,
+ * the ModelPack check, and the input as an oci:// reference. */
+int ap_fuzz_registry(const uint8_t *data, size_t len)
+{
+    static char p0[] = "SHA256SUMS", p1[] = "payload/models/m/a.gguf",
+                p2[] = "payload/models/m/config.json", p3[] = "payload/files/x";
+    ap_artifact arts[4] = {
+        {.path = p0, .size = 10, .sha256 = {0}, .mode = 0644, .role = AP_ROLE_CHECKSUMS},
+        {.path = p1, .size = 1000, .sha256 = {1}, .mode = 0644, .role = AP_ROLE_MODEL},
+        {.path = p2, .size = 20, .sha256 = {2}, .mode = 0644, .role = AP_ROLE_MODEL},
+        {.path = p3, .size = 0, .sha256 = {3}, .mode = 0755, .role = AP_ROLE_FILE},
+    };
+    static char name[] = "fuzz", ver[] = "1", created[] = "2000-01-01T00:00:00Z";
+    ap_lock lock;
+    ap_oci_top top;
+    ap_oci_bundle_manifest bm;
+    ap_oci_ref ref;
+    ap_error err;
+    int rc, ok;
+    char *s;
+
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    memset(&lock, 0, sizeof lock);
+    lock.name = name;
+    lock.version = ver;
+    lock.created = created;
+    lock.artifacts = arts;
+    lock.n_artifacts = 4;
+    lock.total_bytes = 1030;
+    ap_error_clear(&err);
+    /* AP_OK when either parser accepted the document */
+    rc = ap_oci_top_parse("fuzz.json", data, len, &top, &err);
+    ok = rc == AP_OK;
+    if (rc == AP_OK) {
+        for (size_t i = 0; i < top.n_models; i++)
+            if (ap_oci_model_check("fuzz.json", data, len, top.model_names[i], &lock, &err))
+                ap_error_clear(&err);
+        ap_oci_top_release(&top);
+    }
+    if (ap_oci_model_check("fuzz.json", data, len, "m", &lock, &err))
+        ap_error_clear(&err);
+    rc = ap_oci_bundle_manifest_parse("fuzz.json", data, len, &bm, &err);
+    if (rc == AP_OK) {
+        ok = 1;
+        if (ap_oci_bundle_check("fuzz.json", &bm, &lock, &err))
+            ap_error_clear(&err);
+        ap_oci_bundle_manifest_release(&bm);
+    }
+    if (len < 4096 && (s = malloc(len + 1))) {
+        memcpy(s, data, len);
+        s[len] = 0;
+        if (ap_oci_ref_parse(s, &ref, &err))
+            ap_error_clear(&err);
+        free(s);
+    }
+    return ok ? AP_OK : rc;
+}
+
 /* One verify pass over the memfd. */
 static int fuzz_verify(const char *path, const ap_bundle_opts *opts)
 {
@@ -581,6 +642,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"parts", ap_fuzz_parts},
     {"bundle", ap_fuzz_bundle},
     {"preflight", ap_fuzz_preflight},
+    {"registry", ap_fuzz_registry},
     {NULL, NULL},
 };
 
