@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci trust; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -189,4 +189,15 @@ done
 tar -xOf "$T/d.tar" manifest.json >"$S/oci/ok-docker-manifest.json"
 sed 's/sha256:/sha512:/' "$S/oci/ok-index.json" >"$S/oci/bad-digest-alg.json"
 printf '[{"Config":"../etc/passwd","Layers":[]}]' >"$S/oci/traversal-docker.json"
+# trust: a trust file made and signed with the fuzz key, an unsigned draft,
+# a broken variant (docs/trust.md)
+AP=$GEN/../airpack
+"$AP" trust init "$T/t.json" --expires 2099-01-01 --bundles-threshold 1 --root-threshold 1 >/dev/null
+cp "$T/t.json" "$S/trust/ok-draft.json"
+"$AP" trust add-key "$T/t.json" --public-key "$SRC/tests/fuzz/fuzz-test.pub" --name fuzz-key \
+    --role bundles --role root >/dev/null
+"$AP" trust revoke "$T/t.json" 0123456789ABCDEF >/dev/null
+"$AP" trust sign "$T/t.json" --secret-key "$SRC/tests/fuzz/fuzz-test.key" >/dev/null
+cp "$T/t.json" "$S/trust/ok-signed.json"
+sed 's/"threshold": 1/"threshold": 0/' "$T/t.json" >"$S/trust/bad-threshold.json"
 ls -l "$S"/*/ | awk '$5 > 16384 { print "mkseeds: large seed: " $0; bad = 1 } END { exit bad }'

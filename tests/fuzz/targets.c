@@ -33,6 +33,7 @@
 #include "source/ollama.h"
 #include "source/oci.h"
 #include "sign.h"
+#include "trust/trust.h"
 #include "util.h"
 #include "waiver.h"
 
@@ -625,6 +626,47 @@ int ap_fuzz_preflight(const uint8_t *data, size_t len)
     return rc;
 }
 
+int ap_fuzz_trust(const uint8_t *data, size_t len)
+{
+    static const char msg[] = "airpack fuzz lock";
+    ap_trust *t = NULL;
+    ap_error err;
+    size_t found = 0;
+    char desc[256], *dump = NULL;
+    size_t dlen = 0;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_trust_parse("fuzz-trust.json", (const char *)data, len, &t, &err);
+    if (rc != AP_OK)
+        return rc;
+    /* every signature is checked against the keys the file names */
+    json_decref(ap_trust_describe(t));
+    {
+        ap_trust *apply = NULL;
+        int r1 = ap_trust_check_self(t, &err);
+        int r2 = ap_trust_count_sigs(t, AP_TRUST_ROLE_BUNDLES, t->sigs, t->n_sigs, msg,
+                                     sizeof msg - 1, &found, desc, sizeof desc, &err);
+        int r3 = ap_trust_check_rotation(t, t, &err);
+        int r4 = ap_trust_carried(t, "fuzz", (const char *)data, len, t->sigs, t->n_sigs, msg,
+                                  sizeof msg - 1, &apply, &err);
+        (void)r1, (void)r2, (void)r3, (void)r4;
+        ap_trust_free(apply);
+    }
+    /* an edit round trip re-parses the document */
+    if (ap_trust_revoke(t, "0123456789ABCDEF", &err) == AP_OK &&
+        ap_trust_dump(t, &dump, &dlen, &err) == AP_OK) {
+        ap_trust *u = NULL;
+        if (ap_trust_parse("dump", dump, dlen, &u, &err) != AP_OK)
+            __builtin_trap(); /* what airpack writes, airpack reads */
+        ap_trust_free(u);
+    }
+    free(dump);
+    ap_trust_free(t);
+    return AP_OK;
+}
+
 const ap_fuzz_target ap_fuzz_targets[] = {
     {"manifest", ap_fuzz_manifest},
     {"policy", ap_fuzz_policy},
@@ -643,6 +685,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"bundle", ap_fuzz_bundle},
     {"preflight", ap_fuzz_preflight},
     {"registry", ap_fuzz_registry},
+    {"trust", ap_fuzz_trust},
     {NULL, NULL},
 };
 
