@@ -1039,6 +1039,10 @@ static const struct alias al_vllm[] = {
     {"--host", "--host", "host"},
     {"--port", "--port", "port"},
     {"--model", "MODEL", "model"},
+    /* the planner's memory knobs (present in the spec only when planned) */
+    {"--max-num-batched-tokens", "--max-num-batched-tokens", "batched tokens"},
+    {"--pipeline-parallel-size", "--pipeline-parallel-size", "pipeline parallel size"},
+    {"-pp", "--pipeline-parallel-size", "pipeline parallel size"},
     {NULL, NULL, NULL}};
 static const struct alias al_llamacpp[] = {
     {"-c", "-c", "context"}, {"--ctx-size", "-c", "context"},
@@ -1058,6 +1062,8 @@ static const struct alias al_llamacpp[] = {
     {"LLAMA_ARG_HOST", "--host", "host"}, {"LLAMA_ARG_PORT", "--port", "port"},
     {"LLAMA_ARG_MODEL", "MODEL", "model"}, {"LLAMA_ARG_HF_REPO", "REMOTE", "model"},
     {"LLAMA_ARG_MODEL_URL", "REMOTE", "model"},
+    {"-b", "-b", "batch size"}, {"--batch-size", "-b", "batch size"},
+    {"LLAMA_ARG_BATCH", "-b", "batch size"},
     {NULL, NULL, NULL}};
 static const struct alias al_sglang[] = {
     {"--context-length", "--context-length", "context"},
@@ -1068,6 +1074,9 @@ static const struct alias al_sglang[] = {
     {"--kv-cache-dtype", "--kv-cache-dtype", "KV cache dtype"},
     {"--host", "--host", "host"}, {"--port", "--port", "port"},
     {"--model-path", "MODEL", "model"}, {"--model", "MODEL", "model"},
+    {"--chunked-prefill-size", "--chunked-prefill-size", "batched tokens"},
+    {"--pp-size", "--pp-size", "pipeline parallel size"},
+    {"--pipeline-parallel-size", "--pp-size", "pipeline parallel size"},
     {NULL, NULL, NULL}};
 static const struct alias al_tgi[] = {
     {"--max-total-tokens", "--max-total-tokens", "context"},
@@ -1085,6 +1094,8 @@ static const struct alias al_tgi[] = {
     {"KV_CACHE_DTYPE", "--kv-cache-dtype", "KV cache dtype"},
     {"HOSTNAME", "--hostname", "host"}, {"PORT", "--port", "port"},
     {"MODEL_ID", "MODEL", "model"},
+    {"--max-batch-prefill-tokens", "--max-batch-prefill-tokens", "batched tokens"},
+    {"MAX_BATCH_PREFILL_TOKENS", "--max-batch-prefill-tokens", "batched tokens"},
     {NULL, NULL, NULL}};
 
 static const struct alias *aliases_of(const char *kind)

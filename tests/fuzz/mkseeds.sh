@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci trust; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci trust launch; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done
@@ -168,6 +168,8 @@ d = json.load(sys.stdin)
 a = d["analysis"]
 print(json.dumps({"metadata": d["metadata"], "analysis": {"manifest": a["manifest"], "plan": a["plan"]}}))' \
         >"$S/preflight/ok-$m.lock.json"
+    # launch: the whole signed lock, with its launch specs
+    tar -xOf "$T/pf/$m.tar" airpack.lock.json >"$S/launch/ok-$m.lock.json"
 done
 
 # ollama: a store's manifest as mksources writes it, and broken variants

@@ -26,6 +26,9 @@
 #include "registry/oci.h"
 #include "parts.h"
 #include "preflight/preflight.h"
+#include "runtime/launch.h"
+#include "site/layout.h"
+#include "site/units.h"
 #include "manifest.h"
 #include "model/model.h"
 #include "pins.h"
@@ -536,6 +539,40 @@ int ap_fuzz_registry(const uint8_t *data, size_t len)
         free(s);
     }
     return ok ? AP_OK : rc;
+
+/* What install and `airpack units` derive from a signed lock: the launch
+ * specs checked by the lock parser, then the service units, the JSON for
+ * starting them, the model layouts and the contradiction rule. */
+int ap_fuzz_launch(const uint8_t *data, size_t len)
+{
+    ap_lock *lock = NULL;
+    ap_error err;
+    int rc;
+    if (len > AP_FUZZ_MAX_INPUT || fuzz_init() != 0)
+        return AP_ERR_INPUT;
+    ap_error_clear(&err);
+    rc = ap_lock_parse("fuzz.lock.json", data, len, &lock, &err);
+    if (rc == AP_OK) {
+        ap_unit_files uf;
+        ap_layout lay;
+        const json_t *launch = json_object_get(lock->json, "launch"), *s;
+        json_t *j;
+        size_t i;
+        if (ap_units_render("/opt/llm", lock->name, "1.0.0+1", lock->json, &uf, &err) == AP_OK)
+            ap_unit_files_release(&uf);
+        json_decref(ap_units_specs("/opt/llm", lock->name, lock->json));
+        if (ap_layout_render(lock->json, &lay, &err) == AP_OK)
+            ap_layout_release(&lay);
+        j = ap_launch_contradictions(json_object_get(json_object_get(lock->json, "analysis"),
+                                                     "manifest"), launch ? launch : json_null());
+        json_decref(j);
+        json_array_foreach(launch, i, s) {
+            char *line = ap_launch_command_line(s);
+            free(line);
+        }
+    }
+    ap_lock_free(lock);
+    return rc;
 }
 
 /* One verify pass over the memfd. */
@@ -686,6 +723,7 @@ const ap_fuzz_target ap_fuzz_targets[] = {
     {"preflight", ap_fuzz_preflight},
     {"registry", ap_fuzz_registry},
     {"trust", ap_fuzz_trust},
+    {"launch", ap_fuzz_launch},
     {NULL, NULL},
 };
 

@@ -40,6 +40,7 @@ int ap_fuzz_ollama(const uint8_t *data, size_t len);       /* ap_ollama_manifest
 int ap_fuzz_oci(const uint8_t *data, size_t len);          /* ap_oci_parse, ap_docker_manifest_parse */
 int ap_fuzz_gpus(const uint8_t *data, size_t len);         /* ap_gpu_catalog_parse */
 int ap_fuzz_trust(const uint8_t *data, size_t len);        /* ap_trust_parse + checks, edits */
+int ap_fuzz_launch(const uint8_t *data, size_t len);       /* ap_lock_parse + units, layouts, contradictions */
 int ap_fuzz_minisign(const uint8_t *data, size_t len);     /* public key, signature, secret key */
 int ap_fuzz_lock(const uint8_t *data, size_t len);         /* ap_lock_parse */
 int ap_fuzz_parts(const uint8_t *data, size_t len);        /* ap_parts_parse */
