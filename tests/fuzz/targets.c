@@ -539,6 +539,7 @@ int ap_fuzz_registry(const uint8_t *data, size_t len)
         free(s);
     }
     return ok ? AP_OK : rc;
+}
 
 /* What install and `airpack units` derive from a signed lock: the launch
  * specs checked by the lock parser, then the service units, the JSON for
