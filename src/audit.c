@@ -573,6 +573,29 @@ static json_t *audit_one(const char *prefix, const char *name, const char *relea
         }
     }
     {
+        /* activation (src/site/activate.h): the current release's record and
+         * the deployment's last activation from the log */
+        json_t *act = json_object(), *lg = NULL;
+        char *lbuf = NULL;
+        size_t llen = 0;
+        ap_error le;
+        if (act) {
+            const json_t *cur = rec ? json_object_get(rec, "activation") : NULL;
+            json_object_set_new(act, "current", cur ? json_incref((json_t *)cur) : json_null());
+            if (snprintf(p, sizeof p, "%s/.airpack/activations/%s.json", prefix, name) < (int)sizeof p &&
+                ap_read_file(p, 4u << 20, &lbuf, &llen, &le) == AP_OK)
+                lg = json_loadb(lbuf, llen, 0, NULL);
+            free(lbuf);
+            {
+                const json_t *arr = json_object_get(lg, "activations");
+                const json_t *last = json_array_size(arr) ? json_array_get(arr, json_array_size(arr) - 1) : NULL;
+                json_object_set_new(act, "last", json_is_object(last) ? json_incref((json_t *)last) : json_null());
+            }
+            json_decref(lg);
+            json_object_set_new(d, "activation", act);
+        }
+    }
+    {
         /* the GPU preflight: as recorded at install, and against this host now */
         json_t *now = NULL, *pfo = json_object(), *ip = rec ? json_object_get(rec, "preflight") : NULL;
         ap_error pe;

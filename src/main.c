@@ -30,6 +30,7 @@ static const struct command commands[] = {
     C(units, "the systemd service units of the installed releases"),
     C(preflight, "does the signed plan fit this host's GPUs (NVML)"),
 #ifndef AIRPACK_VERIFY_ONLY
+    C(activate, "start the active release, keep it only when it serves, else roll back"),
     C(sbom, "CycloneDX 1.6 SBOM of a manifest or a bundle"),
     C(completion, "shell completion script for bash or zsh"),
     C(split, "cut a bundle into volumes with a signed parts index"),

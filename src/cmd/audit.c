@@ -116,6 +116,27 @@ static void print_preflight(FILE *f, const json_t *pf)
     print_verdict(f, "GPU preflight now", json_object_get(pf, "now"));
 }
 
+/* The deployment's last activation (docs/install.md, "Activation"). */
+static void print_activation(FILE *f, const json_t *a)
+{
+    const char *r = json_string_value(json_object_get(a, "result"));
+    const json_t *rb = json_object_get(a, "rollback");
+    if (!json_is_object(a) || !r)
+        return;
+    fprintf(f, "  last activation: %s ", str(a, "release"));
+    if (!strcmp(r, "ok"))
+        fprintf(f, "serves (%s)\n", str(a, "finished_at"));
+    else if (!strcmp(r, "rolled-back"))
+        fprintf(f, "rolled back to %s (failed at %s: %s) %s\n", str(rb, "to"), str(a, "step"), str(a, "message"),
+                str(a, "finished_at"));
+    else if (!strcmp(r, "stopped"))
+        fprintf(f, "stopped, no previous release (failed at %s: %s) %s\n", str(a, "step"), str(a, "message"),
+                str(a, "finished_at"));
+    else
+        fprintf(f, "%s: rollback to %s failed too (%s: %s; then %s) %s\n", r, str(rb, "to"), str(a, "step"),
+                str(a, "message"), str(rb, "message"), str(a, "finished_at"));
+}
+
 /* The "policy" part of a report: packs, counts, then each finding. */
 static void print_policy(FILE *f, const json_t *pol)
 {
@@ -163,6 +184,7 @@ static int render_text_installed(FILE *f, const json_t *doc)
         print_list(f, "missing", json_object_get(d, "missing"), 0);
         print_list(f, "unexpected", json_object_get(d, "unexpected"), 0);
         print_preflight(f, json_object_get(d, "preflight"));
+        print_activation(f, json_object_get(json_object_get(d, "activation"), "last"));
         print_policy(f, json_object_get(d, "policy"));
     }
     fprintf(f, "result: %s (%lld modified, %lld missing, %lld unexpected, %lld signature failures, "

@@ -57,5 +57,6 @@ AP_CMD(push)
 AP_CMD(pull)
 AP_CMD(preflight)
 AP_CMD(trust)
+AP_CMD(activate)
 
 #endif

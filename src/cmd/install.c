@@ -15,15 +15,19 @@
 #ifndef AIRPACK_VERIFY_ONLY
 #include <unistd.h>
 
+#include "activate_glue.h"
 #include "registry/fetch.h"
 #endif
 #include "trust/trust.h"
+#include <stdlib.h>
 
 const char cmd_install_usage[] =
 "usage: airpack install BUNDLE|-|oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX]\n"
     "                       (--public-key F [--public-key F]... | --trust FILE) --prefix DIR\n"
     "                       [--allow-downgrade] [--skip-preflight] [--require-gpu] [--quiet]\n"
     "                       [--ca-file F] [--insecure-registry]\n"
+    "                       [--activate [--systemd-dir DIR] [--service-manager CMD]\n"
+    "                        [--activate-timeout SECONDS]]\n"
     "\n"
     "Verify and install a bundle atomically, in one streaming pass:\n"
     "  DIR/releases/<name>/<version>+<sequence>/   the release's files\n"
@@ -55,6 +59,11 @@ const char cmd_install_usage[] =
     "      --threads N        1: hash on one thread (default: two where possible)\n"
     "      --ca-file F        oci://: trust this PEM CA bundle too\n"
     "      --insecure-registry  oci://: plain HTTP\n"
+    "      --activate         then start the new release and keep it only when it\n"
+    "                         serves, as `airpack activate` (not in airpack-verify);\n"
+    "                         exit 1 when it was rolled back\n"
+    "      --systemd-dir DIR, --service-manager CMD, --activate-timeout SECONDS\n"
+    "                         as activate's --systemd-dir, --service-manager, --timeout\n"
     "\n"
     "From an OCI registry (oci://, docs/oci.md; not in airpack-verify) the lock's\n"
     "signature is checked first, the manifests must match the lock exactly, and\n"
@@ -62,7 +71,7 @@ const char cmd_install_usage[] =
     "streaming verifier as a file; the manifest digest goes into install.json.\n"
     "\n"
     "exit status: 0 installed, 1 refused (hostile bundle, bad signature, downgrade,\n"
-    "the GPU preflight),\n"
+    "the GPU preflight) or, with --activate, installed but not serving (rolled back),\n"
     "2 bad usage, unreadable input, disk full or other I/O error\n";
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -125,8 +134,20 @@ const struct option cmd_install_options[] = {
     {"skip-preflight", no_argument, NULL, 'S'},
     {"require-gpu", no_argument, NULL, 'G'},
     {"trust", required_argument, NULL, 't'},
+    {"activate", no_argument, NULL, 'A'},
+    {"systemd-dir", required_argument, NULL, 'Y'},
+    {"service-manager", required_argument, NULL, 'M'},
+    {"activate-timeout", required_argument, NULL, 'W'},
     {NULL, 0, NULL, 0},
 };
+
+#ifndef AIRPACK_VERIFY_ONLY
+static void install_activate_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "activate: %s\n", line);
+}
+#endif
 
 /* The GPU preflight, run by ap_install once the lock verified. */
 struct preflight_ctx {
@@ -198,7 +219,9 @@ int cmd_install(int argc, char **argv)
     ap_error err;
     cli_progress prog;
     struct preflight_ctx pc = {0};
-    int c, quiet = 0, rc, nkeys = 0, insecure = 0, record = 0;
+    int c, quiet = 0, rc, nkeys = 0, insecure = 0, record = 0, activate = 0;
+    const char *systemd_dir = getenv("AIRPACK_SYSTEMD_DIR"), *service_manager = getenv("AIRPACK_SERVICE_MANAGER");
+    double activate_timeout = 0;
     const char *ca_file = NULL;
     const char *trust_file = NULL;
     ap_trust *installed = NULL, *eff = NULL;
@@ -243,6 +266,23 @@ int cmd_install(int argc, char **argv)
         case 't':
             trust_file = optarg;
             break;
+        case 'A':
+            activate = 1;
+            break;
+        case 'Y':
+            systemd_dir = optarg;
+            break;
+        case 'M':
+            service_manager = optarg;
+            break;
+        case 'W':
+#ifndef AIRPACK_VERIFY_ONLY
+            if (cli_activate_parse_timeout(optarg, &activate_timeout) != 0) {
+                rc = cli_usage_error("install", "--activate-timeout wants seconds (0 < N <= 86400), not '%s'", optarg);
+                goto out;
+            }
+#endif
+            break;
         default:
             rc = cli_usage_error("install", "invalid option");
             goto out;
@@ -256,6 +296,15 @@ int cmd_install(int argc, char **argv)
         rc = cli_usage_error("install", "no --prefix given");
         goto out;
     }
+#ifdef AIRPACK_VERIFY_ONLY
+    (void)systemd_dir;
+    (void)service_manager;
+    (void)activate_timeout;
+    if (activate) {
+        rc = cli_usage_error("install", "airpack-verify does not activate: run `airpack activate`");
+        goto out;
+    }
+#endif
     if (trust_file && nkeys) {
         rc = cli_usage_error("install", "give either --trust or --public-key, not both");
         goto out;
@@ -322,6 +371,22 @@ int cmd_install(int argc, char **argv)
         printf(" (was %s)", res.previous);
     printf("\n");
     rc = 0;
+#ifndef AIRPACK_VERIFY_ONLY
+    if (activate) {
+        ap_activate_opts ao;
+        memset(&ao, 0, sizeof ao);
+        ao.prefix = o.prefix;
+        ao.name = res.name;
+        ao.systemd_dir = systemd_dir;
+        ao.service_manager = service_manager;
+        ao.timeout_s = activate_timeout;
+        ao.previous = res.previous;
+        if (!quiet)
+            ao.log = install_activate_log;
+        fflush(stdout);
+        rc = cli_activate_run(&ao, 0);
+    }
+#endif
 out:
     json_decref(pc.record);
     ap_install_result_release(&res);
