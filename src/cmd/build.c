@@ -25,6 +25,7 @@
 #include "sign.h"
 #include "trust/trust.h"
 #include "util.h"
+#include "source/source.h"
 
 const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
@@ -174,6 +175,45 @@ static int use_pin_hashes(ap_bundle_plan *plan, const ap_manifest *m, const json
         ap_sums sums = {0};
         if (!st || strcmp(st, "ok") != 0 || !mp || !mp->abs)
             continue;
+        if (!mp->sha256 && !mp->sha256sums) {
+            /* pin "store": the walk's files named by a digest the check verified */
+            ap_input in;
+            const char *pk = json_string_value(json_object_get(pin, "pin"));
+            if (!pk || strcmp(pk, "store") != 0 ||
+                ap_input_walk(mp, (!strncmp(subj, "runtimes", 8) ? AP_WALK_RUNTIME : 0) |
+                                      AP_WALK_LIST_ONLY,
+                              &in, err) != AP_OK) {
+                ap_error_clear(err);
+                continue;
+            }
+            for (size_t k = 0; rc == AP_OK && k < in.n; k++) {
+                if (!in.files[k].digest[0])
+                    continue;
+                if (n == cap) {
+                    size_t nc = cap ? cap * 2 : 64;
+                    char **ns = realloc(srcs, nc * sizeof *ns);
+                    if (ns)
+                        srcs = ns;
+                    char(*nh)[AP_SHA256_HEX_LEN + 1] = realloc(hex, nc * sizeof *nh);
+                    if (nh)
+                        hex = nh;
+                    if (!ns || !nh) {
+                        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    cap = nc;
+                }
+                if (!(srcs[n] = strdup(in.files[k].src))) {
+                    rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                memcpy(hex[n++], in.files[k].digest, AP_SHA256_HEX_LEN + 1);
+            }
+            ap_input_release(&in);
+            if (rc)
+                goto out;
+            continue;
+        }
         if (mp->sha256) {
             if (strlen(mp->sha256) != AP_SHA256_HEX_LEN)
                 continue;
