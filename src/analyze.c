@@ -258,6 +258,9 @@ int ap_analyze(const ap_manifest *m, const ap_analyze_opts *opts, json_t **out, 
 
     if (!opts->skip_pins && (rc = ap_pins_check(m, pins, findings, err)))
         goto fail;
+    /* the entries build would write: what it would refuse, check refuses */
+    if (!opts->skip_pins && (rc = ap_input_entries_check(m, err)))
+        goto fail;
     copy_sources(manifest, pins);
     if (!opts->skip_facts && (rc = read_facts(m, facts, manifest, pins, err)))
         goto fail;

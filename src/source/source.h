@@ -148,6 +148,12 @@ int ap_glob_match(const char *pattern, const char *path);
  * pattern that left it out ("(not included)" for an include miss). */
 int ap_input_filter(const ap_mpath *p, const char *rel, const char **why);
 
+/* The bundle entries the manifest would give (made by build's own plan
+ * code, ap_bundle_plan_add_manifest): refused when two inputs give the same
+ * entry or an entry is also the folder of another, with build's messages.
+ * check runs it so that it refuses what build would. */
+int ap_input_entries_check(const ap_manifest *m, ap_error *err) AP_WUR;
+
 /* Warnings (AP-DUPLICATE-WEIGHTS, level warning) when a model's files hold
  * the same weights twice, with the bytes at stake and the exclude line
  * that leaves the copy out. prefer_gguf: the model's runtime reads GGUF

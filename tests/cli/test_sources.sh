@@ -62,6 +62,27 @@ ln -s real.gguf w/linked/model.gguf
 model_manifest linked linked/
 agree linked 2 "'model.gguf' is a symbolic link"
 
+# two inputs that would be the same bundle entry, or an entry and a folder
+mkdir -p w/conf/x && echo a >w/conf/a.txt && echo b >w/conf/x/b.txt
+{ head_yaml; cat <<EOF
+models:
+  - { name: m, path: plain/ }
+files:
+  - { path: conf/a.txt, target: etc/app.conf }
+  - { path: conf/x/b.txt, target: etc/app.conf }
+EOF
+} >w/dupentry.yaml
+agree dupentry 2 "two inputs would both be bundle entry 'payload/files/etc/app.conf'"
+{ head_yaml; cat <<EOF
+models:
+  - { name: m, path: plain/ }
+files:
+  - { path: conf/a.txt, target: etc/x }
+  - { path: conf/x/, target: etc/x/ }
+EOF
+} >w/folderentry.yaml
+agree folderentry 2 "bundle entry 'payload/files/etc/x' would also be the folder of 'payload/files/etc/x/b.txt'"
+
 # ---- Hugging Face hub cache ----
 mkdir -p w/src1 w/hub
 "$G/mkgguf" --preset tiny w/src1/model.gguf >/dev/null
