@@ -535,6 +535,7 @@ static void subcommand(struct spec *s, ap_runtime_kind k, const char *program)
 static void start_words(struct spec *s, const ap_manifest *m, const ap_mruntime *r, size_t ri)
 {
     char buf[8192];
+    char tmp[4096]; /* holds the program name prog may point into, until subcommand() */
     const char *dflt = default_program(r->kind);
     const char *prog = r->program ? r->program : dflt;
     char rpath[64];
@@ -585,7 +586,6 @@ static void start_words(struct spec *s, const ap_manifest *m, const ap_mruntime 
         json_object_set_new(s->o, "start", json_string("site"));
     } else if (r->src.path && !r->src.is_dir) {
         /* the runtime is one file: that is the program */
-        char tmp[4096];
         size_t l;
         snprintf(tmp, sizeof tmp, "%s", r->src.path);
         l = strlen(tmp);
