@@ -17,7 +17,7 @@ PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
-for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci trust launch; do
+for d in manifest policy waivers gguf safetensors stindex hfconfig sums gpus minisign lock bundle parts preflight ollama oci trust launch registry; do
     rm -rf "${S:?}/$d"
     mkdir -p "$S/$d"
 done

@@ -46,7 +46,7 @@ int ap_fuzz_lock(const uint8_t *data, size_t len);         /* ap_lock_parse */
 int ap_fuzz_parts(const uint8_t *data, size_t len);        /* ap_parts_parse */
 int ap_fuzz_bundle(const uint8_t *data, size_t len);       /* ap_bundle_verify_fd, fixed key */
 int ap_fuzz_preflight(const uint8_t *data, size_t len);    /* ap_preflight_check, fixed host */
-int ap_fuzz_registry(const uint8_t *data, size_t len);          /* OCI index/manifest parsers, checks */
+int ap_fuzz_registry(const uint8_t *data, size_t len);     /* src/registry/ index and manifest parsers */
 
 /* The target named name ("gguf"), or NULL. */
 ap_fuzz_fn ap_fuzz_find(const char *name);
