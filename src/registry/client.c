@@ -121,6 +121,7 @@ struct resp {
     char location[URL_MAX];
     char www_auth[2048];
     char content_digest[AP_OCI_DIGEST_LEN + 1];
+    char range[64];                  /* Range: of an upload's status */
     /* body to memory (cap) or to a sink when status is 200 */
     char *body;
     size_t body_len, body_cap;
@@ -144,7 +145,7 @@ static size_t on_header(char *b, size_t size, size_t n, void *ctx)
     while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
         line[--len] = 0;
     if (strncmp(line, "HTTP/", 5) == 0) { /* a new response (after a redirect): reset */
-        rs->location[0] = rs->www_auth[0] = rs->content_digest[0] = 0;
+        rs->location[0] = rs->www_auth[0] = rs->content_digest[0] = rs->range[0] = 0;
         return size * n;
     }
     k = strcspn(line, ":");
@@ -159,6 +160,8 @@ static size_t on_header(char *b, size_t size, size_t n, void *ctx)
             snprintf(rs->location, sizeof rs->location, "%s", v);
         else if (strcasecmp(line, "www-authenticate") == 0)
             snprintf(rs->www_auth, sizeof rs->www_auth, "%s", v);
+        else if (strcasecmp(line, "range") == 0)
+            snprintf(rs->range, sizeof rs->range, "%s", v);
         else if (strcasecmp(line, "docker-content-digest") == 0 && strlen(v) <= AP_OCI_DIGEST_LEN)
             snprintf(rs->content_digest, sizeof rs->content_digest, "%s", v);
     }
@@ -561,7 +564,58 @@ static int t_begin(void *ctx, const char *digest, uint64_t size, ap_error *err)
     return rc;
 }
 
+/* Bytes the registry holds of the upload in progress (GET on the upload
+ * URL: 204 with "Range: 0-N"), or -1 when it cannot say. */
+static long long upload_status(ap_reg *r)
+{
+    struct resp rs;
+    long long got = -1;
+    unsigned long long a, b;
+    memset(&rs, 0, sizeof rs);
+    rs.body_cap = SMALL_BODY;
+    if (request(r, "GET", r->upload_url, NULL, NULL, NULL, NULL, 0, 0, &rs, NULL) == AP_OK &&
+        rs.status == 204) {
+        if (!rs.range[0])
+            got = 0;
+        else if (sscanf(rs.range, "%llu-%llu", &a, &b) == 2 && a == 0)
+            got = (long long)b + 1;
+        if (got >= 0 && rs.location[0] && abs_url(r, rs.location, r->upload_url, NULL) != AP_OK)
+            got = -1;
+    }
+    free(rs.body);
+    return got;
+}
+
+static int patch_chunk(ap_reg *r, ap_error *err);
+
+/* PATCH the chunk; when the connection fails, ask the registry what it
+ * holds and send the chunk again (up to 3 tries): a network hiccup does
+ * not restart the blob. */
 static int send_chunk(ap_reg *r, ap_error *err)
+{
+    int rc = AP_OK;
+    for (int tries = 0; tries < 3; tries++) {
+        long long held;
+        if (r->chunk_len == 0)
+            return AP_OK;
+        rc = patch_chunk(r, err);
+        if (rc != AP_ERR_IO)
+            return rc;
+        held = upload_status(r);
+        if (held == (long long)(r->sent + r->chunk_len)) { /* it arrived after all */
+            r->sent += r->chunk_len;
+            r->chunk_len = 0;
+            ap_error_clear(err);
+            return AP_OK;
+        }
+        if (held != (long long)r->sent)
+            return rc; /* the registry lost more than this chunk: give up */
+        ap_error_clear(err);
+    }
+    return rc;
+}
+
+static int patch_chunk(ap_reg *r, ap_error *err)
 {
     struct resp rs;
     char range[64];
