@@ -118,6 +118,7 @@ struct parts_src {
     const ap_parts *index;      /* verified index, or NULL */
     char *dir;                  /* folder of the parts */
     char *stem;                 /* path without ".NNN" (no index) */
+    int width;                  /* digits of the part numbers (no index) */
     size_t cur;                 /* part being read, 0-based */
     int fd;                     /* -1 between parts */
     uint64_t in_part;           /* bytes read from the current part */
@@ -133,7 +134,7 @@ static const char *src_file(const struct parts_src *ps, size_t i, char *tmp, siz
     if (ps->index)
         snprintf(tmp, n, "%s/%s", ps->dir, ps->index->parts[i].file);
     else
-        snprintf(tmp, n, "%s.%03zu", ps->stem, i + 1);
+        snprintf(tmp, n, "%s.%0*zu", ps->stem, ps->width, i + 1);
     return tmp;
 }
 
@@ -157,7 +158,8 @@ static la_ssize_t parts_read(struct archive *a, void *cd, const void **out)
     for (;;) {
         ssize_t n;
         if (ps->fd < 0) {
-            if (ps->index ? ps->cur >= ps->index->n : ps->cur >= AP_PARTS_MAX)
+            if (ps->index ? ps->cur >= ps->index->n
+                          : ps->cur >= (ps->width == 3 ? 99u : (size_t)AP_PARTS_MAX))
                 return 0;
             src_file(ps, ps->cur, path, sizeof path);
             ps->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1750,7 +1752,8 @@ static int verify_split(const char *path, const ap_bundle_opts *opts, ap_bundle_
     }
     ps.index = idx;
     ps.dir = ap_path_dirname(ipath);
-    ps.stem = strndup(path, is_index ? plen : plen - 4);
+    ps.width = ap_parts_first_width(path) ? ap_parts_first_width(path) : 3;
+    ps.stem = strndup(path, is_index ? plen : plen - (size_t)ps.width - 1);
     ps.buf = malloc(FEED_BLOCK);
     if (!ps.dir || !ps.stem || !ps.buf) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");

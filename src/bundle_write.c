@@ -1325,14 +1325,19 @@ static int fill_head(struct writer *w, int fd, ap_bundle_plan *p, const struct o
             goto out;
         }
         for (int i = 0; i < 3; i++) {
-            if (pread(fd, back, lens[i], (off_t)offs[i]) != (ssize_t)lens[i] ||
+            ap_error rerr;
+            if ((w->sink.pw ? ap_partw_pread(w->sink.pw, offs[i], back, lens[i], &rerr) != AP_OK
+                            : pread(fd, back, lens[i], (off_t)offs[i]) != (ssize_t)lens[i]) ||
                 memcmp(back, old[i], lens[i]) != 0) {
                 rc = ap_error_set(err, AP_ERR_INTERNAL,
                                   "cannot find the reserved head entries in '%s'", w->tmp);
                 goto out;
             }
         }
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; w->sink.pw && i < 3; i++)
+            if ((rc = ap_partw_pwrite(w->sink.pw, offs[i], neu[i], lens[i], err)) != AP_OK)
+                goto out;
+        for (int i = 0; !w->sink.pw && i < 3; i++) {
             size_t done = 0;
             while (done < lens[i]) {
                 ssize_t n = pwrite(fd, (const char *)neu[i] + done, lens[i] - done,
@@ -1379,8 +1384,8 @@ int ap_bundle_write_one_pass(ap_bundle_plan *p, const char *output, ap_bundle_he
     int rc;
     if (!p->one_pass || !head)
         return ap_error_set(err, AP_ERR_INTERNAL, "the plan is not prepared for one pass");
-    if (opts && (opts->zstd_level > 0 || opts->volume_size > 0))
-        return ap_error_set(err, AP_ERR_INTERNAL, "one pass needs a plain, seekable output");
+    if (opts && opts->zstd_level > 0)
+        return ap_error_set(err, AP_ERR_INTERNAL, "one pass needs an uncompressed output");
     /* the head as it will be, with placeholder hashes: its final length */
     if ((rc = head(head_ctx, p, &lock, &ll, &sig, &sl, err)) != AP_OK)
         return rc;
@@ -1453,7 +1458,9 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
             rc = ap_error_set(err, AP_ERR_INTERNAL, "no place for the parts written");
             goto out;
         }
-        if ((rc = ap_partw_open(output, opts->volume_size, &w.sink.pw, err)) != AP_OK)
+        if ((rc = ap_partw_open(output, opts->volume_size,
+                                ap_bundle_plan_estimate(p, lock_len, sig_len), &w.sink.pw,
+                                err)) != AP_OK)
             goto out;
         w.tmp = output;
         goto start;

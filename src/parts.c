@@ -101,10 +101,16 @@ int ap_volume_size_parse(const char *s, uint64_t *out)
 
 /* ---- names ---- */
 
-char *ap_part_name(const char *bundle, size_t i)
+int ap_parts_width(uint64_t nparts)
+{
+    return nparts <= 99 ? 3 : 4;
+}
+
+char *ap_part_name(const char *bundle, size_t i, int width)
 {
     char *s;
-    if (i < 1 || i > AP_PARTS_MAX || asprintf(&s, "%s.%03zu", bundle, i) < 0)
+    if (i < 1 || i > AP_PARTS_MAX || (width == 3 && i > 99) || (width != 3 && width != 4) ||
+        asprintf(&s, "%s.%0*zu", bundle, width, i) < 0)
         return NULL;
     return s;
 }
@@ -120,7 +126,18 @@ int ap_parts_is_split_path(const char *path)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     return (ends_with(base, AP_PARTS_SUFFIX) && strlen(base) > strlen(AP_PARTS_SUFFIX)) ||
-           (ends_with(base, ".001") && strlen(base) > 4);
+           ap_parts_first_width(path) != 0;
+}
+
+int ap_parts_first_width(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (ends_with(base, ".0001") && strlen(base) > 5)
+        return 4;
+    if (ends_with(base, ".001") && strlen(base) > 4)
+        return 3;
+    return 0;
 }
 
 char *ap_parts_index_path(const char *path)
@@ -129,8 +146,8 @@ char *ap_parts_index_path(const char *path)
     size_t n = strlen(path);
     if (ends_with(path, AP_PARTS_SUFFIX))
         return strdup(path);
-    if (ends_with(path, ".001"))
-        n -= 4;
+    if (ap_parts_first_width(path))
+        n -= (size_t)ap_parts_first_width(path) + 1;
     if (asprintf(&s, "%.*s%s", (int)n, path, AP_PARTS_SUFFIX) < 0)
         return NULL;
     return s;
@@ -315,13 +332,21 @@ int ap_parts_parse(const char *name, const void *buf, size_t len, ap_parts **out
             goto out;
         }
         s = json_string_value(json_object_get(o, "file"));
-        if (!(want = ap_part_name(p->bundle, i + 1))) {
-            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-            goto out;
+        if (i == 0) {
+            /* the width of the names: what the first one uses */
+            size_t bl = strlen(p->bundle);
+            p->width = s && strncmp(s, p->bundle, bl) == 0 && s[bl] == '.' &&
+                               strlen(s + bl + 1) == 4
+                           ? 4
+                           : 3;
         }
-        if (!s || strcmp(s, want) != 0) {
+        want = ap_part_name(p->bundle, i + 1, p->width); /* NULL: past 99 with three digits */
+        if (!s || !want || strcmp(s, want) != 0) {
             free(want);
-            rc = bad(err, name, "%s is not named '<bundle>.NNN' in order", what);
+            rc = bad(err, name,
+                     "%s is not named '<bundle>.NNN' in order (three digits up to 99 parts, "
+                     "four from 100)",
+                     what);
             goto out;
         }
         pt->file = want;
@@ -558,6 +583,8 @@ struct ap_partw {
     ap_part *parts;                  /* size and hash of each finished part */
     size_t n;                        /* parts opened */
     ap_sha256 *h;
+    uint8_t *dirty;                  /* per part: overwritten after it was hashed */
+    int width;                       /* digits in the part names */
 };
 
 /* The writer in flight, for the signal handler (one at a time). */
@@ -575,7 +602,8 @@ void ap_partw_unlink_tmp_on_signal(void)
             unlink(t[i]);
 }
 
-int ap_partw_open(const char *output, uint64_t volume_size, ap_partw **out, ap_error *err)
+int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, ap_partw **out,
+                  ap_error *err)
 {
     ap_partw *w;
     const char *slash = strrchr(output, '/');
@@ -588,12 +616,14 @@ int ap_partw_open(const char *output, uint64_t volume_size, ap_partw **out, ap_e
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     w->fd = -1;
     w->volume = volume_size;
+    w->width = ap_parts_width(size_hint / volume_size + (size_hint % volume_size != 0));
     w->dir = ap_path_dirname(output);
     w->base = strdup(slash ? slash + 1 : output);
     w->tmp = calloc(AP_PARTS_MAX, sizeof *w->tmp);
     w->parts = calloc(AP_PARTS_MAX, sizeof *w->parts);
+    w->dirty = calloc(AP_PARTS_MAX, 1);
     w->h = ap_sha256_new();
-    if (!w->dir || !w->base || !w->tmp || !w->parts || !w->h) {
+    if (!w->dir || !w->base || !w->tmp || !w->parts || !w->h || !w->dirty) {
         ap_partw_abort(w);
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     }
@@ -629,12 +659,14 @@ static int next_part(ap_partw *w, ap_error *err)
     int fd;
     sigset_t block, saved;
 
+    if (w->width == 3 && w->n >= 99)
+        return ap_error_set(err, AP_ERR_INTERNAL, "more than the 99 parts that were expected");
     if (w->n >= AP_PARTS_MAX)
         return ap_error_set(err, AP_ERR_INPUT,
                             "the bundle needs more than %d parts of %llu bytes: use a larger "
                             "--volume-size",
                             AP_PARTS_MAX, (unsigned long long)w->volume);
-    if (asprintf(&t, "%s/.%s.%03zu.XXXXXX.tmp", w->dir, w->base, w->n + 1) < 0)
+    if (asprintf(&t, "%s/.%s.%0*zu.XXXXXX.tmp", w->dir, w->base, w->width, w->n + 1) < 0)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     /* no signal between creating the file and registering it for cleanup */
     sigemptyset(&block);
@@ -718,10 +750,78 @@ void ap_partw_abort(ap_partw *w)
         free(w->parts[i].file);
     free(w->tmp);
     free(w->parts);
+    free(w->dirty);
     ap_sha256_free(w->h);
     free(w->dir);
     free(w->base);
     free(w);
+}
+
+static int hash_fd(int fd, uint8_t *buf, uint8_t out[AP_SHA256_LEN], uint64_t *size);
+
+/* Apply op (pread or pwrite) to the bytes [off, off + len) across parts. */
+static int partw_io(ap_partw *w, uint64_t off, void *buf, size_t len, int write_, ap_error *err)
+{
+    uint8_t *b = buf;
+    while (len > 0) {
+        size_t i = (size_t)(off / w->volume), n;
+        uint64_t in = off % w->volume;
+        int fd, own = 0;
+        ssize_t k;
+        if (i >= w->n)
+            return ap_error_set(err, AP_ERR_INTERNAL, "offset %llu past the parts written",
+                                (unsigned long long)off);
+        n = w->volume - in < len ? (size_t)(w->volume - in) : len;
+        if (i == w->n - 1 && w->fd >= 0) {
+            fd = w->fd;
+        } else {
+            fd = open(w->tmp[i], (write_ ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0)
+                return ap_error_errno(err, AP_ERR_IO, errno, "cannot open", w->tmp[i]);
+            own = 1;
+        }
+        k = write_ ? pwrite(fd, b, n, (off_t)in) : pread(fd, b, n, (off_t)in);
+        if (own)
+            close(fd);
+        if (k != (ssize_t)n)
+            return ap_error_errno(err, AP_ERR_IO, k < 0 ? errno : EIO,
+                                  write_ ? "cannot write" : "cannot read", w->tmp[i]);
+        if (write_)
+            w->dirty[i] = 1;
+        b += n;
+        off += n;
+        len -= n;
+    }
+    return AP_OK;
+}
+
+int ap_partw_pread(ap_partw *w, uint64_t off, void *buf, size_t len, ap_error *err)
+{
+    return partw_io(w, off, buf, len, 0, err);
+}
+
+int ap_partw_pwrite(ap_partw *w, uint64_t off, const void *buf, size_t len, ap_error *err)
+{
+    return partw_io(w, off, (void *)buf, len, 1, err);
+}
+
+/* A part overwritten after it was hashed: fsync it and hash it again. */
+static int rehash_part(ap_partw *w, size_t i, ap_error *err)
+{
+    uint8_t *buf = malloc(IO_BLOCK);
+    uint64_t size = 0;
+    int fd = open(w->tmp[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = AP_OK;
+    if (fd < 0 || !buf) {
+        rc = ap_error_errno(err, AP_ERR_IO, fd < 0 ? errno : ENOMEM, "cannot read", w->tmp[i]);
+    } else if (fsync(fd) != 0) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", w->tmp[i]);
+    } else if (hash_fd(fd, buf, w->parts[i].sha256, &size) != 0 || size != w->parts[i].size) {
+        rc = ap_error_errno(err, AP_ERR_IO, errno ? errno : EIO, "cannot read", w->tmp[i]);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return rc;
 }
 
 int ap_partw_commit(ap_partw *w, ap_parts *out, ap_error *err)
@@ -734,8 +834,11 @@ int ap_partw_commit(ap_partw *w, ap_parts *out, ap_error *err)
         goto fail;
     if (w->fd >= 0 && (rc = finish_part(w, err)) != AP_OK)
         goto fail;
+    for (i = 0; i < w->n; i++)
+        if (w->dirty[i] && (rc = rehash_part(w, i, err)) != AP_OK)
+            goto fail;
     for (i = 0; i < w->n; i++) {
-        char *name = ap_part_name(w->base, i + 1), *path = NULL;
+        char *name = ap_part_name(w->base, i + 1, w->width), *path = NULL;
         if (!name || asprintf(&path, "%s/%s", w->dir, name) < 0) {
             free(name);
             rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
@@ -752,19 +855,22 @@ int ap_partw_commit(ap_partw *w, ap_parts *out, ap_error *err)
         w->parts[i].file = name;
         free(path);
     }
-    /* stale parts of an earlier, longer split would be read as trailing data */
-    for (i = w->n + 1; i <= AP_PARTS_MAX; i++) {
-        char *name = ap_part_name(w->base, i), *path = NULL;
-        int gone;
-        if (!name || asprintf(&path, "%s/%s", w->dir, name) < 0) {
+    /* stale parts of an earlier, longer split would be read as trailing data
+     * (or, under the other width, taken by `cat NAME.0*`) */
+    for (int wd = 3; wd <= 4; wd++) {
+        for (i = wd == w->width ? w->n + 1 : 1; i <= AP_PARTS_MAX; i++) {
+            char *name = ap_part_name(w->base, i, wd), *path = NULL;
+            int gone;
+            if (!name || asprintf(&path, "%s/%s", w->dir, name) < 0) {
+                free(name);
+                break;
+            }
+            gone = unlink(path) != 0;
             free(name);
-            break;
+            free(path);
+            if (gone)
+                break;
         }
-        gone = unlink(path) != 0;
-        free(name);
-        free(path);
-        if (gone)
-            break;
     }
     {
         char *any = ap_path_join(w->dir, w->base);
@@ -781,6 +887,7 @@ int ap_partw_commit(ap_partw *w, ap_parts *out, ap_error *err)
     out->volume_size = w->volume;
     out->size = w->total;
     out->n = w->n;
+    out->width = w->width;
     out->parts = calloc(w->n, sizeof *out->parts);
     if (!out->parts) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
@@ -816,7 +923,7 @@ int ap_parts_split(const char *path, const char *output, uint64_t volume_size, a
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = ap_partw_open(output, volume_size, &w, err)) != AP_OK)
+    if ((rc = ap_partw_open(output, volume_size, (uint64_t)st.st_size, &w, err)) != AP_OK)
         goto out;
     for (;;) {
         ssize_t n = read(fd, buf, IO_BLOCK);

@@ -60,10 +60,15 @@ typedef struct ap_parts {
     uint64_t size;                   /* bytes of the whole bundle (sum of parts) */
     ap_part *parts;
     size_t n;
+    int width;                       /* digits in the part names: 3 or 4 */
 } ap_parts;
 
-/* "<bundle>.NNN" for part i (1-based), a new string, or NULL. */
-char *ap_part_name(const char *bundle, size_t i);
+/* Part names keep a leading 0 so that `cat NAME.0*` takes every part in
+ * order: three digits (.001 ... .099) for up to 99 parts, four (.0001 ...
+ * .0999) for 100 to 999. The width for a number of parts: */
+int ap_parts_width(uint64_t nparts);
+/* "<bundle>.NNN" (width digits) for part i (1-based), a new string, or NULL. */
+char *ap_part_name(const char *bundle, size_t i, int width);
 
 /* Parse an index; *out is the caller's (ap_parts_free). AP_ERR_INPUT for
  * text that is not JSON, AP_ERR_CHECK for an index that breaks the
@@ -104,19 +109,28 @@ int ap_parts_load(const char *path, const ap_keyring *keys, int allow_unsigned, 
  * (X.parts) or "X" (X.parts): a new string. */
 char *ap_parts_index_path(const char *path);
 
-/* 1 when path names a split bundle: ends in ".parts" or ".001". */
+/* 1 when path names a split bundle: ends in ".parts", ".001" or ".0001". */
 int ap_parts_is_split_path(const char *path);
+/* The digits of a first part's number (3 for "X.001", 4 for "X.0001"), or 0. */
+int ap_parts_first_width(const char *path);
 
 /* ---- the part writer ---- */
 
 typedef struct ap_partw ap_partw;
 
 /* Start writing parts of `output` (a path; parts are output.001, ...) of
- * volume_size bytes each. Nothing is created before the first write. */
-int ap_partw_open(const char *output, uint64_t volume_size, ap_partw **out,
+ * volume_size bytes each; size_hint is at least the bytes that will be
+ * written (it fixes the width of the part names; more parts than it
+ * allows fail). Nothing is created before the first write. */
+int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, ap_partw **out,
                   ap_error *err) AP_WUR;
 /* Append bytes; opens the next part's temporary file as needed. */
 int ap_partw_write(ap_partw *w, const void *buf, size_t len, ap_error *err) AP_WUR;
+/* Read or overwrite bytes already written, at offset off of the whole
+ * stream (one pass: the bundle's head is filled in at the end). Parts
+ * written to are hashed again from disk at commit. */
+int ap_partw_pread(ap_partw *w, uint64_t off, void *buf, size_t len, ap_error *err) AP_WUR;
+int ap_partw_pwrite(ap_partw *w, uint64_t off, const void *buf, size_t len, ap_error *err) AP_WUR;
 /* fsync every part, rename them into place, remove stale parts numbered
  * after the last one (left by an earlier, larger split), fsync the folder.
  * Fills out (bundle, volume_size, size, parts; the caller fills the lock

@@ -43,8 +43,8 @@ const char cmd_build_usage[] =
     "                      default: no compression (model weights barely compress)\n"
     "  --threads N         hashing threads (default: the number of CPUs, at most 8)\n"
     "  --two-pass          hash every input before writing (the default only for\n"
-    "                      --compress, --volume-size and --base; a plain bundle is\n"
-    "                      written in one pass and the lock filled in at the end)\n"
+    "                      --compress and --base; otherwise the bundle is written in\n"
+    "                      one pass and the lock filled in at the end)\n"
     "  --base LOCK         a delta bundle: the lock installed at the site (airpack list\n"
     "                      --export-lock, or a receipt folder); artifacts whose SHA-256\n"
     "                      it lists are marked \"in_base\" in the lock and left out of the\n"
@@ -550,9 +550,10 @@ int cmd_build(int argc, char **argv)
         goto out;
     }
 
-    /* One pass where the output allows it: a plain file (seek back to fill
-     * the lock), no delta (which needs every hash before it can choose). */
-    one_pass = !two_pass && zlevel == 0 && volume == 0 && !base;
+    /* One pass where the output allows it: uncompressed files (seek back to
+     * fill the lock; with volumes, the parts that hold it are hashed again),
+     * no delta (which needs every hash before it can choose). */
+    one_pass = !two_pass && zlevel == 0 && !base;
 
     /* Plan, free space, pass one. */
     if (ap_bundle_plan_add_manifest(&plan, m, &err) != AP_OK) {
@@ -673,8 +674,9 @@ int cmd_build(int argc, char **argv)
                base, base_lock->name, base_lock->version, (unsigned long long)base_lock->sequence,
                n_base, (unsigned long long)base_bytes);
     if (!quiet && volume > 0)
-        printf("%zu parts of at most %llu bytes: %s.001 ... %s.%03zu, index %s%s\n", parts.n,
-               (unsigned long long)volume, output, output, parts.n, output, AP_PARTS_SUFFIX);
+        printf("%zu parts of at most %llu bytes: %s ... %s, index %s%s\n", parts.n,
+               (unsigned long long)volume, parts.parts[0].file, parts.parts[parts.n - 1].file,
+               output, AP_PARTS_SUFFIX);
     if (!quiet) {
         uint8_t id[AP_KEYID_LEN];
         char hex[17];

@@ -130,10 +130,9 @@ int cmd_split(int argc, char **argv)
         goto out;
     }
     if (!quiet)
-        printf("split '%s' into %zu parts of at most %llu bytes: %s.001 ... %s.%03zu, index "
-               "%s%s\n",
-               bundle, parts.n, (unsigned long long)volume, output, output, parts.n, output,
-               AP_PARTS_SUFFIX);
+        printf("split '%s' into %zu parts of at most %llu bytes: %s ... %s, index %s%s\n", bundle,
+               parts.n, (unsigned long long)volume, parts.parts[0].file,
+               parts.parts[parts.n - 1].file, output, AP_PARTS_SUFFIX);
     rc = 0;
 out:
     cli_password_free(pw);

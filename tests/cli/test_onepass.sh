@@ -24,6 +24,25 @@ mkdir x && tar -xf one.airpack -C x
 (cd x && sha256sum -c --quiet SHA256SUMS) || fail "SHA256SUMS of a one-pass bundle"
 minisign -Vm x/airpack.lock.json -p k.pub -q || fail "minisign on a one-pass lock"
 
+# one pass into volumes: the head spans several small parts, filled in at
+# the end; the parts and their index are what split makes of the file
+mkdir v s
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output v/one.airpack --volume-size 4096
+expect_rc 0
+cat v/one.airpack.0* | cmp -s - one.airpack || fail "one-pass volumes differ from the bundle"
+run "$AIRPACK" split one.airpack --volume-size 4096 --secret-key k.sec --output-dir s
+expect_rc 0
+cmp -s v/one.airpack.parts s/one.airpack.parts || fail "one-pass parts index differs from split's"
+run "$AIRPACK" verify --parts v/one.airpack.parts -k k.pub
+expect_rc 0
+[ -f v/one.airpack.0135 ] && [ ! -e v/one.airpack.001 ] || fail "135 parts are not named .0001 to .0135"
+run "$AIRPACK" verify v/one.airpack.0001 -k k.pub
+expect_rc 0
+rm v/one.airpack.parts v/one.airpack.parts.minisig
+run "$AIRPACK" verify v/one.airpack.0001 -k k.pub   # without the index: by number
+expect_rc 0
+expect_out "verified 'v/one.airpack.0001'"
+
 # an input changed between plan and write: refused, nothing written
 F=demo/demo/config/server.env
 changed() { # $1: what to do to the input while the build waits; $2: expected message

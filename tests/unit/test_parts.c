@@ -144,7 +144,7 @@ static void test_writer_and_check(void **state)
         buf[i] = (uint8_t)((i * 7 + 1) ^ (i >> 8) * 31); /* parts differ */
     assert_non_null(mkdtemp(dir));
     snprintf(out, sizeof out, "%s/b.airpack", dir);
-    assert_int_equal(ap_partw_open(out, 1024, &w, &err), AP_OK);
+    assert_int_equal(ap_partw_open(out, 1024, sizeof buf, &w, &err), AP_OK);
     assert_int_equal(ap_partw_write(w, buf, 100, &err), AP_OK);
     assert_int_equal(ap_partw_write(w, buf + 100, sizeof buf - 100, &err), AP_OK);
     assert_int_equal(ap_partw_commit(w, &p, &err), AP_OK);
@@ -200,7 +200,7 @@ static void test_writer_and_check(void **state)
     fputs("stale", f);
     fclose(f);
     ap_parts_release(&p);
-    assert_int_equal(ap_partw_open(out, 4096, &w, &err), AP_OK);
+    assert_int_equal(ap_partw_open(out, 4096, sizeof buf, &w, &err), AP_OK);
     assert_int_equal(ap_partw_write(w, buf, sizeof buf, &err), AP_OK);
     assert_int_equal(ap_partw_commit(w, &p, &err), AP_OK);
     assert_int_equal(p.n, 1);
@@ -214,12 +214,12 @@ static void test_writer_and_check(void **state)
     /* an abandoned writer leaves nothing */
     assert_non_null(mkdtemp(strcpy(dir, "/tmp/airpack-parts-XXXXXX")));
     snprintf(out, sizeof out, "%s/b.airpack", dir);
-    assert_int_equal(ap_partw_open(out, 1024, &w, &err), AP_OK);
+    assert_int_equal(ap_partw_open(out, 1024, sizeof buf, &w, &err), AP_OK);
     assert_int_equal(ap_partw_write(w, buf, sizeof buf, &err), AP_OK);
     ap_partw_abort(w);
     assert_int_equal(rmdir(dir), 0); /* empty */
-    assert_int_equal(ap_partw_open("/tmp/.hidden", 1024, &w, &err), AP_ERR_INPUT);
-    assert_int_equal(ap_partw_open("/tmp/x", 100, &w, &err), AP_ERR_INPUT);
+    assert_int_equal(ap_partw_open("/tmp/.hidden", 1024, 1, &w, &err), AP_ERR_INPUT);
+    assert_int_equal(ap_partw_open("/tmp/x", 100, 1, &w, &err), AP_ERR_INPUT);
 }
 
 static void test_paths(void **state)
@@ -237,11 +237,23 @@ static void test_paths(void **state)
     s = ap_parts_index_path("d/b.airpack.parts");
     assert_string_equal(s, "d/b.airpack.parts");
     free(s);
-    s = ap_part_name("b", 12);
+    s = ap_part_name("b", 12, 3);
     assert_string_equal(s, "b.012");
     free(s);
-    assert_null(ap_part_name("b", 1000));
-    assert_null(ap_part_name("b", 0));
+    s = ap_part_name("b", 120, 4);
+    assert_string_equal(s, "b.0120");
+    free(s);
+    assert_null(ap_part_name("b", 100, 3));
+    assert_null(ap_part_name("b", 1000, 4));
+    assert_null(ap_part_name("b", 0, 3));
+    assert_int_equal(ap_parts_width(99), 3);
+    assert_int_equal(ap_parts_width(100), 4);
+    assert_int_equal(ap_parts_first_width("x/b.0001"), 4);
+    assert_int_equal(ap_parts_first_width("x/b.001"), 3);
+    assert_true(ap_parts_is_split_path("b.airpack.0001"));
+    s = ap_parts_index_path("d/b.airpack.0001");
+    assert_string_equal(s, "d/b.airpack.parts");
+    free(s);
 }
 
 int main(void)
