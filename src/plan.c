@@ -283,6 +283,7 @@ int ap_plan_model_compute_in(const ap_model_facts *f, const ap_plan_in *in, ap_p
     ri.flash_attn = in->flash_attn;
     ri.ubatch = in->ubatch;
     ri.vision_dp = in->vision_dp;
+    ri.graph_max = in->graph_max;
     if (!f) {
         kv_size(in->kvd, f, in->kind == AP_RT_LLAMACPP || in->kind == AP_RT_OLLAMA, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
         return set_problem(pm, "the model's facts could not be read");
@@ -476,6 +477,9 @@ static void plan_in_of(const ap_manifest *m, const ap_mmodel *mm, const ap_mrunt
         const char *v = arg_value(rt, "--mm-encoder-tp-mode", &present);
         in->vision_dp = v && strcmp(v, "data") == 0;
     }
+    in->graph_max = arg_u64(rt, "--max-cudagraph-capture-size");
+    if (!in->graph_max)
+        in->graph_max = arg_u64(rt, "--cuda-graph-sizes");
     in->rope_type = mm->serve.rope_type;
     in->rope_factor = mm->serve.rope_factor;
     in->rope_original_context = mm->serve.rope_original_context;

@@ -46,6 +46,7 @@ typedef struct ap_plan_in {
     int flash_attn;                 /* llama.cpp: 1/0, -1 default */
     uint64_t ubatch;                /* llama.cpp n_ubatch, 0 default */
     int vision_dp;                  /* vLLM --mm-encoder-tp-mode data */
+    uint64_t graph_max;             /* vLLM largest CUDA graph capture size; 0 default */
     const char *rope_type;          /* serve.rope_scaling, or NULL */
     double rope_factor;
     uint64_t rope_original_context;

@@ -37,6 +37,8 @@ typedef struct ap_rt_in {
     int flash_attn;               /* llama.cpp/Ollama: 1 on, 0 off, -1 the build's default */
     uint64_t ubatch;              /* llama.cpp n_ubatch; 0 = default 512 */
     int vision_dp;                /* vLLM --mm-encoder-tp-mode data: vision encoder replicated */
+    uint64_t graph_max;           /* largest CUDA graph capture size (vLLM --max-cudagraph-capture-size,
+                                     --cuda-graph-sizes N); 0 = the default 512 */
 } ap_rt_in;
 
 /* How the KV cache of an MLA model is laid out per token and layer. */

@@ -37,6 +37,21 @@ static const vprof profs[] = {
 };
 #define NPROF (sizeof profs / sizeof profs[0])
 
+/* CUDA graphs vLLM captures up to a largest size m: 1, 2, 4, then every 8 up to 248,
+ * then every 16 up to m (vllm/config/compilation.py; 51 graphs for m = 512, as the
+ * v0.19 logs count them: "PIECEWISE=51 (largest=512)"). */
+static uint64_t capture_count(uint64_t m)
+{
+    uint64_t n = 0;
+    for (uint64_t s = 1; s <= m && s < 8; s *= 2)
+        n++;
+    for (uint64_t s = 8; s < 256 && s <= m; s += 8)
+        n++;
+    for (uint64_t s = 256; s <= m; s += 16)
+        n++;
+    return n;
+}
+
 static int consumer_gpu(const char *name)
 {
     /* GeForce / RTX workstation cards: no NVLink, vLLM disables custom all-reduce
@@ -117,9 +132,11 @@ void ap_rt_vllm(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
         t->graphs = 0;
         snprintf(t->src_graphs, sizeof t->src_graphs, "enforce_eager: no CUDA graphs");
     } else {
-        t->graphs = ap_rt_gib(0.35 + 0.018 * (double)layers);
-        snprintf(t->src_graphs, sizeof t->src_graphs, "estimate: 0.35 GiB + 0.018 GiB per layer "
-                 "(0.64-1.85 GiB measured in the v0.19 sweep), outside the budget");
+        uint64_t m = in->graph_max ? in->graph_max : 512, n = capture_count(m);
+        t->graphs = (uint64_t)((double)ap_rt_gib(0.35 + 0.018 * (double)layers) * (double)n / 51.0);
+        snprintf(t->src_graphs, sizeof t->src_graphs, "estimate: (0.35 GiB + 0.018 GiB per layer) x %llu/51 "
+                 "graphs up to size %llu (0.64-1.85 GiB measured in the v0.19 sweep), outside the budget",
+                 (unsigned long long)n, (unsigned long long)m);
     }
     t->mxfp4_pad = 1;
     /* vision encoders use vLLM's parallel linear layers (sharded like the text model) unless

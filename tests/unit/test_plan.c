@@ -502,6 +502,16 @@ static void test_runtime_profiles(void **state)
     assert_int_equal(pm.kv_budget_bytes, (int64_t)(uint64_t)((double)(uint64_t)(79.19 * GIB) * 0.95 + 0.5) - (int64_t)pm.weights_per_gpu -
                                              (int64_t)pm.activation_bytes - (int64_t)pm.overhead_bytes);
     ap_plan_model_release(&pm);
+    /* fewer CUDA graph sizes, less graph memory: 1, 2, 4, 8..64 = 11 graphs of the default 51 */
+    {
+        uint64_t g51 = pm.graphs_bytes;
+        ap_plan_model_release(&pm);
+        in.graph_max = 64;
+        memset(&pm, 0, sizeof pm);
+        assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+        assert_int_equal(pm.graphs_bytes, (uint64_t)((double)g51 * 11 / 51));
+        in.graph_max = 0;
+    }
     /* the sampler warm-up: fewer sequences, smaller peak; enforce_eager: no graphs */
     in.max_seqs = 16;
     in.enforce_eager = 1;
