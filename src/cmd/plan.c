@@ -19,14 +19,18 @@
 const char cmd_plan_usage[] =
 "usage: airpack plan MANIFEST [--format text|json]\n"
     "\n"
-    "The GPU memory plan per model and per GPU: weights, KV cache, activations\n"
-    "and runtime overhead against the usable memory, the verdict, the headroom,\n"
-    "and the largest context and concurrency that fit.\n"
+    "The GPU memory plan per model and per GPU, by each runtime's own accounting\n"
+    "(vLLM, SGLang, llama.cpp, TGI, Ollama; the profile chosen by runtimes[].version):\n"
+    "the weights each GPU loads, KV cache, activations, non-torch memory and CUDA\n"
+    "graphs against the usable memory, each with its source; the verdict (fits,\n"
+    "marginal within the profile's error, does not fit), the headroom, and the\n"
+    "largest context and concurrency that fit.\n"
     "\n"
     "options:\n"
     "  --format text|json   output format (default text)\n"
     "\n"
-    "exit status: 0 everything fits, 1 something does not fit, 2 bad input\n"
+    "exit status: 0 everything fits (marginal included), 1 something does not fit,\n"
+    "2 bad input\n"
     "The GPU catalogue is built in; AIRPACK_GPU_CATALOG=FILE replaces it.\n";
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
