@@ -25,7 +25,8 @@ const char cmd_sign_usage[] =
     "head changes (a new entry airpack.lock.json.<KEYID>.minisig); the payload\n"
     "is copied once, or cloned where the filesystem shares extents. Without\n"
     "--output the bundle is replaced atomically. Nothing is verified: sign only\n"
-    "bundles you have verified or built.\n"
+    "bundles you have verified or built. A split bundle is signed as one file\n"
+    "(join the parts, sign, split again).\n"
     "\n"
     "options:\n"
     "  -s, --secret-key F    the signer's minisign secret key\n"
@@ -82,6 +83,15 @@ int cmd_sign(int argc, char **argv)
         return cli_usage_error("sign", "unexpected argument '%s'", argv[optind]);
     if (!seckey)
         return cli_usage_error("sign", "missing --secret-key");
+    {
+        size_t bl = strlen(bundle);
+        if ((bl > 6 && !strcmp(bundle + bl - 6, ".parts")) || (bl > 4 && !strcmp(bundle + bl - 4, ".001"))) {
+            ap_error_set_at(&err, AP_ERR_INPUT, bundle, 0, 0,
+                            "a split bundle cannot be signed in place yet: sign the single-file "
+                            "bundle (cat NAME.0* > NAME), then split it again with 'airpack split'");
+            return cli_report(&err);
+        }
+    }
     if (!output)
         output = bundle;
 
