@@ -5,17 +5,21 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "common.h"
 #include "model/model.h"
+#include "source/source.h"
 
 const char cmd_model_usage[] =
 "usage: airpack model PATH [--format text|json] [--type auto|gguf|safetensors]\n"
     "\n"
     "Facts read from a model file or folder (GGUF, safetensors, HF config.json),\n"
-    "each with where it came from. Only headers are read.\n"
+    "each with where it came from. Only headers are read. PATH may also be\n"
+    "hf://ORG/NAME[@REVISION] (the Hugging Face hub cache) or ollama://NAME[:TAG]\n"
+    "(the Ollama store).\n"
     "\n"
     "options:\n"
     "  --format text|json   output format (default text)\n"
@@ -127,8 +131,19 @@ int cmd_model(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("model", "expected one PATH");
-    if (ap_model_facts_load(argv[optind], type, &f, &err) != AP_OK)
-        return cli_report(&err);
+    {
+        /* a store reference (hf://ORG/NAME[@REV], ollama://NAME[:TAG]) is read
+         * where the store keeps it */
+        char *abs = NULL;
+        int d = 0, lrc;
+        if (ap_source_is_ref(argv[optind]) &&
+            ap_source_resolve(argv[optind], &abs, &d, &err) != AP_OK)
+            return cli_report(&err);
+        lrc = ap_model_facts_load(abs ? abs : argv[optind], type, &f, &err);
+        free(abs);
+        if (lrc != AP_OK)
+            return cli_report(&err);
+    }
     if (fmt == CLI_FMT_JSON) {
         json_t *j = ap_model_facts_to_json(f);
         if (!j) {

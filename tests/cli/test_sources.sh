@@ -199,6 +199,14 @@ expect_out "license is 'LicenseRef-llama3.1-community', which is denied"
 # facts come from the GGUF model layer
 run "$AIRPACK" check --format json w/ollama.yaml
 expect_out '"format": "gguf"'
+# airpack model reads a store reference too
+run "$AIRPACK" model ollama://tiny:1b --format json
+expect_rc 0
+expect_out '"format": "gguf"'
+HF_HUB_CACHE="$T/w/hub" run "$AIRPACK" model hf://acme/tiny
+expect_rc 0
+run "$AIRPACK" model ollama://nothere
+expect_rc 2
 # a tampered blob (same size): the digest is its pin
 cp -r w/ollama w/ollama2
 "$G/mksources" tamper "w/ollama2/blobs/sha256-$MD"
@@ -307,6 +315,26 @@ for e in payload/models/llama/model-00001-of-00002.safetensors payload/models/ti
     grep -qx "$e" w/list.txt || fail "all: $e missing"
 done
 "$AIRPACK" verify w/all.tar --public-key k.pub >/dev/null || fail "all: does not verify"
+# its SBOM (hub cache revision, Ollama digests, a container component) is valid CycloneDX 1.6
+tar -xOf w/all.tar sbom.cdx.json >w/all.cdx.json
+/usr/bin/python3 - "$AIRPACK_SRC/tests/schemas" w/all.cdx.json "$REV4" <<'PY' || fail "all: the SBOM does not validate"
+import json, sys
+from jsonschema import Draft7Validator, RefResolver
+d = sys.argv[1]
+store = {}
+for n in ['bom-1.6.schema.json', 'spdx.schema.json', 'jsf-0.82.schema.json']:
+    s = json.load(open(d + '/' + n)); store[s.get('$id', n)] = s; store[n] = s
+bom = store['bom-1.6.schema.json']
+v = Draft7Validator(bom, resolver=RefResolver(base_uri=bom.get('$id', ''), referrer=bom, store=store))
+doc = json.load(open(sys.argv[2]))
+errs = list(v.iter_errors(doc))
+for e in errs[:5]:
+    print(list(e.path), e.message[:300], file=sys.stderr)
+props = {p['name']: p['value'] for c in doc['components'] for p in c.get('properties', [])}
+assert props.get('airpack:source:revision') == sys.argv[3], props
+assert props.get('airpack:source:kind') in ('hf-cache', 'ollama', 'docker-archive'), props
+sys.exit(1 if errs else 0)
+PY
 run "$AIRPACK" install w/all.tar --public-key k.pub --prefix w/site-all -q
 expect_rc 0
 [ -f w/site-all/current/src-test/payload/models/tiny/model.gguf ] ||
