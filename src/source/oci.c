@@ -713,15 +713,40 @@ int ap_image_detect(const char *abs)
         return yes ? 1 : 0;
     }
     if (S_ISREG(st.st_mode)) {
-        /* a tar: "ustar" at offset 257 */
+        /* a tar ("ustar" at offset 257) whose top level holds manifest.json
+         * (docker-archive) or oci-layout and index.json (oci-archive); any
+         * other tar is a plain file of the runtime */
         FILE *f = fopen(abs, "rb");
         char magic[6] = {0};
+        struct archive *a;
+        struct archive_entry *e;
+        int has_manifest = 0, has_layout = 0, has_index = 0, n = 0;
         if (f) {
             if (fseek(f, 257, SEEK_SET) == 0 && fread(magic, 1, 5, f) == 5)
                 yes = memcmp(magic, "ustar", 5) == 0;
             fclose(f);
         }
-        return yes ? 2 : 0;
+        if (!yes || !(a = archive_read_new()))
+            return 0;
+        archive_read_support_format_tar(a);
+        if (archive_read_open_filename(a, abs, 1 << 16) == ARCHIVE_OK) {
+            while (n++ < AP_OCI_MAX_ENTRIES && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+                const char *nm = archive_entry_pathname(e);
+                while (nm && nm[0] == '.' && nm[1] == '/')
+                    nm += 2;
+                if (nm && !strcmp(nm, "manifest.json"))
+                    has_manifest = 1;
+                else if (nm && !strcmp(nm, "oci-layout"))
+                    has_layout = 1;
+                else if (nm && !strcmp(nm, "index.json"))
+                    has_index = 1;
+                if (has_manifest || (has_layout && has_index))
+                    break;
+                archive_read_data_skip(a);
+            }
+        }
+        archive_read_free(a);
+        return has_manifest || (has_layout && has_index) ? 2 : 0;
     }
     return 0;
 }
