@@ -300,6 +300,7 @@ static void kind_llamacpp(struct spec *s, const struct params *p)
     }
     flag(s, "-m", mp, "model file", "models[].path");
     free(mp);
+    flag(s, "--alias", p->mm->name, "model name", "models[].name");
     if (p->context) {
         /* llama-server's -c is the whole KV cache, shared by the -np slots */
         if (!ap_mul_u64(p->context, p->concurrency, &c))
@@ -314,6 +315,9 @@ static void kind_llamacpp(struct spec *s, const struct params *p)
             strcat(ts, i ? ",1" : "1");
         flag(s, "--split-mode", "layer", "tensor parallel", "serve.tensor_parallel");
         flag(s, "--tensor-split", ts, "tensor parallel", "serve.tensor_parallel");
+    } else {
+        /* one GPU: the one the plan placed it on (CUDA_VISIBLE_DEVICES) */
+        flag(s, "--split-mode", "none", "tensor parallel (1: one GPU)", "serve.tensor_parallel");
     }
     if (!strcmp(p->kv, "fp8")) {
         problem(s, p->ppath, "llama.cpp has no KV cache dtype 'fp8' (f16, bf16, q8_0, q4_0)");

@@ -27,7 +27,7 @@ U="$CUR/systemd/airpack-demo-assistant-llama-server.service"
 [ -f "$CUR/systemd/airpack-demo-assistant-llama-server.env" ] || fail "no env file in the release"
 run "$AIRPACK" units --prefix "$P"
 expect_rc 0
-expect_out "ExecStart=$CUR/payload/runtimes/llama-server/bin/llama-server -m $CUR/payload/models/tiny-chat/tiny-chat.gguf -c 8192 -np 4 -ngl 999 -ctk f16 -ctv f16 --host 127.0.0.1 --port 8080 --offline --no-webui"
+expect_out "ExecStart=$CUR/payload/runtimes/llama-server/bin/llama-server -m $CUR/payload/models/tiny-chat/tiny-chat.gguf --alias tiny-chat -c 8192 -np 4 -ngl 999 --split-mode none -ctk f16 -ctv f16 --host 127.0.0.1 --port 8080 --offline --no-webui"
 expect_out "EnvironmentFile=$CUR/systemd/airpack-demo-assistant-llama-server.env"
 expect_out "Restart=on-failure"
 expect_out "DynamicUser=yes"

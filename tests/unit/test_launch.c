@@ -147,8 +147,8 @@ static void test_llamacpp(void **state)
                         plan(2048, 4, 1));
     assert_string_equal(argv_str(s),
                         "{release}/payload/runtimes/rt/bin/llama-server "
-                        "-m {release}/payload/models/m/tiny.gguf -c 8192 -np 4 -ngl 999 "
-                        "-ctk f16 -ctv f16 --host 127.0.0.1 --port 8080 --offline");
+                        "-m {release}/payload/models/m/tiny.gguf --alias m -c 8192 -np 4 -ngl 999 "
+                        "--split-mode none -ctk f16 -ctv f16 --host 127.0.0.1 --port 8080 --offline");
     assert_string_equal(env(s, "LLAMA_OFFLINE"), "1");
     assert_string_equal(env(s, "CUDA_VISIBLE_DEVICES"), "0");
     json_decref(s);
@@ -162,7 +162,7 @@ static void test_llamacpp_tp_q8(void **state)
                         "    kind: llama.cpp\n    program: /usr/bin/llama-server\n",
                         plan(1024, 2, 2));
     assert_string_equal(argv_str(s),
-                        "/usr/bin/llama-server -m {release}/payload/models/m/tiny.gguf -c 2048 -np 2 "
+                        "/usr/bin/llama-server -m {release}/payload/models/m/tiny.gguf --alias m -c 2048 -np 2 "
                         "-ngl 999 --split-mode layer --tensor-split 1,1 -ctk q8_0 -ctv q8_0 -fa "
                         "--host 127.0.0.1 --port 8080");
     json_decref(s);
