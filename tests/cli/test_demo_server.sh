@@ -243,7 +243,8 @@ until [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/h
 done
 http GET /v1/models
 expect_code 200
-py 'assert [m["id"] for m in d["data"]] == ["tiny-chat.gguf"], d'
+# the launch spec names the model with --alias: the manifest's model name
+py 'assert [m["id"] for m in d["data"]] == ["tiny-chat"], d'
 http POST /v1/completions '{"prompt":"The air gap is","max_tokens":4}'
 expect_code 200
 py 'assert d["usage"]["completion_tokens"] == 4 and d["choices"][0]["text"].strip(), d'
