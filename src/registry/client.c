@@ -26,7 +26,7 @@ struct ap_reg {
     char base[600];                  /* scheme://host/v2/repo */
     char basic[1024];                /* "user:pass" or "" */
     char authz[8192];                /* current Authorization header value, or "" */
-    int tried_auth;                  /* a challenge was answered for this request */
+    int token_request;               /* the request goes to the token realm */
     /* the upload in progress */
     char upload_url[URL_MAX];
     char digest[AP_OCI_DIGEST_LEN + 1];
@@ -255,6 +255,18 @@ static int perform(ap_reg *r, const char *method, const char *url, const char *a
                    const char *ctype, const char *range, const void *body, size_t body_len,
                    int follow, struct resp *rs, ap_error *err);
 
+/* The URL's authority is the registry's host[:port]. */
+static int same_host(const ap_reg *r, const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t n, hl = strlen(r->ref.host);
+    if (!p)
+        return 0;
+    p += 3;
+    n = strcspn(p, "/?#");
+    return n == hl && strncmp(p, r->ref.host, n) == 0;
+}
+
 static int fetch_token(ap_reg *r, const char *challenge, ap_error *err)
 {
     char realm[2048], service[512] = "", scope[1024] = "", url[URL_MAX];
@@ -291,7 +303,9 @@ static int fetch_token(ap_reg *r, const char *challenge, ap_error *err)
                           sodium_base64_VARIANT_ORIGINAL);
         snprintf(r->authz, sizeof r->authz, "Basic %s", b64);
     }
+    r->token_request = 1;
     rc = perform(r, "GET", url, "application/json", NULL, NULL, NULL, 0, 0, &rs, err);
+    r->token_request = 0;
     r->authz[0] = 0;
     if (rc == AP_OK && rs.status != 200)
         rc = ap_error_set(err, AP_ERR_CHECK, "registry '%s': the token server refused (HTTP %ld): "
@@ -384,7 +398,9 @@ static int perform(ap_reg *r, const char *method, const char *url, const char *a
         snprintf(line, sizeof line, "Content-Range: %s", range);
         h = curl_slist_append(h, line);
     }
-    if (r->authz[0]) {
+    if (r->authz[0] && (r->token_request || same_host(r, url))) {
+        /* credentials go to the registry (and its token realm) only, never
+         * to an upload location or redirect elsewhere */
         snprintf(line, sizeof line, "Authorization: %s", r->authz);
         h = curl_slist_append(h, line);
     }

@@ -48,6 +48,8 @@ storage:
 http:
   addr: "127.0.0.1:$PORT"
 EOF
+    [ -z "${3:-}" ] || printf '  tls:\n    certificate: "%s"\n    key: "%s"\n' "$3/cert.pem" "$3/key.pem" \
+        >>"$T/$1/config.yml"
     [ -z "${2:-}" ] || printf 'auth:\n  htpasswd:\n    realm: test\n    path: "%s"\n' "$2" \
         >>"$T/$1/config.yml"
     # (REGISTRY_* variables configure the registry itself: not ours)
@@ -135,6 +137,14 @@ set -e
 [ "$rc" = 2 ] && [ ! -e "$T/x.tar" ] || fail "pull over https from a plain registry: exit $rc"
 ok
 
+# another repository of the same registry: blobs mounted, none uploaded
+"$AIRPACK" push "$G/good.tar" "oci://$R/site/other:1" --insecure-registry --mount-from site/chat \
+    -q >"$T/out" 2>"$T/err" || fail "push with --mount-from"
+grep -q ": 0 blobs uploaded" "$T/out" || fail "mount: $(cat "$T/out")"
+"$AIRPACK" pull "oci://$R/site/other:1" --insecure-registry -o "$T/mounted.tar" -q >/dev/null \
+    2>"$T/err" && cmp "$G/good.tar" "$T/mounted.tar" || fail "pull what was mounted"
+ok
+
 # a second push of a release sharing the model uploads only new blobs
 blobs_in plain >"$T/before"
 "$AIRPACK" push "$G/good-v6.tar" "oci://$R/site/chat:1.1.0" --insecure-registry -q >"$T/out" \
@@ -207,6 +217,28 @@ for f in "$T"/layout/blobs/sha256/*; do
         [ "$(basename "$f")" = "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"][7:])' "$T/layout/index.json")" ] ||
         fail "skopeo round trip changed blob $(basename "$f")"
 done
+ok
+
+# TLS: a registry with a certificate only --ca-file trusts
+mkdir -p "$T/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || fail "openssl: test certificate"
+start_registry tls "" "$T/tls"
+RT=127.0.0.1:$PORT
+set +e
+"$AIRPACK" push "$G/good.tar" "oci://$RT/site/chat:1" -q >/dev/null 2>"$T/err"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "push to an untrusted certificate: exit $rc"
+"$AIRPACK" push "$G/good.tar" "oci://$RT/site/chat:1" --ca-file "$T/tls/cert.pem" -q >/dev/null \
+    2>"$T/err" || fail "push over TLS with --ca-file"
+"$AIRPACK" install "oci://$RT/site/chat:1" --ca-file "$T/tls/cert.pem" -k "$K" --prefix "$T/ptls" \
+    -q >/dev/null 2>"$T/err" || fail "install over TLS with --ca-file"
+set +e
+"$AIRPACK" pull "oci://$RT/site/chat:1" --insecure-registry -o "$T/t.tar" -q >/dev/null 2>"$T/err"
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "plain HTTP to a TLS registry: exit $rc"
 ok
 
 # basic auth (htpasswd): valid and invalid credentials
