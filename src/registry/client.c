@@ -124,7 +124,7 @@ struct resp {
     char range[64];                  /* Range: of an upload's status */
     /* body to memory (cap) or to a sink when status is 200 */
     char *body;
-    size_t body_len, body_cap;
+    size_t body_len, body_cap, body_alloc;
     int (*sink)(void *, const void *, size_t, ap_error *);
     void *sink_ctx;
     uint64_t sink_max, sink_got;
@@ -193,14 +193,16 @@ static size_t on_body(char *b, size_t size, size_t n, void *ctx)
     if (!rs->body) {
         size_t cap = rs->body_cap < (1u << 20) ? rs->body_cap : (1u << 20);
         /* grow as needed up to body_cap */
+        if (cap == 0)
+            cap = 1;
         rs->body = malloc(cap + 1);
         if (!rs->body)
             return 0;
         rs->body_len = 0;
-        rs->sink_max = cap; /* reuse as current allocation size */
+        rs->body_alloc = cap;
     }
-    if (rs->body_len + len > rs->sink_max) {
-        size_t nc = rs->sink_max * 2;
+    if (rs->body_len + len > rs->body_alloc) {
+        size_t nc = rs->body_alloc * 2;
         char *nb;
         while (nc < rs->body_len + len)
             nc *= 2;
@@ -209,7 +211,7 @@ static size_t on_body(char *b, size_t size, size_t n, void *ctx)
         if (!(nb = realloc(rs->body, nc + 1)))
             return 0;
         rs->body = nb;
-        rs->sink_max = nc;
+        rs->body_alloc = nc;
     }
     memcpy(rs->body + rs->body_len, b, len);
     rs->body_len += len;
