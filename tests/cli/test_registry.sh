@@ -310,6 +310,13 @@ for mode in tamper truncated long extra-layer wrong-size wrong-digest bad-lock f
     esac
     ok
 done
+# blobs behind redirects (object storage)
+evil redirect
+timeout 60 "$AIRPACK" pull "oci://$EP/site/chat:1.0.0" --insecure-registry -k "$K" -o "$T/r.tar" -q \
+    >/dev/null 2>"$T/err" || fail "pull through redirects"
+stop_evil
+cmp "$G/good.tar" "$T/r.tar" || fail "pull through redirects: not identical"
+ok
 # an honest server, and the bearer-token flow
 evil token
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$EP" "$(printf user:secret | base64)" >"$T/auth-evil.json"

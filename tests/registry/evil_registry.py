@@ -10,6 +10,8 @@ written to PORT_FILE), lying as MODE says:
   ok            serve faithfully
   token         faithful, but only with a bearer token from /token, which
                 needs basic auth user:secret (the token flow)
+  redirect      faithful, but every blob GET is a 307 redirect (with a body)
+                to /storage/<digest>, as registries on object storage do
   tamper        the largest model blob: one byte changed, same length
   truncated     the largest model blob: half of it, then the connection closes
   long          the largest model blob: 100 bytes more than its size
@@ -143,6 +145,8 @@ class H(BaseHTTPRequestHandler):
             return
         if p == "/v2/":
             return self.send(200, b"{}")
+        if p.startswith("/storage/"):
+            return self.send(200, blob(p.split("/")[-1]), "application/octet-stream")
         parts = p.split("/")
         # /v2/<repo...>/manifests/<ref>  or  /v2/<repo...>/blobs/<digest>
         if len(parts) < 5 or parts[1] != "v2":
@@ -161,6 +165,9 @@ class H(BaseHTTPRequestHandler):
                 b = blob(ref)
             except OSError:
                 return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
+            if MODE == "redirect":
+                return self.send(307, b"<a href=\"/storage/%s\">Temporary Redirect</a>" % ref.encode()
+                                 + b" " * 70000, "text/html", {"Location": "/storage/" + ref})
             if ref == SPECIAL and MODE == "tamper":
                 b = bytes([b[0] ^ 1]) + b[1:]
             elif ref == SPECIAL and MODE == "long":
