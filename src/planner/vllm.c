@@ -56,7 +56,7 @@ static int consumer_gpu(const char *name)
 {
     /* GeForce / RTX workstation cards: no NVLink, vLLM disables custom all-reduce
      * without P2P (vllm/distributed/device_communicators/custom_all_reduce.py) */
-    return name && (strncasecmp(name, "rtx", 3) == 0 || strstr(name, "geforce") || strstr(name, "4090") ||
+    return name && (strcasestr(name, "rtx") || strcasestr(name, "geforce") || strstr(name, "4090") ||
                     strstr(name, "3090") || strstr(name, "2080") || strstr(name, "5090") || strstr(name, "4080"));
 }
 
