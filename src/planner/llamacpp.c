@@ -58,7 +58,8 @@ void ap_rt_llamacpp(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
                  in->version ? in->version : "not given");
     }
     fa = in->flash_attn >= 0 ? in->flash_attn : build >= 6250;
-    snprintf(t->profile, sizeof t->profile, "llama.cpp %s", build >= 6250 ? "b6250+" : build >= 5200 ? "b5200" : "b4000");
+    snprintf(t->profile, sizeof t->profile, "llama.cpp %s",
+             build >= 6250 ? "b6250+" : build >= 5200 ? "b5200-b6249" : "before b5200");
     t->mla = build >= 5200 ? AP_MLA_LATENT_KV : AP_MLA_FULL;
     ap_rt_llamacpp_common(f, in, t, fa);
 }
