@@ -79,7 +79,7 @@ static void test_calibration(void **state)
     models = json_object_get(doc, "models");
     cases = json_object_get(doc, "cases");
     assert_true(json_array_size(cases) >= 25);
-    printf("%-44s %-10s %-9s %3s %-17s %9s %9s %7s %8s %8s %7s  %s\n", "case", "runtime", "gpu", "tp", "profile",
+    printf("%-44s %-10s %-9s %3s %-22s %9s %9s %7s %8s %8s %7s  %s\n", "case", "runtime", "gpu", "tp", "profile",
            "KV meas", "KV plan", "KV err", "W meas", "W plan", "W err", "verdict");
     json_array_foreach(cases, idx, c) {
         const char *id = json_string_value(json_object_get(c, "id"));
@@ -182,7 +182,7 @@ static void test_calibration(void **state)
         }
         snprintf(kvtxt, sizeof kvtxt, isnan(e_kv) ? "-" : "%+.1f%%", e_kv);
         snprintf(wtxt, sizeof wtxt, isnan(e_w) ? "-" : "%+.1f%%", e_w);
-        printf("%-44s %-10s %-9.9s %3llu %-17.17s %9.2f %9.2f %7s %8.2f %8.2f %7s  %s%s\n", id, rt,
+        printf("%-44s %-10s %-9.9s %3llu %-22.22s %9.2f %9.2f %7s %8.2f %8.2f %7s  %s%s\n", id, rt,
                in.gpu_name, (unsigned long long)in.tp * (in.pp ? in.pp : 1), pm.profile, kv_m, kv_p, kvtxt,
                isnan(w_m) ? 0.0 : w_m, w_p, wtxt, pm.verdict, ok_v ? "" : " (MISMATCH)");
         ap_plan_model_release(&pm);
