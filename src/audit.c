@@ -615,6 +615,27 @@ static json_t *audit_one(const char *prefix, const char *name, const char *relea
         json_t *x;
         char msg[AP_LOCK_MAX_PATH + 200];
         const json_t *now = json_object_get(json_object_get(d, "preflight"), "now");
+        const json_t *lact = json_object_get(json_object_get(d, "activation"), "last");
+        const char *lres = json_string_value(json_object_get(lact, "result"));
+        if (lres && strcmp(lres, "ok") != 0) {
+            json_t *f;
+            const json_t *rb = json_object_get(lact, "rollback");
+            snprintf(msg, sizeof msg, "the last activation, of %s, failed at %s: %s; %s%s",
+                     json_string_value(json_object_get(lact, "release")) ? json_string_value(json_object_get(lact, "release")) : "?",
+                     json_string_value(json_object_get(lact, "step")) ? json_string_value(json_object_get(lact, "step")) : "?",
+                     json_string_value(json_object_get(lact, "message")) ? json_string_value(json_object_get(lact, "message")) : "?",
+                     !strcmp(lres, "rolled-back") ? "rolled back to " : !strcmp(lres, "stopped") ? "no previous release: the service was stopped"
+                                                                       : "the rollback failed too: ",
+                     !strcmp(lres, "rolled-back") ? (json_string_value(json_object_get(rb, "to")) ? json_string_value(json_object_get(rb, "to")) : "?")
+                     : !strcmp(lres, "stopped") ? ""
+                     : (json_string_value(json_object_get(rb, "message")) ? json_string_value(json_object_get(rb, "message")) : "?"));
+            f = finding("AP-ACTIVATE-FAILED", "the last activation served the new release", "activation", msg);
+            if (f) {
+                json_object_set_new(f, "level", json_string(strcmp(lres, "rolled-back") == 0 ? "warning" : "error"));
+                json_object_set_new(f, "controls", json_pack("[s,s]", "NIST SP 800-53 CM-3", "NIST SP 800-53 SI-6"));
+            }
+            add_finding(extra, f);
+        }
         const char *pv = json_string_value(json_object_get(now, "verdict"));
         if (pv && (strcmp(pv, "does-not-fit") == 0 || strcmp(pv, "fits-reduced") == 0)) {
             json_t *f;

@@ -121,6 +121,10 @@ a = d["activation"]
 assert a["last"]["release"] == "1.3.0+4" and a["last"]["result"] == "rolled-back", a
 assert a["current"]["result"] == "ok" and a["current"]["release"] == "1.1.0+2", a
 ' "$OUT" || fail "audit json activation: $OUT"
+run "$AIRPACK" audit --installed "$P" --format sarif
+expect_rc 0
+expect_out "AP-ACTIVATE-FAILED"
+expect_out "the last activation, of 1.3.0+4, failed at models"
 /usr/bin/python3 -c '
 import json, sys
 l = json.load(open(sys.argv[1]))["activations"]
