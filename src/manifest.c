@@ -52,7 +52,7 @@ static const char *const rope_types[] = {"yarn", "linear", "dynamic", NULL};
 static const char *const runtime_keys[] = {"name", "kind", "version", "path", "sha256",
                                            "sha256sums", "license", "env", "listen", "args",
                                            "program", "image", "user", "include", "exclude",
-                                           NULL};
+                                           "health", NULL};
 static const char *const file_keys[] = {"path", "target", "sha256", "sha256sums", "include",
                                         "exclude", NULL};
 
@@ -754,8 +754,18 @@ static int parse_runtimes(struct ctx *c, const ap_ynode *root)
         if ((rc = opt_str(c, it, "version", &r->version)) ||
             (rc = opt_str(c, it, "license", &r->license)) ||
             (rc = opt_str(c, it, "listen", &r->listen)) ||
+            (rc = opt_str(c, it, "health", &r->health)) ||
             (rc = parse_mpath(c, it, "a runtime", 0, &r->src)))
             return rc;
+        if (r->health) {
+            /* an HTTP path: '/' then printable characters without blanks */
+            int ok = r->health[0] == '/' && strlen(r->health) <= 256;
+            for (const char *q = r->health; ok && *q; q++)
+                ok = *q > 0x20 && *q < 0x7f;
+            if (!ok)
+                return ap_y_error(c->doc, ap_ymap_get(it, "health"), c->err,
+                                  "'health' must be an HTTP path such as '/health', not '%s'", r->health);
+        }
         if ((env = ap_ymap_get(it, "env"))) {
             if ((rc = ap_y_expect(c->doc, env, AP_Y_MAP, "env", c->err)))
                 return rc;
@@ -1028,6 +1038,7 @@ void ap_manifest_free(ap_manifest *m)
         }
         free(r->env);
         free(r->listen);
+        free(r->health);
         free(r->program);
         free(r->image);
         free(r->user);
@@ -1260,6 +1271,7 @@ json_t *ap_manifest_to_json(const ap_manifest *m)
             json_object_set_new(env, r->env[j].key, json_string(r->env[j].value));
         json_object_set_new(o, "env", env);
         set_str(o, "listen", r->listen);
+        set_str(o, "health", r->health);
         set_str(o, "program", r->program);
         set_str(o, "image", r->image);
         set_str(o, "user", r->user);

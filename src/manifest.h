@@ -100,6 +100,7 @@ typedef struct ap_mruntime {
     ap_kv *env;
     size_t n_env;
     char *listen;                   /* "host:port" or NULL */
+    char *health;                   /* health probe path overriding the kind's ("/v1/ready"), or NULL */
     char **args;                    /* extra command-line arguments, or NULL */
     size_t n_args;
     char *program;                  /* how it starts: inside the runtime's folder (relative)

@@ -778,7 +778,7 @@ static int build_one(const ap_manifest *m, const json_t *plan, size_t ri, json_t
     json_object_set_new(s.o, "listen", json_string(buf));
     json_object_set_new(s.o, "host", json_string(p.host));
     json_object_set_new(s.o, "port", json_integer(p.port));
-    json_object_set_new(s.o, "health", json_string(health_path(r->kind)));
+    json_object_set_new(s.o, "health", json_string(r->health ? r->health : health_path(r->kind)));
     json_object_set_new(s.o, "working_directory", json_string(AP_LAUNCH_RELEASE));
     if (r->user)
         json_object_set_new(s.o, "user", json_string(r->user));

@@ -48,7 +48,8 @@ release 2 1.1.0 -e 's/^      context: 2048/      context: 1024/'
 release 3 1.2.0 -e 's/args: \[--offline, --no-webui\]/args: [--offline, --no-webui, --frobnicate]/'
 # healthy, but /v1/models names another model
 release 4 1.3.0 -e 's/args: \[--offline, --no-webui\]/args: [--offline, --no-webui, --alias, gpt-4o]/'
-release 5 1.4.0 -e 's/^      context: 2048/      context: 512/'
+# the manifest overrides the health probe
+release 5 1.4.0 -e 's/^      context: 2048/      context: 512/' -e 's|^    listen: \(.*\)$|    listen: \1\n    health: /v1/models|'
 P="$T/prefix"
 N=demo-assistant
 served() { curl -sf --max-time 5 "$URL/v1/models"; }
@@ -143,6 +144,12 @@ expect_err "resuming the interrupted activation of 1.4.0+5"
 expect_out "activated $N 1.4.0+5 (an interrupted activation taken up)"
 [ ! -e "$P/.airpack/activating-$N.json" ] || fail "marker left behind"
 [ "$(current)" = "../releases/$N/1.4.0+5" ] || fail "current $(current)"
+record 1.4.0+5 | grep -q '"health": "/v1/models"' || fail "the manifest's health probe was not used: $(record 1.4.0+5)"
+expect_err "waiting for $URL/v1/models"
+sed 's|health: /v1/models|health: v1/models|' "$T/demo/r5.yaml" >"$T/demo/bad.yaml"
+run "$AIRPACK" check "$T/demo/bad.yaml"
+expect_rc 2
+expect_err "'health' must be an HTTP path such as '/health', not 'v1/models'"
 PID=$(cat "$SUPERVISOR_STATE/$UNIT.pid")
 tr '\0' ' ' <"/proc/$PID/cmdline" | grep -q -- "-c 2048 " || fail "not release 5's server"
 # killed while rolling back: the next run activates what is current
