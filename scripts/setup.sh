@@ -16,7 +16,8 @@ fi
 BUILD_PKGS="build-essential cmake pkg-config \
     libyaml-dev libjansson-dev libarchive-dev libssl-dev libsodium-dev libzstd-dev \
     libcmocka-dev libcurl4-openssl-dev \
-    libacl1-dev liblz4-dev libmicrohttpd-dev git curl"
+    libacl1-dev liblz4-dev libmicrohttpd-dev git curl \
+    liblzma-dev libbz2-dev zlib1g-dev libxml2-dev"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
     python3 python3-jsonschema python3-yaml chromium openssl time systemd \
     docker-registry skopeo apache2-utils"
