@@ -111,7 +111,7 @@ static const char usage[] =
     "  -ctv, --cache-type-v T    KV cache type for V (same types)\n"
     "  --host ADDR               address to listen on (default 127.0.0.1)\n"
     "  --port N                  port (default 8080; 0: any free port, logged)\n"
-    "  -t, --threads N           CPU threads (default: the CPUs)\n"
+    "  -t, --threads N           CPU threads (default: 1 for a model under 50M parameters, else the CPUs)\n"
     "  -n, --n-predict N         cap on completion tokens per request (default 2048)\n"
     "  -b, --batch-size N        logical batch size (default 512)\n"
     "  -fa, --flash-attn [on|off|auto]  (a bare -fa: on)\n"
@@ -375,6 +375,13 @@ static int load_model(void)
         return -1;
     }
     g_slot_ctx = (uint32_t)per_slot;
+    /* Threads: -t, else one for a tiny model (more only spin against each
+     * other: 100x slower on a busy 2-CPU machine), else the CPUs. */
+    if (!g_opt.threads) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        g_opt.threads = llama_model_n_params(g_model) < 50000000 ? 1
+                        : ncpu > 0 ? (int)(ncpu > 16 ? 16 : ncpu) : 4;
+    }
     cp = llama_context_default_params();
     cp.n_ctx = g_slot_ctx;
     cp.n_batch = cp.n_ubatch = (uint32_t)(g_opt.batch < per_slot ? g_opt.batch : per_slot);
@@ -908,14 +915,10 @@ int main(int argc, char **argv)
 {
     struct MHD_Daemon *d;
     int rc, sig = 0, status = 0;
-    long ncpu;
 
     rc = parse_args(argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
-    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (!g_opt.threads)
-        g_opt.threads = ncpu > 0 ? (int)(ncpu > 16 ? 16 : ncpu) : 4;
 
     /* SIGTERM/SIGINT are taken by sigwait() below; every thread inherits
      * the mask, so none of them is interrupted. */
@@ -939,14 +942,14 @@ int main(int argc, char **argv)
         llama_backend_free();
         return 1;
     }
-    say("loading model '%s' (context %ld, %d slot(s), KV %s/%s, %d threads)", g_opt.model,
-        g_opt.ctx, g_opt.np, ggml_type_name(g_opt.type_k), ggml_type_name(g_opt.type_v),
-        g_opt.threads);
+    say("loading model '%s' (context %ld, %d slot(s), KV %s/%s)", g_opt.model, g_opt.ctx,
+        g_opt.np, ggml_type_name(g_opt.type_k), ggml_type_name(g_opt.type_v));
     rc = load_model();
     if (rc == 0) {
         atomic_store(&g_ready, 1);
-        say("model loaded: serving '%s' (%u tokens per slot, %llu parameters)", g_served,
-            g_slot_ctx, (unsigned long long)llama_model_n_params(g_model));
+        say("model loaded: serving '%s' (%u tokens per slot, %llu parameters, %d thread(s))",
+            g_served, g_slot_ctx, (unsigned long long)llama_model_n_params(g_model),
+            g_opt.threads);
         while (sigwait(&g_stop_signals, &sig) != 0)
             ;
         say("signal %d: stopping", sig);
