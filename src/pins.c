@@ -321,8 +321,10 @@ static int check_one(const ap_mpath *p, const char *subject, int for_runtime, in
     if (in.source)
         json_object_set(o, "source", in.source);
     if (in.n_skipped) {
+        /* the first 10,000 (the lock that records them is bounded) and the count */
         json_t *ex = json_array();
-        for (size_t k = 0; ex && k < in.n_skipped; k++)
+        json_object_set_new(o, "excluded_count", json_integer((json_int_t)in.n_skipped));
+        for (size_t k = 0; ex && k < in.n_skipped && k < 10000; k++)
             json_array_append_new(ex, json_pack("{s:s, s:s, s:I}", "path", in.skipped[k].rel,
                                                 "pattern", in.skipped[k].pattern, "size",
                                                 (json_int_t)in.skipped[k].size));

@@ -200,6 +200,34 @@ static const char *blob_digest(const char *real)
     return b && is_hex(b + 1, 64) ? b + 1 : NULL;
 }
 
+/* The refs (branches, tags: refs/NAME, refs/pr/N) that name revision. */
+static json_t *refs_of(const char *repo, const char *rev)
+{
+    json_t *out = json_array();
+    char *refs = ap_path_join(repo, "refs");
+    ap_filelist fl = {0};
+    ap_error e;
+    if (!out || !refs || ap_walk_files(refs, &fl, &e) != AP_OK) {
+        free(refs);
+        return out;
+    }
+    for (size_t i = 0; i < fl.n && i < 256 && json_array_size(out) < 16; i++) {
+        char *f = ap_path_join(refs, fl.paths[i]), *buf = NULL;
+        size_t len = 0;
+        if (f && ap_read_file(f, AP_HF_MAX_REF_BYTES, &buf, &len, &e) == AP_OK) {
+            while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+                buf[--len] = '\0';
+            if (!strcmp(buf, rev))
+                json_array_append_new(out, json_string(fl.paths[i]));
+        }
+        free(buf);
+        free(f);
+    }
+    ap_filelist_release(&fl);
+    free(refs);
+    return out;
+}
+
 int ap_hf_walk(const ap_mpath *p, ap_input *in, ap_error *err)
 {
     char *repo = NULL, *rev = NULL, *blobs = NULL, *blobs_real = NULL, *id = NULL;
@@ -272,6 +300,13 @@ int ap_hf_walk(const ap_mpath *p, ap_input *in, ap_error *err)
     }
     if (rc == AP_OK) {
         in->source = json_pack("{s:s, s:s, s:s}", "kind", "hf-cache", "repo", id, "revision", rev);
+        if (in->source) {
+            json_t *refs = refs_of(repo, rev);
+            if (json_array_size(refs))
+                json_object_set_new(in->source, "refs", refs);
+            else
+                json_decref(refs);
+        }
         if (in->source && strncmp(p->path, "hf://", 5) == 0) {
             const char *at = strchr(p->path + 5, '@');
             json_object_set_new(in->source, "ref", json_string(at ? at + 1 : "main"));

@@ -509,11 +509,12 @@ static void config_facts(const char *data, size_t len, json_t *img)
         json_object_set_new(img, "platform", json_string(p));
     }
     env = json_object_get(json_object_get(c, "config"), "Env");
-    if (json_is_array(env) && json_array_size(env) <= 4096) {
+    if (json_is_array(env)) {
+        /* bounded: the lock that records it is (AP_LOCK_MAX_BYTES) */
         json_t *e = json_array(), *v;
         size_t i;
         json_array_foreach(env, i, v)
-            if (json_is_string(v) && json_string_length(v) <= 8192)
+            if (json_is_string(v) && json_string_length(v) <= 1024 && json_array_size(e) < 256)
                 json_array_append(e, v);
         json_object_set_new(img, "env", e);
     }
@@ -525,7 +526,9 @@ static void copy_oci_annotations(json_t *img, const json_t *ann)
     const char *k;
     json_t *v, *dst = json_object_get(img, "annotations");
     json_object_foreach((json_t *)ann, k, v) {
-        if (strncmp(k, "org.opencontainers.image.", 25) != 0 || !json_is_string(v))
+        if (strncmp(k, "org.opencontainers.image.", 25) != 0 || !json_is_string(v) ||
+            strlen(k) > 128 || json_string_length(v) > 1024 ||
+            (dst && json_object_size(dst) >= 32))
             continue;
         if (!dst) {
             dst = json_object();
@@ -575,7 +578,7 @@ static int walk_doc(struct store *s, const char *name, const char *data, size_t 
         if (via && via->annotations) {
             const char *ref = json_string_value(
                 json_object_get(via->annotations, "org.opencontainers.image.ref.name"));
-            if (ref)
+            if (ref && strlen(ref) <= 1024)
                 json_object_set_new(img, "ref_name", json_string(ref));
             copy_oci_annotations(img, via->annotations);
         }
@@ -590,10 +593,15 @@ static int walk_doc(struct store *s, const char *name, const char *data, size_t 
                 json_object_set_new(img, "platform", json_string(p));
             }
         }
-        json_array_append_new(images, img);
-        if ((rc = check_desc(s, &doc.config, from, 1, &cfg, &cl, err)))
+        /* every image is verified; the first 64 are recorded (lock size) */
+        if (json_array_size(images) < 64)
+            json_array_append(images, img);
+        if ((rc = check_desc(s, &doc.config, from, 1, &cfg, &cl, err))) {
+            json_decref(img);
             goto out;
+        }
         config_facts(cfg, cl, img);
+        json_decref(img);
         free(cfg);
         for (size_t i = 0; i < doc.n && rc == AP_OK; i++)
             rc = check_desc(s, &doc.d[i], from, 0, NULL, NULL, err);
@@ -645,7 +653,7 @@ static int walk_docker(struct store *s, json_t *images, ap_error *err)
             break;
         }
         json_array_append_new(images, img);
-        for (size_t k = 0; k < im[i].n_tags; k++)
+        for (size_t k = 0; k < im[i].n_tags && k < 32; k++)
             json_array_append_new(tags, json_string(im[i].tags[k]));
         json_object_set_new(img, "repo_tags", tags);
         if ((rc = get_blob(s, im[i].config, "'manifest.json'", &size, &hex, &data, &len, err)))

@@ -100,6 +100,8 @@ grep -q ' payload/models/m/sub/README.md$' w/list.txt || fail "hf nested file mi
 tar -xOf w/hfsnap.tar airpack.lock.json >w/lock.json
 grep -q "\"revision\": \"$REV\"" w/lock.json || fail "revision not in the lock"
 grep -q '"repo": "acme/tiny"' w/lock.json || fail "repo not in the lock"
+/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["analysis"]["pins"][0]["source"]; assert s["refs"] == ["main"], s' w/lock.json ||
+    fail "the refs naming the revision are not in the lock"
 tar -xOf w/hfsnap.tar sbom.cdx.json >w/sbom.json 2>/dev/null || tar -xOf w/hfsnap.tar $(tar -tf w/hfsnap.tar | grep -i sbom | head -1) >w/sbom.json
 grep -q "$REV" w/sbom.json || fail "revision not in the SBOM"
 "$AIRPACK" verify w/hfsnap.tar --public-key k.pub >/dev/null || fail "hf bundle does not verify"
@@ -280,6 +282,28 @@ done
 # the verification names the file
 run "$AIRPACK" check w/bad-oci-archive.yaml
 expect_err "runtime 'vllm': 'bad-img-oci-archive.tar': blob 'blobs/sha256/"
+# a hostile image tar: an entry that climbs out, a link out of the archive
+/usr/bin/python3 - "$T/w" <<'PY'
+import io, sys, tarfile
+def add(t, name, data=b"{}", link=None):
+    i = tarfile.TarInfo(name)
+    if link:
+        i.type, i.linkname = tarfile.SYMTYPE, link
+        t.addfile(i)
+    else:
+        i.size = len(data)
+        t.addfile(i, io.BytesIO(data))
+with tarfile.open(sys.argv[1] + "/climb-img.tar", "w", format=tarfile.USTAR_FORMAT) as t:
+    add(t, "manifest.json", b'[{"Config": "c.json", "Layers": []}]')
+    add(t, "../../etc/c.json")
+with tarfile.open(sys.argv[1] + "/linkout-img.tar", "w", format=tarfile.USTAR_FORMAT) as t:
+    add(t, "manifest.json", b'[{"Config": "c.json", "RepoTags": [], "Layers": []}]')
+    add(t, "c.json", link="/etc/passwd")
+PY
+runtime_manifest climb climb-img.tar
+agree climb 2 "entry '../../etc/c.json' is not a safe relative name"
+runtime_manifest linkout linkout-img.tar
+agree linkout 2 "points at a missing blob 'c.json'"
 # a tar that is no image is a plain file of the runtime
 tar -cf "$T/w/data.tar" -C "$T/w" rtm.gguf
 runtime_manifest notimg data.tar
