@@ -38,8 +38,8 @@ static const struct command commands[] = {
     C(export, "write a bundle as an OCI image layout (ModelPack model artifacts)"),
     C(push, "upload a bundle to an OCI registry"),
     C(pull, "rebuild a bundle byte for byte from an OCI registry"),
-    C(trust, "manage a site trust file: keys, roles, thresholds, revocation"),
 #endif
+    C(trust, "manage a site trust file: keys, roles, thresholds, revocation"),
 };
 #undef C
 

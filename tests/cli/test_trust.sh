@@ -42,6 +42,10 @@ d = json.load(sys.stdin)
 assert d["version"] == 1 and d["valid"] and d["thresholds"] == {"bundles": 2, "root": 2}, d
 assert [s["status"] for s in d["signatures"]] == ["valid", "valid"], d
 ' || fail "show json: $OUT"
+# the small verifier inside the gap shows and checks it too
+run "$AIRPACK_VERIFY" trust show "$T/v1.json"
+expect_rc 0
+expect_out "status:      valid"
 # its signatures are stock minisign signatures over the canonical bytes
 run "$A" trust show "$T/v1.json" --export "$T/ex1"
 expect_rc 0
