@@ -1408,11 +1408,20 @@ int ap_bundle_write_one_pass(ap_bundle_plan *p, const char *output, ap_bundle_he
     return rc;
 }
 
+int ap_bundle_output_is_stream(const char *output)
+{
+    struct stat st;
+    if (strcmp(output, "-") == 0)
+        return 1;
+    return stat(output, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode));
+}
+
 static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, size_t lock_len,
                       const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
                       const struct one_pass *op, ap_error *err)
 {
     char *sums0 = NULL;
+    int stream_out = 0;
     static const ap_bundle_write_opts defaults = {.mtime = AP_DEFAULT_EPOCH};
     struct writer w;
     char *dir = NULL, *tmp = NULL;
@@ -1448,6 +1457,23 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
     if (!(dir = ap_path_dirname(output))) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
+    }
+    if (ap_bundle_output_is_stream(output)) {
+        /* a pipe (two passes only): written as it goes, nothing to rename */
+        if (op || opts->volume_size > 0) {
+            rc = ap_error_set(err, AP_ERR_INPUT,
+                              "'%s' is a pipe: one pass and volumes need a file", output);
+            goto out;
+        }
+        fd = strcmp(output, "-") == 0 ? dup(STDOUT_FILENO)
+                                      : open(output, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot open", output);
+            goto out;
+        }
+        w.tmp = output;
+        stream_out = 1;
+        goto start;
     }
     if ((rc = ap_bundle_check_space(output, ap_bundle_plan_estimate(p, lock_len, sig_len), err)))
         goto out;
@@ -1589,6 +1615,16 @@ start:
         ap_partw *pw = w.sink.pw;
         w.sink.pw = NULL;
         rc = ap_partw_commit(pw, opts->parts, err);
+        goto out;
+    }
+    if (stream_out) {
+        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
+            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", output);
+            goto out;
+        }
+        rc = close(fd) != 0 ? ap_error_errno(err, AP_ERR_IO, errno, "cannot write", output)
+                            : AP_OK;
+        fd = -1;
         goto out;
     }
     if (fsync(fd) != 0) {

@@ -164,6 +164,11 @@ typedef struct ap_bundle_write_opts {
                                        (bundle, volume_size, size, parts; caller releases) */
 } ap_bundle_write_opts;
 
+/* 1 when output is "-" (standard output) or an existing FIFO or character
+ * device: the bundle is written as it goes (two passes; no temporary file,
+ * no rename), since nothing can be filled in afterwards. */
+int ap_bundle_output_is_stream(const char *output);
+
 /* Builds the lock from the plan as it is now and signs it: *lock and *sig
  * are new buffers (free). */
 typedef int (*ap_bundle_head_fn)(void *ctx, const ap_bundle_plan *p, char **lock,

@@ -35,7 +35,8 @@ const char cmd_build_usage[] =
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
     "  --secret-key F      minisign secret key that signs the lock\n"
-    "  --output BUNDLE     the bundle to write (replaced only when complete)\n"
+    "  --output BUNDLE     the bundle to write (replaced only when complete); '-' or a\n"
+    "                      FIFO: streamed as it is written (two passes)\n"
     "  --policy P          also evaluate policy pack P (repeatable)\n"
     "  --password-file F   the secret key's password (else AIRPACK_PASSWORD, else a prompt)\n"
     "  --compress zstd[:LEVEL]\n"
@@ -553,7 +554,15 @@ int cmd_build(int argc, char **argv)
     /* One pass where the output allows it: uncompressed files (seek back to
      * fill the lock; with volumes, the parts that hold it are hashed again),
      * no delta (which needs every hash before it can choose). */
-    one_pass = !two_pass && zlevel == 0 && !base;
+    one_pass = !two_pass && zlevel == 0 && !base && !ap_bundle_output_is_stream(output);
+    if (ap_bundle_output_is_stream(output)) {
+        /* a pipe: the summary must not mix with the bundle on stdout */
+        if (volume > 0) {
+            rc = cli_usage_error("build", "--volume-size needs a file for --output, not a pipe");
+            goto out;
+        }
+        quiet = 1;
+    }
 
     /* Plan, free space, pass one. */
     if (ap_bundle_plan_add_manifest(&plan, m, &err) != AP_OK) {
@@ -582,8 +591,9 @@ int cmd_build(int argc, char **argv)
         free(tb);
         ap_trust_free(tt);
     }
-    if (ap_bundle_check_space(output, ap_bundle_plan_estimate(&plan, AP_LOCK_MAX_BYTES,
-                                                              AP_KEYFILE_MAX), &err) != AP_OK ||
+    if ((!ap_bundle_output_is_stream(output) &&
+         ap_bundle_check_space(output, ap_bundle_plan_estimate(&plan, AP_LOCK_MAX_BYTES,
+                                                               AP_KEYFILE_MAX), &err) != AP_OK) ||
         (one_pass ? ap_bundle_plan_prepare(&plan, &err)
                   : ap_bundle_plan_hash(&plan, threads, on_progress, &ps, &err)) != AP_OK) {
         if (ps.phase)

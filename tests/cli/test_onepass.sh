@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_onepass.sh - the one-pass build (a plain bundle file): the same bytes
-# as the two-pass path, reproducible, streamable (lock first, verify from a
-# pipe), and an input that changes between plan and write is caught: new
+# as the two-pass path (which writes to a pipe or FIFO), reproducible,
+# streamable (lock first, verify from a pipe), and an input that changes between plan and write is caught: new
 # content (size or mtime), mtime restored (ctime), or replaced (inode).
 . "$AIRPACK_SRC/tests/cli/lib.sh"
 make_demo
@@ -20,6 +20,19 @@ cmp -s one.airpack again.airpack || fail "one pass is not reproducible"
 [ "$(tar -tf one.airpack | head -3 | tr '\n' ' ')" = "airpack.lock.json airpack.lock.json.minisig SHA256SUMS " ] ||
     fail "entry order: $(tar -tf one.airpack | head -3)"
 cat one.airpack | "$AIRPACK" verify - -k k.pub >/dev/null || fail "one-pass bundle from a pipe"
+# a pipe as the output: the two-pass path, the same bytes
+"$AIRPACK" build demo/demo.yaml --secret-key k.sec --output - >piped.airpack 2>"$T/e" ||
+    fail "build --output -: $(cat "$T/e")"
+cmp -s piped.airpack one.airpack || fail "build to a pipe differs"
+"$AIRPACK" build demo/demo.yaml --secret-key k.sec --output - 2>/dev/null |
+    "$AIRPACK" verify - -k k.pub >/dev/null || fail "build | verify -"
+mkfifo fifo
+cat fifo >fifo.airpack &
+"$AIRPACK" build demo/demo.yaml --secret-key k.sec --output fifo --quiet || fail "build into a FIFO"
+wait
+cmp -s fifo.airpack one.airpack || fail "build into a FIFO differs"
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output - --volume-size 1M
+expect_rc 2
 mkdir x && tar -xf one.airpack -C x
 (cd x && sha256sum -c --quiet SHA256SUMS) || fail "SHA256SUMS of a one-pass bundle"
 minisign -Vm x/airpack.lock.json -p k.pub -q || fail "minisign on a one-pass lock"
