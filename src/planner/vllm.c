@@ -31,7 +31,7 @@ typedef struct vprof {
 /* Oldest first. Figures and sources: docs/memory-planner.md. */
 static const vprof profs[] = {
     {"0.6.5", 0, 6, 5, 0, 1.79, 3.58, 1.0, 4, "vLLM PR #10511 (H100, Llama-3-8B, TP 1 and 2)"},
-    {"0.7", 0, 7, 0, 0, 0.25, 2.1, 1.0, 4, "vLLM PR #12126, issue #13061, PR #14447"},
+    {"0.7", 0, 7, 0, 0, 0.25, 0.30, 1.0, 4, "vLLM issues #13061 (RTX 4090), #15815 (L40S), #13882, PR #14447"},
     {"0.8", 0, 8, 0, 1, 0.25, 2.1, 1.5, 38, "V1 engine; sampler fitted to Qwen3-14B on vLLM 0.15/0.16 (llm-d-planner version sweep)"},
     {"0.17", 0, 17, 0, 1, 0.25, 2.1, 0.5, 15.5, "llm-d-planner vLLM v0.17-v0.19 H100 sweeps (tests/planner/measurements)"},
 };
@@ -86,6 +86,8 @@ void ap_rt_vllm(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
     }
     v1 = p->v1 && in->v0 != 1;
     snprintf(t->profile, sizeof t->profile, "vllm %s (%s)", p->id, v1 ? "V1" : "V0");
+    if (!v1 && p->v1)
+        p = &profs[1];   /* the V0 engine of a V1-era version: the V0 figures (0.7) */
 
     /* non-torch memory: CUDA context, cuBLAS workspaces, NCCL and custom all-reduce buffers */
     if (tp > 1 && in->custom_allreduce != 0 && !consumer_gpu(in->gpu_name)) {

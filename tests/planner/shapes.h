@@ -16,6 +16,8 @@
  *   w8a8        - linear weights I8 + BF16 weight_scale per channel;
  *   w4a16       - linear weights packed 8 per I32 (weight_packed) + a scale
  *                 per group of 128 (compressed-tensors pack-quantized);
+ *   awq         - AutoAWQ GEMM: qweight, qzeros (I32) and F16 scales per
+ *                 group of 128;
  *   mxfp4       - routed experts as U8 blocks (2 values a byte) + one U8
  *                 E8M0 scale per 32 values (gpt-oss); the rest BF16.
  * Embeddings, output heads, norms, routers and vision towers stay 16-bit.
@@ -74,6 +76,14 @@ static inline void sh_linear(shape_ctx *c, const char *base, uint64_t out, uint6
         sh_add(c, n, "F8_E4M3", out * in, out * in);
         snprintf(n, sizeof n, "%s.weight_scale_inv", base);
         sh_add(c, n, "F32", s, 4 * s);
+    } else if (!strcmp(q, "awq")) {
+        /* AutoAWQ GEMM: qweight [in, out/8] I32, qzeros [in/128, out/8] I32, scales [in/128, out] F16 */
+        snprintf(n, sizeof n, "%s.qweight", base);
+        sh_add(c, n, "I32", in * out / 8, in * out / 2);
+        snprintf(n, sizeof n, "%s.qzeros", base);
+        sh_add(c, n, "I32", (in / 128) * (out / 8), (in / 128) * (out / 8) * 4);
+        snprintf(n, sizeof n, "%s.scales", base);
+        sh_add(c, n, "F16", (in / 128) * out, (in / 128) * out * 2);
     } else if (!strcmp(q, "w4a16")) {
         snprintf(n, sizeof n, "%s.weight_packed", base);
         sh_add(c, n, "I32", out * in / 8, out * in / 2);

@@ -71,7 +71,7 @@ static void test_calibration(void **state)
     json_t *doc = json_load_file(AIRPACK_SRC "/tests/planner/measurements/cases.json", 0, &je);
     json_t *models, *cases, *c;
     double kv_err[256], w_worst = 0, kv_worst = 0;
-    size_t n_kv = 0, n_cases = 0, n_verdict = 0, n_weights = 0, idx;
+    size_t n_kv = 0, n_cases = 0, n_verdict = 0, n_marginal = 0, n_weights = 0, idx;
     int failures = 0;
     if (!doc)
         fprintf(stderr, "cases.json: line %d: %s\n", je.line, je.text);
@@ -79,7 +79,7 @@ static void test_calibration(void **state)
     models = json_object_get(doc, "models");
     cases = json_object_get(doc, "cases");
     assert_true(json_array_size(cases) >= 25);
-    printf("%-44s %-10s %-9s %3s %-22s %9s %9s %7s %8s %8s %7s  %s\n", "case", "runtime", "gpu", "tp", "profile",
+    printf("%-44s %-10s %-11s %3s %-22s %9s %9s %7s %8s %8s %7s  %s\n", "case", "runtime", "gpu", "tp", "profile",
            "KV meas", "KV plan", "KV err", "W meas", "W plan", "W err", "verdict");
     json_array_foreach(cases, idx, c) {
         const char *id = json_string_value(json_object_get(c, "id"));
@@ -97,7 +97,7 @@ static void test_calibration(void **state)
         ap_plan_in in;
         ap_plan_model pm;
         double kv_m, kv_p, w_m, w_p, e_kv = NAN, e_w = NAN, tol_kv = num(tol, "kv_pct"), tol_w = num(tol, "weights_pct");
-        int started = json_is_true(json_object_get(c, "started")), llama = !strcmp(rt, "llama.cpp"), ok_v;
+        int started = json_is_true(json_object_get(c, "started")), llama = !strcmp(rt, "llama.cpp"), ok_v, marginal;
         char kvtxt[16], wtxt[16];
 
         assert_non_null(m);
@@ -145,7 +145,7 @@ static void test_calibration(void **state)
             w_m = num(lg, "weights_gib");
         }
         w_p = (double)pm.loaded_bytes_per_gpu / GIB;
-        if (!isnan(kv_m)) {
+        if (!isnan(kv_m) && kv_m > 0) {
             e_kv = 100.0 * (kv_p - kv_m) / kv_m;
             kv_err[n_kv++] = fabs(e_kv);
             if (fabs(e_kv) > kv_worst)
@@ -174,25 +174,31 @@ static void test_calibration(void **state)
                 failures++;
             }
         }
-        ok_v = started ? strcmp(pm.verdict, "does not fit") != 0 : strcmp(pm.verdict, "does not fit") == 0;
-        n_verdict += ok_v;
+        /* "marginal" says the headroom is within the profile's stated error: either
+         * outcome is consistent with it; counted apart in the summary */
+        marginal = !strcmp(pm.verdict, "marginal");
+        ok_v = marginal || (started ? strcmp(pm.verdict, "does not fit") != 0 : strcmp(pm.verdict, "does not fit") == 0);
+        n_verdict += ok_v && !marginal;
+        n_marginal += marginal;
         if (!ok_v) {
             fprintf(stderr, "%s: verdict '%s' but the runtime %s\n", id, pm.verdict, started ? "started" : "refused");
             failures++;
         }
         snprintf(kvtxt, sizeof kvtxt, isnan(e_kv) ? "-" : "%+.1f%%", e_kv);
         snprintf(wtxt, sizeof wtxt, isnan(e_w) ? "-" : "%+.1f%%", e_w);
-        printf("%-44s %-10s %-9.9s %3llu %-22.22s %9.2f %9.2f %7s %8.2f %8.2f %7s  %s%s\n", id, rt,
+        printf("%-44s %-10s %-11.11s %3llu %-22.22s %9.2f %9.2f %7s %8.2f %8.2f %7s  %s%s\n", id, rt,
                in.gpu_name, (unsigned long long)in.tp * (in.pp ? in.pp : 1), pm.profile, kv_m, kv_p, kvtxt,
-               isnan(w_m) ? 0.0 : w_m, w_p, wtxt, pm.verdict, ok_v ? "" : " (MISMATCH)");
+               isnan(w_m) ? 0.0 : w_m, w_p, wtxt, pm.verdict,
+               !ok_v ? " (MISMATCH)" : marginal ? (started ? " (started)" : " (refused)") : "");
         ap_plan_model_release(&pm);
         ap_model_facts_free(f);
     }
     qsort(kv_err, n_kv, sizeof kv_err[0], cmp_d);
     {
         double med = n_kv ? (n_kv % 2 ? kv_err[n_kv / 2] : (kv_err[n_kv / 2 - 1] + kv_err[n_kv / 2]) / 2) : 0;
-        printf("\n%zu cases; verdicts %zu/%zu; KV budget median %.1f%% worst %.1f%% (%zu cases); weights worst %.1f%% (%zu cases)\n",
-               n_cases, n_verdict, n_cases, med, kv_worst, n_kv, w_worst, n_weights);
+        printf("\n%zu cases; verdicts %zu/%zu match, %zu marginal; KV budget median %.1f%% worst %.1f%% (%zu cases); "
+               "weights worst %.1f%% (%zu cases)\n",
+               n_cases, n_verdict, n_cases, n_marginal, med, kv_worst, n_kv, w_worst, n_weights);
         if (med > 3.0) {
             fprintf(stderr, "median KV budget error %.1f%% is above 3%%\n", med);
             failures++;
