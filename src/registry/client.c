@@ -61,28 +61,17 @@ static int host_matches(const char *key, const char *host)
     return n == strlen(host) && strncmp(k, host, n) == 0;
 }
 
-static void load_credentials(ap_reg *r)
+/* Credentials for the registry from one auth file: 1 when found. */
+static int credentials_from(ap_reg *r, const char *path)
 {
-    const char *f = getenv("REGISTRY_AUTH_FILE");
-    char path[4096], *buf = NULL;
+    char *buf = NULL;
     size_t len;
     json_t *j, *auths, *v;
     const char *key;
     ap_error e;
 
-    if (f && *f) {
-        snprintf(path, sizeof path, "%s", f);
-    } else {
-        const char *dc = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
-        if (dc && *dc)
-            snprintf(path, sizeof path, "%s/config.json", dc);
-        else if (home && *home)
-            snprintf(path, sizeof path, "%s/.docker/config.json", home);
-        else
-            return;
-    }
     if (ap_read_file(path, AUTH_FILE_MAX, &buf, &len, &e) != AP_OK)
-        return;
+        return 0;
     j = json_loadb(buf, len, 0, NULL);
     free(buf);
     auths = json_object_get(j, "auths");
@@ -111,6 +100,40 @@ static void load_credentials(ap_reg *r)
         }
     }
     json_decref(j);
+    return r->basic[0] != 0;
+}
+
+/* REGISTRY_AUTH_FILE when set (only it); else the containers-auth.json
+ * places ($XDG_RUNTIME_DIR/containers/auth.json,
+ * ~/.config/containers/auth.json), then Docker's ($DOCKER_CONFIG/config.json
+ * or ~/.docker/config.json): the first that has an entry for the host. */
+static void load_credentials(ap_reg *r)
+{
+    const char *f = getenv("REGISTRY_AUTH_FILE"), *xdg = getenv("XDG_RUNTIME_DIR"),
+               *home = getenv("HOME"), *dc = getenv("DOCKER_CONFIG");
+    char path[4096];
+
+    if (f && *f) {
+        credentials_from(r, f);
+        return;
+    }
+    if (xdg && *xdg) {
+        snprintf(path, sizeof path, "%s/containers/auth.json", xdg);
+        if (credentials_from(r, path))
+            return;
+    }
+    if (home && *home) {
+        snprintf(path, sizeof path, "%s/.config/containers/auth.json", home);
+        if (credentials_from(r, path))
+            return;
+    }
+    if (dc && *dc)
+        snprintf(path, sizeof path, "%s/config.json", dc);
+    else if (home && *home)
+        snprintf(path, sizeof path, "%s/.docker/config.json", home);
+    else
+        return;
+    credentials_from(r, path);
 }
 
 /* ---- one request ---- */

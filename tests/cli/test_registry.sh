@@ -252,6 +252,14 @@ REGISTRY_AUTH_FILE=$T/auth-ok.json "$AIRPACK" push "$G/good.tar" "oci://$RA/site
 REGISTRY_AUTH_FILE=$T/auth-ok.json "$AIRPACK" install "oci://$RA/site/chat:1" --insecure-registry \
     -k "$K" --prefix "$T/p3" -q >/dev/null 2>"$T/err" || fail "install with valid credentials"
 ok
+# the same credentials from ~/.docker/config.json (no REGISTRY_AUTH_FILE)
+mkdir -p "$T/home/.docker"
+cp "$T/auth-ok.json" "$T/home/.docker/config.json"
+env -u REGISTRY_AUTH_FILE -u XDG_RUNTIME_DIR -u DOCKER_CONFIG HOME="$T/home" "$AIRPACK" pull \
+    "oci://$RA/site/chat:1" --insecure-registry -o "$T/home.tar" -q >/dev/null 2>"$T/err" ||
+    fail "pull with credentials from ~/.docker/config.json"
+cmp "$G/good.tar" "$T/home.tar" || fail "pull with docker credentials: not identical"
+ok
 for a in bad none; do
     set +e
     REGISTRY_AUTH_FILE=$T/auth-$a.json "$AIRPACK" push "$G/good-v6.tar" "oci://$RA/site/chat:2" \
