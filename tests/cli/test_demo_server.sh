@@ -200,6 +200,46 @@ wait "$PID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "the server exited $rc after SIGINT"
 CHECKS=$((CHECKS + 1))
 
+# While the model loads: /health and the API answer 503, and SIGTERM stops
+# the server. The model is a FIFO, so loading waits until the test writes.
+mkfifo "$T/slow.gguf"
+start_listening() { # like start_server, without waiting for /health
+    : >"$1"
+    log=$1
+    shift
+    "$S" "$@" >"$log" 2>&1 &
+    PID=$!
+    PORT=""
+    i=0
+    while [ -z "$PORT" ] && [ $i -lt 300 ]; do
+        PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log")
+        i=$((i + 1))
+        [ -n "$PORT" ] || sleep 0.1
+    done
+    [ -n "$PORT" ] || { kill "$PID"; fail "the server did not listen within 30 s"; }
+}
+start_listening "$T/slow.log" -m "$T/slow.gguf" --host 127.0.0.1 --port 0
+http GET /health
+expect_code 503
+py 'assert d["error"]["message"] == "Loading model", d'
+http GET /v1/models
+expect_code 503
+http POST /v1/completions '{"prompt":"x"}'
+expect_code 503
+kill -TERM "$PID"
+# (llama.cpp may close the FIFO before reading: the writer's SIGPIPE is fine)
+timeout 10 sh -c "printf 'not a model' >'$T/slow.gguf'" || true
+i=0
+while kill -0 "$PID" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || { kill -9 "$PID"; fail "SIGTERM while loading: still running after 10 s"; }
+    sleep 0.1
+done
+wait "$PID" && rc=0 || rc=$?
+[ "$rc" = 0 ] || { cat "$T/slow.log" >&2; fail "SIGTERM while loading: exit $rc, want 0"; }
+grep -q "stopping while the model loads" "$T/slow.log" || fail "SIGTERM while loading: not said"
+CHECKS=$((CHECKS + 1))
+
 # End to end, as the demo does it: the real runtime folder in a signed
 # bundle, installed, and started from the installed unit's launch spec
 # ('airpack units --format json': argv, env, working directory), then asked.
