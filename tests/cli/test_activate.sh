@@ -64,11 +64,11 @@ run "$AIRPACK" install "$T/r1.tar" -k "$T/k.pub" -p "$P" --activate --activate-t
 expect_rc 0
 expect_out "installed $N 1.0.0+1"
 expect_out "activated $N 1.0.0+1"
-expect_out "$UNIT: healthy at $URL, /v1/models names 'tiny-chat.gguf'"
+expect_out "$UNIT: healthy at $URL, /v1/models names 'tiny-chat'"
 expect_err "activate: $AIRPACK_SERVICE_MANAGER restart $UNIT"
 [ "$(readlink "$AIRPACK_SYSTEMD_DIR/$UNIT")" = "$(cd "$P" && pwd -P)/current/$N/systemd/$UNIT" ] ||
     fail "unit link: $(readlink "$AIRPACK_SYSTEMD_DIR/$UNIT")"
-served | grep -q '"id":"tiny-chat.gguf"' || fail "release 1 does not serve"
+served | grep -q '"id":"tiny-chat"' || fail "release 1 does not serve"
 grep -q "^daemon-reload$" "$SUPERVISOR_STATE/calls.log" || fail "no daemon-reload"
 record 1.0.0+1 | grep -q '"result": "ok"' || fail "record of 1.0.0+1: $(record 1.0.0+1)"
 
@@ -87,7 +87,7 @@ expect_out "installed $N 1.2.0+3"
 expect_err "error: activation of '$N' 1.2.0+3 failed at health: $URL/health did not answer 200 within 4 s"
 expect_err "rolled back to 1.1.0+2, which serves again"
 [ "$(current)" = "../releases/$N/1.1.0+2" ] || fail "after a failed activation current is $(current)"
-served | grep -q '"id":"tiny-chat.gguf"' || fail "the previous release does not serve after the rollback"
+served | grep -q '"id":"tiny-chat"' || fail "the previous release does not serve after the rollback"
 curl -sf --max-time 5 "$URL/health" >/dev/null || fail "the previous release is not healthy"
 PID=$(cat "$SUPERVISOR_STATE/$UNIT.pid")
 tr '\0' ' ' <"/proc/$PID/cmdline" | grep -q -- "-c 4096 " || fail "not release 2's server after the rollback"
@@ -108,7 +108,7 @@ expect_rc 1
 expect_err "failed at models: $URL/v1/models names 'gpt-4o', not the installed model 'tiny-chat'"
 expect_err "rolled back to 1.1.0+2, which serves again"
 [ "$(current)" = "../releases/$N/1.1.0+2" ] || fail "current $(current)"
-served | grep -q '"id":"tiny-chat.gguf"' || fail "the previous release does not serve"
+served | grep -q '"id":"tiny-chat"' || fail "the previous release does not serve"
 
 # the audit report and the log carry the activations
 run "$AIRPACK" audit --installed "$P"
