@@ -666,6 +666,14 @@ static int parse_start(struct ctx *c, const ap_ynode *it, ap_mruntime *r)
     if ((rc = opt_str(c, it, "program", &r->program)) || (rc = opt_str(c, it, "image", &r->image)) ||
         (rc = opt_str(c, it, "user", &r->user)))
         return rc;
+    /* a runtime whose path is itself a docker-archive image (podman save,
+     * src/source/oci.h) runs as that image, as if 'image' named it */
+    if (!r->image && !in && r->src.path && !r->src.is_dir && !c->opts->skip_exists &&
+        ap_image_detect(r->src.abs) == 2) {
+        const char *b = strrchr(r->src.abs, '/');
+        if (!(r->image = strdup(b ? b + 1 : r->src.abs)))
+            return ap_error_set(c->err, AP_ERR_NOMEM, "out of memory");
+    }
     if (r->user && (!*r->user || strlen(r->user) > 32 || strspn(r->user,
             "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(r->user) || r->user[0] == '-'))
         return ap_y_error(c->doc, ap_ymap_get(it, "user"), c->err,

@@ -754,7 +754,7 @@ int ap_image_detect(const char *abs)
             }
         }
         archive_read_free(a);
-        return has_manifest || (has_layout && has_index) ? 2 : 0;
+        return has_manifest ? 2 : has_layout && has_index ? 3 : 0;
     }
     return 0;
 }
@@ -770,7 +770,7 @@ int ap_image_walk(const ap_mpath *p, int verify, ap_input *in, ap_error *err)
     memset(&s, 0, sizeof s);
     s.root = p->abs;
     s.shown = p->path;
-    s.is_tar = det == 2;
+    s.is_tar = det >= 2;
     in->kind = AP_INPUT_IMAGE;
     if (s.is_tar) {
         const char *base = strrchr(p->abs, '/');

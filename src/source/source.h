@@ -121,8 +121,9 @@ int ap_ollama_walk(const ap_mpath *p, ap_input *in, ap_error *err) AP_WUR;
 /* ---- container images (oci.c, oci.h) ---- */
 
 /* 1: an OCI image layout folder (oci-layout and index.json), 2: a tar
- * whose top level holds manifest.json (docker-archive) or oci-layout and
- * index.json (oci-archive), 0: anything else (a plain file or folder). */
+ * whose top level holds manifest.json (docker-archive), 3: a tar whose top
+ * level holds oci-layout and index.json (oci-archive), 0: anything else (a
+ * plain file or folder). */
 int ap_image_detect(const char *abs);
 /* Walk an image (kind AP_INPUT_IMAGE): a layout's files (blobs pinned by
  * their names), or the tar as one file. verify: check every blob against

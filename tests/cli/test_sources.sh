@@ -340,6 +340,12 @@ for e in payload/models/llama/model-00001-of-00002.safetensors payload/models/ti
     grep -qx "$e" w/list.txt || fail "all: $e missing"
 done
 "$AIRPACK" verify w/all.tar --public-key k.pub >/dev/null || fail "all: does not verify"
+# a docker-archive runtime starts as that image (podman, docker-archive transport)
+tar -xOf w/all.tar airpack.lock.json | /usr/bin/python3 -c '
+import json, sys
+l = [s for s in json.load(sys.stdin)["launch"] if s["runtime"] == "vllm"][0]
+assert l["start"] == "container" and l["image"].endswith("/payload/runtimes/vllm/img-docker-archive.tar"), l
+assert any(a.startswith("docker-archive:") for a in l["argv"]), l["argv"]' || fail "all: the image runtime does not start as a container"
 # its SBOM (hub cache revision, Ollama digests, a container component) is valid CycloneDX 1.6
 tar -xOf w/all.tar sbom.cdx.json >w/all.cdx.json
 /usr/bin/python3 - "$AIRPACK_SRC/tests/schemas" w/all.cdx.json "$REV4" <<'PY' || fail "all: the SBOM does not validate"
