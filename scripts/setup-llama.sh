@@ -76,7 +76,10 @@ echo "$lib_rel" >"$tmp/VERSION"
 chmod -R a+rX "$tmp"
 touch "$tmp/.complete"
 
-# Another setup may have finished meanwhile; keep the first complete one.
+# Another setup may have finished meanwhile; keep the first complete one
+# (the lock orders two setups that finish at the same time).
+exec 9>"$parent/.setup-llama.lock"
+flock 9
 if [ -f "$DIR/.complete" ]; then
     echo "setup-llama: llama.cpp libraries present in $DIR"
     exit 0

@@ -49,4 +49,10 @@ else
 fi
 
 # llama.cpp's prebuilt libraries and headers for tools/demo-server (npm).
-$SUDO sh "$(dirname "$0")/setup-llama.sh"
+# Only the demo's server needs them: without them (no access to the npm
+# registry) airpack builds and tests as before, the demo server is not
+# built, its test says SKIP and scripts/demo.sh stops, saying why.
+if ! $SUDO sh "$(dirname "$0")/setup-llama.sh"; then
+    echo "setup: WARNING: llama.cpp's libraries could not be installed (scripts/setup-llama.sh, above);" \
+        "the demo's inference server will not be built" >&2
+fi
