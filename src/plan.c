@@ -606,7 +606,6 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
     for (size_t i = 0; i < p->n_models; i++) {
         ap_plan_model *pm = &p->models[i];
         uint64_t others = 0, fixed;
-        int ok = 1;
         if (!pm->planned)
             continue;
         if (pm->tensor_parallel * pm->pipeline_parallel > p->gpu_count) {
@@ -617,16 +616,13 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
             uint64_t o = p->gpus[k].used_bytes - pm->total_per_gpu;
             if (o > others)
                 others = o;
-            if (!p->gpus[k].fits)
-                ok = 0;
         }
         pm->others_bytes = others;
         fixed = sat_add(sat_add(pm->weights_per_gpu, pm->overhead_bytes), others);
         if (!pm->static_fraction)
             fixed = sat_add(fixed, pm->activation_bytes);
         pm->kv_budget_bytes = signed_diff(p->budget_bytes, fixed);
-        set_verdict(pm);
-        (void)ok;
+        set_verdict(pm);   /* the verdict on its fullest GPU, the other models' use included */
         solve_max(pm);
         if (!pm->fits)
             p->fits = 0;
