@@ -188,6 +188,8 @@ typedef struct gval {
     char *str;                /* string scalar */
     uint64_t n;               /* array length */
     uint32_t *items;          /* integer array elements, when n <= AP_MODEL_MAX_LAYERS */
+    int has_f;                /* an f32 scalar */
+    double f;
 } gval;
 
 static void gval_free(gval *v)
@@ -285,6 +287,17 @@ static int rd_value(rd *r, uint32_t t, const char *key, gval *keep, unsigned dep
         keep->has_int = 1;
         return rd_scalar(r, (int)t, &keep->u, &keep->negative);
     }
+    if (keep && t == GT_F32) {
+        uint32_t bits;
+        float fl;
+        keep->type = (int)t;
+        if ((rc = rd_u32(r, &bits)))
+            return rc;
+        memcpy(&fl, &bits, sizeof fl);
+        keep->has_f = 1;
+        keep->f = fl;
+        return AP_OK;
+    }
     if (keep)
         keep->type = (int)t;
     return rd_skip(r, gt_size[t]);
@@ -294,7 +307,8 @@ static int rd_value(rd *r, uint32_t t, const char *key, gval *keep, unsigned dep
 enum {
     K_ARCH, K_NAME, K_LICENSE, K_FILE_TYPE, K_ALIGNMENT, K_SPLIT_COUNT, K_TOKENS,
     K_BLOCK_COUNT, K_CONTEXT, K_EMBED, K_HEADS, K_KV_HEADS, K_KEY_LEN, K_VALUE_LEN, K_KV_LORA,
-    K_ROPE_DIM, K_SWA, K_SWA_PATTERN, K_EXPERTS, K_EXPERTS_USED, K_VOCAB, K_FFN, K_EXPERT_FFN, K_COUNT
+    K_ROPE_DIM, K_SWA, K_SWA_PATTERN, K_EXPERTS, K_EXPERTS_USED, K_VOCAB, K_FFN, K_EXPERT_FFN,
+    K_ROPE_TYPE, K_ROPE_FACTOR, K_ROPE_ORIG, K_COUNT
 };
 static const char *const general_keys[] = {
     [K_ARCH] = "general.architecture", [K_NAME] = "general.name",
@@ -311,6 +325,8 @@ static const char *const arch_suffixes[] = {
     [K_SWA_PATTERN] = "attention.sliding_window_pattern", [K_EXPERTS] = "expert_count",
     [K_EXPERTS_USED] = "expert_used_count", [K_VOCAB] = "vocab_size",
     [K_FFN] = "feed_forward_length", [K_EXPERT_FFN] = "expert_feed_forward_length",
+    [K_ROPE_TYPE] = "rope.scaling.type", [K_ROPE_FACTOR] = "rope.scaling.factor",
+    [K_ROPE_ORIG] = "rope.scaling.original_context_length",
 };
 
 typedef struct kept {
@@ -419,6 +435,18 @@ static int apply_kept(rd *r, kept *kp, ap_model_facts *f, uint64_t *alignment)
         if (dst->src == AP_SRC_NONE)
             ap_facts_set(dst, u, AP_SRC_GGUF);
     }
+    /* rope scaling (YaRN): the context the model accepts beyond context_length */
+    if (kp->prefix[K_ROPE_TYPE] && arch && strcmp(kp->prefix[K_ROPE_TYPE], arch) == 0 && kp->v[K_ROPE_TYPE].str &&
+        strlen(kp->v[K_ROPE_TYPE].str) < 64 && !f->rope_type) {
+        if (!(f->rope_type = strdup(kp->v[K_ROPE_TYPE].str)))
+            return ap_error_set(r->err, AP_ERR_NOMEM, "out of memory");
+    }
+    if (kp->prefix[K_ROPE_FACTOR] && arch && strcmp(kp->prefix[K_ROPE_FACTOR], arch) == 0 &&
+        kp->v[K_ROPE_FACTOR].has_f && kp->v[K_ROPE_FACTOR].f > 0 && kp->v[K_ROPE_FACTOR].f <= 1024)
+        f->rope_factor = kp->v[K_ROPE_FACTOR].f;
+    if (kp->prefix[K_ROPE_ORIG] && arch && strcmp(kp->prefix[K_ROPE_ORIG], arch) == 0 &&
+        kp->v[K_ROPE_ORIG].has_int && !kp->v[K_ROPE_ORIG].negative && kp->v[K_ROPE_ORIG].u <= (1ull << 32))
+        f->rope_orig_ctx = kp->v[K_ROPE_ORIG].u;
     /* per-layer KV heads (0 = a layer without attention) */
     if (kp->prefix[K_KV_HEADS] && arch && strcmp(kp->prefix[K_KV_HEADS], arch) == 0 &&
         kp->v[K_KV_HEADS].is_array && !f->kv_heads_layer) {

@@ -417,6 +417,28 @@ static void test_mla_moe_swa_keys(void **state)
     assert_int_equal(f->swa_layer[1], 0);
     assert_int_equal(f->swa_layer[2], 1);
     ap_model_facts_free(f);
+    /* rope scaling (YaRN): type, f32 factor and original context; the context it accepts */
+    head(b, 3, 1, 6);
+    kv_str(b, "general.architecture", "qwen2");
+    kv_u32(b, "qwen2.block_count", 2);
+    kv_u32(b, "qwen2.context_length", 32768);
+    kv_str(b, "qwen2.rope.scaling.type", "yarn");
+    {
+        float fl = 4.0f;
+        uint32_t bits;
+        memcpy(&bits, &fl, sizeof bits);
+        str(b, "qwen2.rope.scaling.factor");
+        u32(b, 6);   /* GGUF_TYPE_FLOAT32 */
+        u32(b, bits);
+    }
+    kv_u32(b, "qwen2.rope.scaling.original_context_length", 32768);
+    tensor(b, "t", 1, ne, 0, 0);
+    f = load_ok(write_gguf(b, 32, 256, "yarn.gguf"));
+    assert_string_equal(f->rope_type, "yarn");
+    assert_true(f->rope_factor == 4.0);
+    assert_int_equal(f->rope_orig_ctx, 32768);
+    assert_int_equal(ap_facts_scaled_context(f), 131072);
+    ap_model_facts_free(f);
     free(b);
 }
 
