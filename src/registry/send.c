@@ -8,6 +8,11 @@
  * data (headers, padding, the lock and signature entries, the end marker)
  * must equal the rebuilt byte, so a bundle that pull could not give back
  * byte-identical is refused before anything is tagged.
+ *
+ * A blob the target has already is not read at all from a plain bundle
+ * (the file offset jumps over it; the rebuild is fed zeros, which it
+ * passes through uncompared), so a second push of a release that shares
+ * its models reads little more than the headers.
  */
 #include "registry/oci.h"
 
@@ -30,7 +35,9 @@
 
 struct sender {
     const char *bundle;
-    struct archive *raw;
+    struct archive *raw;            /* zstd bundles: the decompressed stream */
+    int fd;                         /* plain bundles: the file (raw is NULL) */
+    char *zero;                     /* RAW_BLOCK zero bytes */
     const ap_oci_target *t;
     const ap_lock *lock;
     unsigned char *first;           /* first[i]: artifact i is its digest's first occurrence */
@@ -45,7 +52,20 @@ static int raw_read(struct sender *s, void *buf, size_t len, ap_error *err)
 {
     size_t got = 0;
     while (got < len) {
-        la_ssize_t n = archive_read_data(s->raw, (char *)buf + got, len - got);
+        la_ssize_t n;
+        if (s->fd >= 0) {
+            ssize_t k = read(s->fd, (char *)buf + got, len - got);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                return ap_error_errno(err, AP_ERR_IO, errno, "cannot read bundle", s->bundle);
+            if (k == 0)
+                return ap_error_set(err, AP_ERR_CHECK, "bundle '%s': truncated at byte %llu",
+                                    s->bundle, (unsigned long long)(s->pos + got));
+            got += (size_t)k;
+            continue;
+        }
+        n = archive_read_data(s->raw, (char *)buf + got, len - got);
         if (n < 0)
             return ap_error_set(err, AP_ERR_CHECK, "bundle '%s': %s", s->bundle,
                                 archive_error_string(s->raw) ? archive_error_string(s->raw)
@@ -81,6 +101,25 @@ static int out_cmp(void *ctx, const void *buf, size_t len, int is_data, ap_error
     return AP_OK;
 }
 
+/* Pass over n bytes of artifact data without using them. */
+static int raw_skip(struct sender *s, uint64_t n, ap_error *err)
+{
+    if (s->fd >= 0) {
+        if (lseek(s->fd, (off_t)n, SEEK_CUR) < 0)
+            return ap_error_errno(err, AP_ERR_IO, errno, "cannot seek in bundle", s->bundle);
+        s->pos += n;
+        return AP_OK;
+    }
+    while (n > 0) {
+        size_t k = n < RAW_BLOCK ? (size_t)n : RAW_BLOCK;
+        int rc = raw_read(s, s->buf, k, err);
+        if (rc)
+            return rc;
+        n -= k;
+    }
+    return AP_OK;
+}
+
 static void hexdigest(const ap_artifact *a, char out[AP_OCI_DIGEST_LEN + 1])
 {
     memcpy(out, "sha256:", 7);
@@ -110,6 +149,21 @@ static int fill(void *ctx, size_t i, const ap_artifact *a, ap_tar_put_fn put, vo
             s->st->blobs_skipped++;
             s->st->bytes_skipped += a->size;
         }
+    }
+    if (!send) {
+        /* not needed: skip it in the file, feed the rebuild zeros */
+        if ((rc = raw_skip(s, left, err)))
+            return rc;
+        while (left > 0) {
+            size_t n = left < RAW_BLOCK ? (size_t)left : RAW_BLOCK;
+            if ((rc = put(put_ctx, s->zero, n, err)))
+                return rc;
+            left -= n;
+        }
+        s->done += a->size;
+        if (s->t->progress)
+            s->t->progress(s->t->ctx, s->done, s->lock->total_bytes);
+        return AP_OK;
     }
     while (left > 0) {
         size_t n = left < RAW_BLOCK ? (size_t)left : RAW_BLOCK;
@@ -176,6 +230,7 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
     int rc;
 
     memset(&s, 0, sizeof s);
+    s.fd = -1;
     memset(&c, 0, sizeof c);
     if (!stats)
         stats = &dummy;
@@ -209,9 +264,10 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
     s.st = stats;
     s.buf = malloc(RAW_BLOCK);
     s.cmp = malloc(RAW_BLOCK);
+    s.zero = calloc(1, RAW_BLOCK);
     s.first = calloc(lock->n_artifacts + 1, 1);
     order = malloc((lock->n_artifacts + 1) * sizeof *order);
-    if (!s.buf || !s.cmp || !s.first || !order) {
+    if (!s.buf || !s.cmp || !s.zero || !s.first || !order) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -236,11 +292,18 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
             goto out;
 
     /* the artifacts, in one pass over the bundle */
-    if (!(s.raw = archive_read_new())) {
+    if (!head.compressed) {
+        s.fd = open(bundle, O_RDONLY | O_CLOEXEC);
+        if (s.fd < 0) {
+            rc = ap_error_errno(err, AP_ERR_INPUT, errno, "cannot open bundle", bundle);
+            goto out;
+        }
+        (void)posix_fadvise(s.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    } else if (!(s.raw = archive_read_new())) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
     }
-    {
+    if (s.raw) {
         struct archive_entry *e;
         archive_read_support_format_raw(s.raw);
         archive_read_support_filter_zstd(s.raw);
@@ -255,7 +318,10 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
                              err)))
         goto out;
     {
-        la_ssize_t n = archive_read_data(s.raw, s.buf, 1);
+        ssize_t n;
+        do
+            n = s.raw ? (ssize_t)archive_read_data(s.raw, s.buf, 1) : read(s.fd, s.buf, 1);
+        while (n < 0 && s.fd >= 0 && errno == EINTR);
         if (n != 0) {
             rc = ap_error_set(err, AP_ERR_CHECK,
                               "bundle '%s' has bytes after the end of the archive: it could not "
@@ -277,6 +343,9 @@ int ap_oci_send_bundle(const char *bundle, const ap_oci_target *t, const char *t
 out:
     if (s.raw)
         archive_read_free(s.raw);
+    if (s.fd >= 0)
+        close(s.fd);
+    free(s.zero);
     free(s.buf);
     free(s.cmp);
     free(s.first);

@@ -137,6 +137,24 @@ set -e
 [ "$rc" = 2 ] && [ ! -e "$T/x.tar" ] || fail "pull over https from a plain registry: exit $rc"
 ok
 
+# bundles pull could not give back byte for byte are refused before any tag
+cp "$G/good.tar" "$T/trailing.tar" && printf x >>"$T/trailing.tar"
+mkdir -p "$T/x" && tar -xf "$G/good.tar" -C "$T/x"
+(cd "$T/x" && tar --format=pax -cf "$T/gnutar.tar" $(tar -tf "$G/good.tar"))
+for b in trailing gnutar; do
+    set +e
+    "$AIRPACK" push "$T/$b.tar" "oci://$R/site/chat:$b" --insecure-registry -q >/dev/null \
+        2>"$T/err"; rc=$?
+    set -e
+    [ "$rc" = 1 ] && grep -q "byte-identical" "$T/err" || fail "push of $b.tar: exit $rc"
+    set +e
+    "$AIRPACK" pull "oci://$R/site/chat:$b" --insecure-registry -o "$T/n.tar" -q >/dev/null 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 2 ] || fail "a refused push ($b) left a tag"
+done
+ok
+
 # another repository of the same registry: blobs mounted, none uploaded
 "$AIRPACK" push "$G/good.tar" "oci://$R/site/other:1" --insecure-registry --mount-from site/chat \
     -q >"$T/out" 2>"$T/err" || fail "push with --mount-from"
