@@ -570,6 +570,53 @@ out:
     return rc;
 }
 
+char **ap_parts_files(const char *path)
+{
+    char *ipath = ap_parts_index_path(path), *dir = NULL, *buf = NULL, **v = NULL;
+    ap_parts *idx = NULL;
+    size_t len = 0, n = 0;
+    ap_error err;
+    int width = ap_parts_first_width(path);
+
+    if (!ipath || !(dir = ap_path_dirname(ipath)) || !(v = calloc(AP_PARTS_MAX + 1, sizeof *v)))
+        goto fail;
+    if (ap_read_file(ipath, AP_PARTS_INDEX_MAX, &buf, &len, &err) == AP_OK &&
+        ap_parts_parse(ipath, buf, len, &idx, &err) == AP_OK) {
+        for (n = 0; n < idx->n; n++)
+            if (!(v[n] = ap_path_join(dir, idx->parts[n].file)))
+                goto fail;
+    } else if (width) {
+        size_t stem = strlen(path) - (size_t)width - 1;
+        for (n = 0; n < (width == 3 ? 99u : (size_t)AP_PARTS_MAX); n++) {
+            if (asprintf(&v[n], "%.*s.%0*zu", (int)stem, path, width, n + 1) < 0) {
+                v[n] = NULL;
+                goto fail;
+            }
+            if (access(v[n], F_OK) != 0) {
+                free(v[n]);
+                v[n] = NULL;
+                break;
+            }
+        }
+    }
+    if (n == 0)
+        goto fail;
+    ap_parts_free(idx);
+    free(buf);
+    free(ipath);
+    free(dir);
+    return v;
+fail:
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+    ap_parts_free(idx);
+    free(buf);
+    free(ipath);
+    free(dir);
+    return NULL;
+}
+
 /* ---- the part writer ---- */
 
 struct ap_partw {

@@ -114,6 +114,13 @@ int ap_parts_is_split_path(const char *path);
 /* The digits of a first part's number (3 for "X.001", 4 for "X.0001"), or 0. */
 int ap_parts_first_width(const char *path);
 
+/* The part files of a split bundle path (an index or a first part), in
+ * order, for readers that do not verify (inspect): from the index beside
+ * them when there is one (not checked), else by number until one is
+ * missing. A new NULL-terminated array of new strings (free each and the
+ * array), or NULL (out of memory, or not a split path). */
+char **ap_parts_files(const char *path);
+
 /* ---- the part writer ---- */
 
 typedef struct ap_partw ap_partw;
