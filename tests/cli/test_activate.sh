@@ -81,10 +81,10 @@ PID2=$(cat "$SUPERVISOR_STATE/$UNIT.pid")
 tr '\0' ' ' <"/proc/$PID2/cmdline" | grep -q -- "-c 4096 " || fail "release 2's server runs $(tr '\0' ' ' <"/proc/$PID2/cmdline")"
 
 # ---- never healthy: rollback to 1.1.0, which serves again
-run "$AIRPACK" install "$T/r3.tar" -k "$T/k.pub" -p "$P" -q --activate --activate-timeout 4
+run "$AIRPACK" install "$T/r3.tar" -k "$T/k.pub" -p "$P" -q --activate --activate-timeout 2
 expect_rc 1
 expect_out "installed $N 1.2.0+3"
-expect_err "error: activation of '$N' 1.2.0+3 failed at health: $URL/health did not answer 200 within 4 s"
+expect_err "error: activation of '$N' 1.2.0+3 failed at health: $URL/health did not answer 200 within 2 s"
 expect_err "rolled back to 1.1.0+2, which serves again"
 [ "$(current)" = "../releases/$N/1.1.0+2" ] || fail "after a failed activation current is $(current)"
 served | grep -q '"id":"tiny-chat"' || fail "the previous release does not serve after the rollback"
@@ -152,13 +152,25 @@ expect_rc 2
 expect_err "'health' must be an HTTP path such as '/health', not 'v1/models'"
 PID=$(cat "$SUPERVISOR_STATE/$UNIT.pid")
 tr '\0' ' ' <"/proc/$PID/cmdline" | grep -q -- "-c 2048 " || fail "not release 5's server"
-# killed while rolling back: the next run activates what is current
-run "$AIRPACK" list --prefix "$P"
+# killed after a failure, before the rollback: the next run tries the
+# current (failed) release again, then rolls back to the marker's previous
+release 6 1.5.0 -e 's/args: \[--offline, --no-webui\]/args: [--offline, --no-webui, --alias, gpt-4o]/'
+run "$AIRPACK" install "$T/r6.tar" -k "$T/k.pub" -p "$P" -q
 expect_rc 0
+AIRPACK_TEST_ACTIVATE_KILL=rollback run "$AIRPACK" activate --prefix "$P" --timeout 60
+expect_rc 137
+[ "$(current)" = "../releases/$N/1.5.0+6" ] || fail "current $(current)"
+run "$AIRPACK" activate --prefix "$P" --timeout 60
+expect_rc 1
+expect_err "resuming the interrupted activation of 1.5.0+6"
+expect_err "rolled back to 1.4.0+5, which serves again"
+[ "$(current)" = "../releases/$N/1.4.0+5" ] || fail "current $(current)"
+[ ! -e "$P/.airpack/activating-$N.json" ] || fail "marker left behind"
+served | grep -q '"id":"tiny-chat"' || fail "1.4.0+5 does not serve"
 
 # ---- a first install that never gets healthy: stopped, left inactive
 P2="$T/prefix2"
-run "$AIRPACK" install "$T/r3.tar" -k "$T/k.pub" -p "$P2" -q --activate --activate-timeout 3
+run "$AIRPACK" install "$T/r3.tar" -k "$T/k.pub" -p "$P2" -q --activate --activate-timeout 2
 expect_rc 1
 expect_err "no previous release: the service is stopped"
 sh "$AIRPACK_SRC/tests/cli/supervisor.sh" is-active "$UNIT" && fail "the failed service still runs"
