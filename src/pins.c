@@ -299,7 +299,7 @@ static int check_one(const ap_mpath *p, const char *subject, int for_runtime, in
         return rc;
     if (model)
         ap_input_dup_findings(&in, subject, p->path, model == 2, findings);
-    dir = in.kind != AP_INPUT_FILE && !(in.kind == AP_INPUT_HF && !p->is_dir);
+    dir = p->is_dir; /* a folder, a store's model: files named below the path */
     o = json_object();
     problems = json_array();
     hs = json_array();

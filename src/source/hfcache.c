@@ -176,6 +176,29 @@ int ap_hf_locate(const char *path, char **repo_dir, char **revision)
     }
 }
 
+int ap_hf_locate_real(const char *path, char **repo_dir, char **revision)
+{
+    /* Where the path really is (a "../" or a linked folder in the path must
+     * not name another revision, nor hide a snapshot); a file may itself be
+     * a link into blobs/, so its folder is resolved, not it. */
+    struct stat st;
+    char *where = NULL;
+    int loc;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        where = realpath(path, NULL);
+    } else {
+        char *dir = ap_path_dirname(path), *rd = dir ? realpath(dir, NULL) : NULL;
+        const char *b = strrchr(path, '/');
+        if (rd)
+            where = ap_path_join(rd, b ? b + 1 : path);
+        free(dir);
+        free(rd);
+    }
+    loc = ap_hf_locate(where ? where : path, repo_dir, revision);
+    free(where);
+    return loc;
+}
+
 /* "models--ORG--NAME" -> "ORG/NAME" (new string). */
 static char *repo_id(const char *repo_dir)
 {
@@ -233,7 +256,7 @@ int ap_hf_walk(const ap_mpath *p, ap_input *in, ap_error *err)
     char *repo = NULL, *rev = NULL, *blobs = NULL, *blobs_real = NULL, *id = NULL;
     ap_filelist fl = {0};
     struct stat st;
-    int rc = AP_OK, loc = ap_hf_locate(p->abs, &repo, &rev);
+    int rc = AP_OK, loc = ap_hf_locate_real(p->abs, &repo, &rev);
 
     in->kind = AP_INPUT_HF;
     if (loc <= 0)
@@ -252,6 +275,12 @@ int ap_hf_walk(const ap_mpath *p, ap_input *in, ap_error *err)
     if (lstat(p->abs, &st) != 0) {
         rc = ap_error_errno(err, AP_ERR_INPUT, errno, "cannot read", p->abs);
         goto out;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        /* the manifest's path itself may be a link to a snapshot folder */
+        struct stat ft;
+        if (stat(p->abs, &ft) == 0 && S_ISDIR(ft.st_mode))
+            st = ft;
     }
     if (S_ISDIR(st.st_mode)) {
         if ((rc = ap_walk_files_in(p->abs, blobs_real, &fl, err)))

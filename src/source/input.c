@@ -157,7 +157,7 @@ int ap_input_walk(const ap_mpath *p, int flags, ap_input *out, ap_error *err)
         return AP_OK;
     hf = strncmp(p->path, "hf://", 5) == 0     ? 1
          : strncmp(p->path, "ollama://", 9) == 0 ? 0
-                                                 : ap_hf_locate(p->abs, &repo, &rev);
+                                                 : ap_hf_locate_real(p->abs, &repo, &rev);
     free(repo);
     free(rev);
     if (hf < 0)

@@ -105,6 +105,9 @@ int ap_hf_resolve(const char *ref, char **snapshot, ap_error *err) AP_WUR;
  * (then nothing is allocated); <0 out of memory. */
 int ap_hf_locate(const char *path, char **repo_dir, char **revision);
 
+/* As ap_hf_locate, for where path really is (its folder resolved). */
+int ap_hf_locate_real(const char *path, char **repo_dir, char **revision);
+
 /* Walk a snapshot path (folder or file) into in (kind AP_INPUT_HF). */
 int ap_hf_walk(const ap_mpath *p, ap_input *in, ap_error *err) AP_WUR;
 

@@ -107,6 +107,11 @@ grep -q "$REV" w/sbom.json || fail "revision not in the SBOM"
 "$AIRPACK" verify w/hfsnap.tar --public-key k.pub >/dev/null || fail "hf bundle does not verify"
 "$AIRPACK" install w/hfsnap.tar --public-key k.pub --prefix w/site -q >/dev/null || fail "hf bundle does not install"
 
+# a folder that links to a snapshot is the snapshot (found where it really is)
+ln -s "$SNAP" w/tiny-link
+model_manifest hflinked tiny-link/
+agree hflinked 0 "passed"
+tar -xOf w/hflinked.tar airpack.lock.json | grep -q "\"revision\": \"$REV\"" || fail "linked snapshot: revision"
 # a single file of a snapshot, and hf:// through HF_HUB_CACHE / HF_HOME
 model_manifest hffile "$SNAP/model.gguf"
 agree hffile 0 "passed"
