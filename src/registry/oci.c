@@ -550,8 +550,8 @@ int ap_oci_top_parse(const char *name, const void *buf, size_t len, ap_oci_top *
     out->is_index = 1;
     ms = json_object_get(j, "manifests");
     if (!json_is_array(ms) || json_array_size(ms) == 0 ||
-        json_array_size(ms) > AP_LOCK_MAX_ARTIFACTS) {
-        rc = bad(err, name, "%s", "no manifests");
+        json_array_size(ms) > AP_OCI_MAX_INDEX) {
+        rc = bad(err, name, "%s", "no manifests, or more than 1024");
         goto out;
     }
     out->models = calloc(json_array_size(ms), sizeof *out->models);
@@ -745,9 +745,23 @@ int ap_oci_bundle_check(const char *name, const ap_oci_bundle_manifest *m, const
     return AP_OK;
 }
 
+struct mcmp {
+    const ap_lock *lock;
+    size_t plen;
+};
+
+static int cmp_model_idx(const void *a, const void *b, void *ctx)
+{
+    const struct mcmp *m = ctx;
+    return strcmp(m->lock->artifacts[*(const size_t *)a].path + m->plen,
+                  m->lock->artifacts[*(const size_t *)b].path + m->plen);
+}
+
 int ap_oci_model_check(const char *name, const void *buf, size_t len, const char *model,
                        const ap_lock *lock, ap_error *err)
 {
+    size_t *idx = NULL, n_idx = 0;
+    struct mcmp mc;
     json_t *j, *ls, *l;
     size_t i, want = 0, plen;
     char prefix[AP_LOCK_MAX_PATH + 32];
@@ -766,6 +780,19 @@ int ap_oci_model_check(const char *name, const void *buf, size_t len, const char
         if (lock->artifacts[i].role == AP_ROLE_MODEL &&
             strncmp(lock->artifacts[i].path, prefix, plen) == 0)
             want++;
+    /* the model's files sorted by their path in the model: one lookup per
+     * layer (a hostile manifest and lock cannot make this quadratic) */
+    if (!(idx = malloc((want ? want : 1) * sizeof *idx))) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < lock->n_artifacts; i++)
+        if (lock->artifacts[i].role == AP_ROLE_MODEL &&
+            strncmp(lock->artifacts[i].path, prefix, plen) == 0)
+            idx[n_idx++] = i;
+    mc.lock = lock;
+    mc.plen = plen;
+    qsort_r(idx, n_idx, sizeof *idx, cmp_model_idx, &mc);
     ls = json_object_get(j, "layers");
     if (!json_is_array(ls) || json_array_size(ls) != want || want == 0) {
         rc = ap_error_set(err, AP_ERR_CHECK,
@@ -790,16 +817,24 @@ int ap_oci_model_check(const char *name, const void *buf, size_t len, const char
             goto out;
         }
         int ok = 0;
-        for (k = 0; k < lock->n_artifacts; k++) {
-            const ap_artifact *a = &lock->artifacts[k];
-            char dg[AP_OCI_DIGEST_LEN + 1];
-            if (a->role != AP_ROLE_MODEL || strncmp(a->path, prefix, plen) != 0 ||
-                strcmp(a->path + plen, fp) != 0)
-                continue;
-            artifact_digest(a, dg);
-            if (!seen[k] && strcmp(dg, d.digest) == 0 && d.size == a->size)
-                ok = seen[k] = 1;
-            break;
+        size_t lo = 0, hi = n_idx;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(lock->artifacts[idx[mid]].path + plen, fp);
+            if (c == 0) {
+                const ap_artifact *a;
+                char dg[AP_OCI_DIGEST_LEN + 1];
+                k = idx[mid];
+                a = &lock->artifacts[k];
+                artifact_digest(a, dg);
+                if (!seen[k] && strcmp(dg, d.digest) == 0 && d.size == a->size)
+                    ok = seen[k] = 1;
+                break;
+            }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         if (!ok) {
             rc = ap_error_set(err, AP_ERR_CHECK,
@@ -811,6 +846,7 @@ int ap_oci_model_check(const char *name, const void *buf, size_t len, const char
     }
 out:
     free(seen);
+    free(idx);
     json_decref(j);
     return rc;
 }

@@ -55,6 +55,7 @@
 #define AP_OCI_MANIFEST_MAX (32u << 20)   /* bytes of one index or manifest read */
 #define AP_OCI_DIGEST_LEN 71              /* "sha256:" + 64 hex */
 #define AP_OCI_MAX_SIGS 16                /* signature entries (trust/cosign.h) */
+#define AP_OCI_MAX_INDEX 1024             /* entries of a bundle index (the bundle + models) */
 #define AP_OCI_SIG_NAME_MAX 48
 
 /* One signature entry of the bundle's head. */

@@ -122,6 +122,16 @@ REC=$T/p1/.airpack/receipts/chat-assistant/1.0.0+5/install.json
 grep -q "\"oci_digest\": \"$DIGEST\"" "$REC" || fail "install record lacks the digest"
 (cd "$T/p1/current/chat-assistant" && sha256sum -c --quiet SHA256SUMS) || fail "installed files"
 ok
+# airpack-verify has no network code
+if [ -n "${AIRPACK_VERIFY:-}" ]; then
+    set +e
+    "$AIRPACK_VERIFY" install "oci://$R/site/chat:1.0.0" -k "$K" --prefix "$T/pv" -q >/dev/null \
+        2>"$T/err"; rc=$?
+    set -e
+    [ "$rc" = 2 ] && grep -q "airpack pull" "$T/err" && [ ! -e "$T/pv" ] ||
+        fail "airpack-verify install oci://: exit $rc"
+    ok
+fi
 # wrong key: refused before anything is written
 set +e
 "$AIRPACK" install "oci://$R/site/chat:1.0.0" --insecure-registry -k "$G/untrusted.pub" \
