@@ -16,6 +16,7 @@
 #include "trust/cosign.h"
 #include "common.h"
 #include "lock.h"
+#include "parts.h"
 #include "runtime/launch.h"
 #include "sign.h"
 #include "util.h"
@@ -287,8 +288,17 @@ int cmd_inspect(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("inspect", "unexpected argument '%s'", argv[optind]);
 
-    if (ap_bundle_head_read(path, &head, &err) != AP_OK)
-        return cli_report(&err);
+    {
+        /* a split bundle (NAME.parts or NAME.001): the head is in its first
+         * part(s); read it from the first part (parts.h) */
+        char **parts = ap_parts_is_split_path(path) ? ap_parts_files(path) : NULL;
+        int hr = ap_bundle_head_read(parts ? parts[0] : path, &head, &err);
+        for (size_t i = 0; parts && parts[i]; i++)
+            free(parts[i]);
+        free(parts);
+        if (hr != AP_OK)
+            return cli_report(&err);
+    }
     g_head = &head;
     lock_buf = head.lock;
     lock_len = head.lock_len;

@@ -55,6 +55,9 @@ expect_out '"parts": 3'
 run "$AIRPACK" verify --parts b/one.airpack.parts -k k.pub
 expect_rc 0
 expect_out "3 of 3 parts ok"
+run "$AIRPACK" inspect b/one.airpack.parts
+expect_rc 0
+expect_out "demo-assistant"
 run "$AIRPACK" install b/one.airpack.parts -k k.pub --prefix P1
 expect_rc 0
 run "$AIRPACK_VERIFY" install b/one.airpack.001 -k k.pub --prefix P3
