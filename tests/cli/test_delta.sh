@@ -35,9 +35,14 @@ expect_rc 0
 run "$AIRPACK" build demo2/demo.yaml --secret-key k.sec --output deltaz.airpack --base base.lock \
     --compress zstd:19 --quiet
 expect_rc 0
+# the receipt folder serves as the base too: the same delta
+run "$AIRPACK" build demo2/demo.yaml --secret-key k.sec --output delta-r.airpack --quiet \
+    --base "P/.airpack/receipts/$N/1.0.0+1"
+expect_rc 0
 tar -tf delta.airpack >list
 grep -q '^payload/files/etc/demo-assistant/server.env$' list || fail "the changed file is not in the delta"
 [ "$(grep -c '^payload/' list)" = 1 ] || fail "the delta carries unchanged payload: $(cat list)"
+cmp -s delta.airpack delta-r.airpack || fail "a delta against the receipt folder differs"
 dsize=$(stat -c %s delta.airpack)
 zsize=$(stat -c %s deltaz.airpack)
 fsize=$(stat -c %s full.airpack)
