@@ -42,6 +42,9 @@ expect_err "unknown KV cache type 'f8'"
 run "$S" -m "$MODEL" -np 0 --port 0
 expect_rc 2
 expect_err "'-np'"
+run "$S" -m "$MODEL" --rope-scaling cubic --port 0
+expect_rc 2
+expect_err "'cubic' is not none, linear or yarn"
 run "$S" --help
 expect_rc 0
 expect_out "/v1/completions"
@@ -190,11 +193,17 @@ wait "$PID" && rc=0 || rc=$?
 grep -q "stopped" "$T/srv.log" || fail "no 'stopped' in the server's log"
 CHECKS=$((CHECKS + 1))
 
-# Without --alias the served name is the model's file name; SIGINT stops it too.
-start_server "$T/srv2.log" -m "$MODEL" --host 127.0.0.1 --port 0 -t 1
+# Without --alias the served name is the model's file name; the launch
+# spec's other llama.cpp flags (context extension, batch, flash attention,
+# split mode) are taken; SIGINT stops it too.
+start_server "$T/srv2.log" -m "$MODEL" --host 127.0.0.1 --port 0 -t 1 -c 4096 \
+    --rope-scaling yarn --rope-scale 2 --yarn-orig-ctx 2048 -b 256 -fa --split-mode none
 http GET /v1/models
 expect_code 200
 py 'assert d["data"][0]["id"] == "tiny-chat.gguf", d'
+http POST /v1/completions '{"prompt":"The air gap is","max_tokens":4}'
+expect_code 200
+py 'assert d["usage"]["completion_tokens"] == 4, d'
 kill -INT "$PID"
 wait "$PID" && rc=0 || rc=$?
 [ "$rc" = 0 ] || fail "the server exited $rc after SIGINT"

@@ -58,6 +58,9 @@ typedef struct options {
     long batch;        /* -b */
     int flash_attn;    /* -fa: -1 auto, 0 off, 1 on */
     enum ggml_type type_k, type_v;
+    int rope_type;     /* --rope-scaling: LLAMA_ROPE_SCALING_TYPE_*, -1 the model's */
+    double rope_scale, rope_freq_base, rope_freq_scale; /* 0: the model's */
+    long yarn_orig_ctx;
     int verbose;
 } options;
 
@@ -115,6 +118,8 @@ static const char usage[] =
     "  -n, --n-predict N         cap on completion tokens per request (default 2048)\n"
     "  -b, --batch-size N        logical batch size (default 512)\n"
     "  -fa, --flash-attn [on|off|auto]  (a bare -fa: on)\n"
+    "  --rope-scaling none|linear|yarn, --rope-scale N, --rope-freq-base X,\n"
+    "  --rope-freq-scale X, --yarn-orig-ctx N   context extension (default: the model's)\n"
     "  -v, --verbose             llama.cpp's own log\n"
     "  accepted and ignored: --offline --no-webui --metrics --no-mmap --mlock --jinja\n"
     "    --cont-batching -cb --no-cont-batching -nocb --log-disable --no-warmup\n"
@@ -132,6 +137,20 @@ static int parse_long(const char *flag, const char *s, long lo, long hi, long *o
     v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) {
         say("option '%s': '%s' is not a whole number from %ld to %ld", flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        say("option '%s': '%s' is not a number from %g to %g", flag, s, lo, hi);
         return -1;
     }
     *out = v;
@@ -156,7 +175,8 @@ static int parse_kv_type(const char *flag, const char *s, enum ggml_type *out)
 
 enum {
     O_MODEL, O_ALIAS, O_CTX, O_NP, O_NGL, O_CTK, O_CTV, O_HOST, O_PORT, O_THREADS,
-    O_NPREDICT, O_BATCH, O_FA, O_VERBOSE, O_HELP, O_VERSION, O_IGNORE, O_IGNORE_ARG
+    O_NPREDICT, O_BATCH, O_FA, O_VERBOSE, O_HELP, O_VERSION, O_IGNORE, O_IGNORE_ARG,
+    O_ROPE_SCALING, O_ROPE_SCALE, O_ROPE_FREQ_BASE, O_ROPE_FREQ_SCALE, O_YARN_ORIG_CTX
 };
 
 static const struct flag {
@@ -175,6 +195,9 @@ static const struct flag {
     {"-n", O_NPREDICT, 1}, {"--n-predict", O_NPREDICT, 1}, {"--predict", O_NPREDICT, 1},
     {"-b", O_BATCH, 1}, {"--batch-size", O_BATCH, 1},
     {"-fa", O_FA, 1}, {"--flash-attn", O_FA, 1},
+    {"--rope-scaling", O_ROPE_SCALING, 1}, {"--rope-scale", O_ROPE_SCALE, 1},
+    {"--rope-freq-base", O_ROPE_FREQ_BASE, 1}, {"--rope-freq-scale", O_ROPE_FREQ_SCALE, 1},
+    {"--yarn-orig-ctx", O_YARN_ORIG_CTX, 1},
     {"-v", O_VERBOSE, 0}, {"--verbose", O_VERBOSE, 0},
     {"-h", O_HELP, 0}, {"--help", O_HELP, 0}, {"--version", O_VERSION, 0},
     {"--offline", O_IGNORE, 0}, {"--no-webui", O_IGNORE, 0}, {"--metrics", O_IGNORE, 0},
@@ -236,6 +259,22 @@ static int apply(int id, const char *name, const char *val)
             return -1;
         }
         return 0;
+    case O_ROPE_SCALING:
+        if (strcmp(val, "none") == 0) g_opt.rope_type = LLAMA_ROPE_SCALING_TYPE_NONE;
+        else if (strcmp(val, "linear") == 0) g_opt.rope_type = LLAMA_ROPE_SCALING_TYPE_LINEAR;
+        else if (strcmp(val, "yarn") == 0) g_opt.rope_type = LLAMA_ROPE_SCALING_TYPE_YARN;
+        else {
+            say("option '%s': '%s' is not none, linear or yarn", name, val);
+            return -1;
+        }
+        return 0;
+    case O_ROPE_SCALE: return parse_double(name, val, 1e-3, 1e6, &g_opt.rope_scale);
+    case O_ROPE_FREQ_BASE: return parse_double(name, val, 1e-3, 1e12, &g_opt.rope_freq_base);
+    case O_ROPE_FREQ_SCALE: return parse_double(name, val, 1e-6, 1e3, &g_opt.rope_freq_scale);
+    case O_YARN_ORIG_CTX:
+        if (parse_long(name, val, 0, 1L << 24, &v)) return -1;
+        g_opt.yarn_orig_ctx = v;
+        return 0;
     case O_VERBOSE: g_opt.verbose = 1; return 0;
     default: return 0;
     }
@@ -255,6 +294,7 @@ static int parse_args(int argc, char **argv)
     g_opt.ngl = -1;
     g_opt.batch = 512;
     g_opt.flash_attn = -1;
+    g_opt.rope_type = LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED;
     g_opt.type_k = g_opt.type_v = GGML_TYPE_F16;
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].env);
@@ -393,6 +433,16 @@ static int load_model(void)
                          : g_opt.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED
                                             : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.no_perf = true;
+    /* context extension as llama-server: --rope-scale N is a frequency scale of 1/N */
+    cp.rope_scaling_type = g_opt.rope_type;
+    if (g_opt.rope_freq_base > 0)
+        cp.rope_freq_base = (float)g_opt.rope_freq_base;
+    if (g_opt.rope_freq_scale > 0)
+        cp.rope_freq_scale = (float)g_opt.rope_freq_scale;
+    else if (g_opt.rope_scale > 0)
+        cp.rope_freq_scale = (float)(1.0 / g_opt.rope_scale);
+    if (g_opt.yarn_orig_ctx > 0)
+        cp.yarn_orig_ctx = (uint32_t)g_opt.yarn_orig_ctx;
     for (int i = 0; i < g_opt.np; i++) {
         g_slots[i].ctx = llama_init_from_model(g_model, cp);
         if (!g_slots[i].ctx) {
