@@ -127,7 +127,22 @@ static void text_pins_plan(FILE *f, const json_t *a)
         }
         fprintf(f, "pins: %zu checked, %zu ok, %zu unpinned\n", json_array_size(pins), ok,
                 unpinned);
-        /* files the manifest's include/exclude left out */
+        /* where store inputs came from, and files include/exclude left out */
+        json_array_foreach(pins, i, p) {
+            const json_t *src = json_object_get(p, "source");
+            const char *kind = rp_str(src, "kind");
+            if (!src || !*kind)
+                continue;
+            if (!strcmp(kind, "hf-cache"))
+                fprintf(f, "  %s: Hugging Face cache '%s', revision %s\n", rp_str(p, "subject"),
+                        rp_str(src, "repo"), rp_str(src, "revision"));
+            else if (!strcmp(kind, "ollama"))
+                fprintf(f, "  %s: Ollama model '%s', %s\n", rp_str(p, "subject"),
+                        rp_str(src, "name"), rp_str(src, "model_digest"));
+            else
+                fprintf(f, "  %s: %s image, %s\n", rp_str(p, "subject"), kind,
+                        rp_str(src, "digest"));
+        }
         json_array_foreach(pins, i, p) {
             const json_t *ex = json_object_get(p, "excluded"), *e;
             size_t k;
