@@ -945,6 +945,16 @@ static void tmp_unregister(void)
     g_tmp_set = 0;
 }
 
+void ap_bundle_tmp_register(const char *path)
+{
+    tmp_register(path);
+}
+
+void ap_bundle_tmp_unregister(void)
+{
+    tmp_unregister();
+}
+
 /* ---- pass two: writing ------------------------------------------------- */
 
 /* The re-hashing helper: the main thread reads a block into a free slot of

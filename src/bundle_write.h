@@ -202,6 +202,10 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
  * with that signal; SIGXFSZ is ignored so an over-size write fails with
  * an error. Called once by the CLI. One bundle write at a time per process. */
 void ap_bundle_cleanup_on_signals(void);
+/* The same for a bundle file another module writes (airpack pull): the
+ * temporary file to remove on those signals, and its end. */
+void ap_bundle_tmp_register(const char *path);
+void ap_bundle_tmp_unregister(void);
 
 /* Read a bundle's first two entries without trusting them (inspect):
  * the lock (at most AP_LOCK_MAX_BYTES) and the signature (at most

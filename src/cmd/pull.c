@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "common.h"
+#include "bundle_write.h"
 #include "registry/fetch.h"
 #include "sign.h"
 
@@ -95,6 +96,7 @@ int cmd_pull(int argc, char **argv)
         rc = cli_usage_error("pull", "no --output given");
         goto out;
     }
+    ap_bundle_cleanup_on_signals(); /* an interrupted pull leaves no temporary file */
     if ((rc = ap_oci_fetch_open(argv[optind], &o, &kr, &f, &err)) != AP_OK) {
         rc = cli_report(&err);
         goto out;

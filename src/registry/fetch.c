@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundle_write.h"
 #include "util.h"
 
 void ap_oci_fetch_close(ap_oci_fetch *f)
@@ -295,7 +297,20 @@ int ap_oci_pull(ap_oci_fetch *f, const char *output, ap_error *err)
         free(dir);
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     }
-    o.fd = mkostemps(tmp, 4, O_CLOEXEC);
+    {
+        /* no signal between creating the file and registering it for cleanup */
+        sigset_t block, saved;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGHUP);
+        sigaddset(&block, SIGQUIT);
+        pthread_sigmask(SIG_BLOCK, &block, &saved);
+        o.fd = mkostemps(tmp, 4, O_CLOEXEC);
+        if (o.fd >= 0)
+            ap_bundle_tmp_register(tmp);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    }
     o.tmp = tmp;
     if (o.fd < 0) {
         rc = ap_error_errno(err, errno == ENOENT ? AP_ERR_INPUT : AP_ERR_IO, errno,
@@ -313,10 +328,11 @@ int ap_oci_pull(ap_oci_fetch *f, const char *output, ap_error *err)
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", tmp);
     if (rc == AP_OK && rename(tmp, output) != 0)
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot rename the bundle to", output);
+    if (rc != AP_OK)
+        unlink(tmp);
+    ap_bundle_tmp_unregister();
     if (rc == AP_OK)
         rc = ap_fsync_dir_of(output, err);
-    else
-        unlink(tmp);
     free(tmp);
     free(dir);
     return rc;
