@@ -91,12 +91,23 @@ static int install_oci(const char *reference, ap_install_opts *o, const char *ca
     ap_oci_fetch f;
     ap_oci_stream *s = NULL;
     ap_error serr;
+    ap_keyring tkr = {0};
+    const ap_keyring *keys = o->keys;
     int fd = -1, rc, src;
 
     memset(&ro, 0, sizeof ro);
     ro.ca_file = ca_file;
     ro.insecure = insecure;
-    if ((rc = ap_oci_fetch_open(reference, &ro, o->keys, &f, err)) != AP_OK)
+    /* with a trust file: one signature by one of its keys before the lock
+     * is parsed; the installer then applies the k-of-n rule itself */
+    if (!keys && o->trust) {
+        if ((rc = ap_trust_keyring(o->trust, &tkr, err)) != AP_OK)
+            return rc;
+        keys = &tkr;
+    }
+    rc = ap_oci_fetch_open(reference, &ro, keys, &f, err);
+    ap_keyring_release(&tkr);
+    if (rc != AP_OK)
         return rc;
     if ((rc = ap_oci_stream_start(&f, &fd, &s, err)) != AP_OK) {
         ap_oci_fetch_close(&f);

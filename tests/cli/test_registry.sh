@@ -113,6 +113,24 @@ cmp "$T/cosigned.tar" "$T/cos.tar" || fail "co-signed bundle not byte-identical"
 "$AIRPACK" install "oci://$R/site/chat:cosigned" --insecure-registry -k "$G/other.pub" \
     --prefix "$T/pcos" -q >/dev/null 2>"$T/err" || fail "install with the co-signer's key"
 ok
+# a site trust file needing both signatures (docs/trust.md): the co-signed
+# release installs from the registry, the singly signed one is refused
+{
+    "$AIRPACK" trust init "$T/trust.json" --expires 2099-01-01 --bundles-threshold 2 \
+        --root-threshold 1 &&
+        "$AIRPACK" trust add-key "$T/trust.json" -k "$K" --name build --role bundles &&
+        "$AIRPACK" trust add-key "$T/trust.json" -k "$G/other.pub" --name other --role bundles &&
+        "$AIRPACK" trust add-key "$T/trust.json" -k "$G/untrusted.pub" --name root --role root &&
+        "$AIRPACK" trust sign "$T/trust.json" --secret-key "$G/untrusted.key" </dev/null
+} >/dev/null 2>"$T/err" || fail "make a trust file"
+set +e
+"$AIRPACK" install "oci://$R/site/chat:1.0.0" --insecure-registry --trust "$T/trust.json" \
+    --prefix "$T/ptrust" -q >/dev/null 2>"$T/err"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "one signature of two required: exit $rc"
+"$AIRPACK" install "oci://$R/site/chat:cosigned" --insecure-registry --trust "$T/trust.json" \
+    --prefix "$T/ptrust" -q >/dev/null 2>"$T/err" || fail "install co-signed with a trust file"
+ok
 
 # install straight from the registry, on another prefix; digest recorded
 "$AIRPACK" install "oci://$R/site/chat@$DIGEST" --insecure-registry -k "$K" --prefix "$T/p1" -q \
