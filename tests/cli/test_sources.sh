@@ -176,6 +176,26 @@ expect_out "original/consolidated.00.pth  (pattern 'original/')"
 "$AIRPACK" verify w/nodup.tar --public-key k.pub >/dev/null || fail "nodup does not verify"
 PARAMS=$("$AIRPACK" check --format json w/nodup.yaml | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["models"][0]["facts"]["parameters"])')
 [ "$PARAMS" = "$PARAMS_ALL" ] || fail "facts changed by excluding copies: $PARAMS vs $PARAMS_ALL"
+# airpack pin walks the same files: a pin file without the excluded ones
+cp w/nodup.yaml w/pinned.yaml
+run "$AIRPACK" pin w/pinned.yaml
+expect_rc 0
+grep -q consolidated "w/$SNAP4.sha256" && fail "pin: excluded files pinned"
+grep -q 'model-00001-of-00002.safetensors' "w/$SNAP4.sha256" || fail "pin: shard not pinned"
+echo "    sha256sums: $SNAP4.sha256" >>w/pinned.yaml
+agree pinned 0 "passed"
+run "$AIRPACK" check --format json w/pinned.yaml
+expect_out '"status": "ok"'
+# a sub-folder of a snapshot, as a files[] entry
+{ head_yaml; cat <<EOF
+models:
+  - { name: m, path: plain/ }
+files:
+  - { path: $SNAP4/original/, target: etc/orig/ }
+EOF
+} >w/hfsub.yaml
+agree hfsub 0 "passed"
+tar -tf w/hfsub.tar | grep -qx payload/files/etc/orig/consolidated.00.pth || fail "hf sub-folder: $(tar -tf w/hfsub.tar)"
 # include: only the listed files (and an excluded file's sums line is ignored)
 model_manifest inc "$SNAP4/" '    include: ["*.json", "model-*.safetensors"]
     exclude: ["original/**"]'
