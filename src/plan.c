@@ -201,28 +201,114 @@ static void loaded_bytes(const ap_model_facts *f, const ap_rt_terms *t, uint64_t
     snprintf(pm->weights_src, sizeof pm->weights_src, "model files (tensor headers)%s", extra);
 }
 
-static void solve_max(ap_plan_model *pm)
+/* The runtime's inputs for a model at ctx tokens x conc sequences. */
+static void rt_in_of(const ap_plan_in *in, uint64_t tp, uint64_t pp, uint64_t ctx, uint64_t conc, ap_rt_in *ri)
 {
-    uint64_t lo = 0, hi, per;
-    pm->max_context = pm->max_concurrency = 0;
-    if (!pm->planned || pm->kv_budget_bytes < 0)
-        return;
-    hi = pm->context_limit ? pm->context_limit : pm->model_max_context ? pm->model_max_context : MAX_CONTEXT_SEARCH;
-    while (lo < hi) {   /* largest ctx in [0, hi] with kv(ctx) <= budget */
+    memset(ri, 0, sizeof *ri);
+    ri->kind = in->kind;
+    ri->version = in->version;
+    ri->gpu_name = in->gpu_name;
+    ri->memory_bytes = in->memory_bytes;
+    ri->utilization = in->utilization;
+    ri->tp = tp;
+    ri->pp = pp;
+    ri->context = ctx;
+    ri->concurrency = conc;
+    ri->max_batched_tokens = in->max_batched_tokens;
+    ri->max_seqs = in->max_seqs;
+    ri->enforce_eager = in->enforce_eager;
+    ri->v0 = in->v0;
+    ri->custom_allreduce = in->custom_allreduce;
+    ri->flash_attn = in->flash_attn;
+    ri->ubatch = in->ubatch;
+    ri->vision_dp = in->vision_dp;
+    ri->graph_max = in->graph_max;
+}
+
+/* The activation and overhead per GPU from the terms, or the manifest's overrides. */
+static uint64_t term_activation(const ap_plan_in *in, const ap_rt_terms *t)
+{
+    return in->activation_gib >= 0 ? gib_bytes(in->activation_gib) : t->activation;
+}
+static uint64_t term_overhead(const ap_plan_in *in, const ap_rt_terms *t)
+{
+    return in->overhead_gib >= 0 ? gib_bytes(in->overhead_gib) : sat_add(t->non_torch, t->graphs_outside ? 0 : t->graphs);
+}
+
+/* One point of the search: the model at ctx x conc with everything else as planned. */
+typedef struct solve_ctx {
+    const ap_model_facts *f;
+    const ap_plan_in *in;
+    const ap_plan_model *pm;
+    uint64_t room;                  /* budget - the other models on the same GPUs */
+} solve_ctx;
+
+/* What the runtime's own accounting puts inside the budget at ctx x conc:
+ * weights + overhead + activation (not under SGLang's static fraction) + KV. */
+static uint64_t inside_at(const solve_ctx *sc, uint64_t ctx, uint64_t conc, ap_rt_terms *t)
+{
+    ap_rt_in ri;
+    uint64_t v;
+    rt_in_of(sc->in, sc->pm->tensor_parallel, sc->pm->pipeline_parallel, ctx, conc, &ri);
+    ap_rt_model(sc->f, &ri, t);
+    v = sat_add(sc->pm->weights_per_gpu, term_overhead(sc->in, t));
+    if (!sc->pm->static_fraction)
+        v = sat_add(v, term_activation(sc->in, t));
+    return sat_add(v, ap_plan_kv_bytes(sc->pm, ctx, conc));
+}
+
+static int fits_at(const solve_ctx *sc, uint64_t ctx, uint64_t conc, ap_rt_terms *t)
+{
+    return inside_at(sc, ctx, conc, t) <= sc->room;
+}
+
+/* Largest x in [a, b] that fits, the total being monotone on [a, b] (x is the
+ * context when ctx_axis, else the concurrency); 0 when a does not fit. */
+static uint64_t search(const solve_ctx *sc, int ctx_axis, uint64_t other, uint64_t a, uint64_t b)
+{
+    ap_rt_terms t;
+    uint64_t lo = a, hi = b;
+    if (a > b || !fits_at(sc, ctx_axis ? a : other, ctx_axis ? other : a, &t))
+        return 0;
+    while (lo < hi) {
         uint64_t mid = lo + (hi - lo + 1) / 2;
-        if (ap_plan_kv_bytes(pm, mid, pm->concurrency) <= (uint64_t)pm->kv_budget_bytes)
+        if (fits_at(sc, ctx_axis ? mid : other, ctx_axis ? other : mid, &t))
             lo = mid;
         else
             hi = mid - 1;
     }
-    pm->max_context = lo;
-    per = ap_plan_kv_bytes(pm, pm->context, 1);
-    if (per == 0)
-        pm->max_concurrency = MAX_CONCURRENCY;
-    else {
-        uint64_t c = (uint64_t)pm->kv_budget_bytes / per;
-        pm->max_concurrency = c > MAX_CONCURRENCY ? MAX_CONCURRENCY : c;
-    }
+    return lo;
+}
+
+/* The largest context (at the planned concurrency) and the largest concurrency
+ * (at the planned context) for which the whole per-GPU total fits: the runtime's
+ * terms are recomputed at every point searched (llama.cpp's compute buffer grows
+ * with n_ctx, vLLM V0's profile batch with max_model_len), so the answers agree
+ * with the verdict the plan would give there. The total grows with both, except
+ * where a runtime's activation drops (t.ctx_drop): the contexts from there up are
+ * searched first, then those below. */
+static void solve_max(ap_plan_model *pm, const ap_model_facts *f, const ap_plan_in *in, uint64_t budget,
+                      uint64_t others)
+{
+    solve_ctx sc;
+    ap_rt_terms t;
+    uint64_t hi, drop, c = 0;
+    pm->max_context = pm->max_concurrency = 0;
+    if (!pm->planned || !f || others >= budget)
+        return;
+    sc.f = f;
+    sc.in = in;
+    sc.pm = pm;
+    sc.room = budget - others;
+    hi = pm->context_limit ? pm->context_limit : pm->model_max_context ? pm->model_max_context : MAX_CONTEXT_SEARCH;
+    (void)inside_at(&sc, pm->context, pm->concurrency, &t);
+    drop = t.ctx_drop;
+    if (drop > 1 && drop <= hi)
+        c = search(&sc, 1, pm->concurrency, drop, hi);
+    if (!c)
+        c = search(&sc, 1, pm->concurrency, 1, drop > 1 && drop <= hi ? drop - 1 : hi);
+    pm->max_context = c;
+    pm->max_concurrency = search(&sc, 0, pm->context, 1, MAX_CONCURRENCY);
 }
 
 static int64_t signed_diff(uint64_t a, uint64_t b)
@@ -266,24 +352,7 @@ int ap_plan_model_compute_in(const ap_model_facts *f, const ap_plan_in *in, ap_p
     budget = (uint64_t)((double)in->memory_bytes * in->utilization + 0.5);
     pm->activation_src = in->activation_gib >= 0 ? "manifest" : "model";
     pm->overhead_src = in->overhead_gib >= 0 ? "manifest" : "runtime profile";
-    memset(&ri, 0, sizeof ri);
-    ri.kind = in->kind;
-    ri.version = in->version;
-    ri.gpu_name = in->gpu_name;
-    ri.memory_bytes = in->memory_bytes;
-    ri.utilization = in->utilization;
-    ri.tp = tp;
-    ri.pp = pp;
-    ri.concurrency = pm->concurrency;
-    ri.max_batched_tokens = in->max_batched_tokens;
-    ri.max_seqs = in->max_seqs;
-    ri.enforce_eager = in->enforce_eager;
-    ri.v0 = in->v0;
-    ri.custom_allreduce = in->custom_allreduce;
-    ri.flash_attn = in->flash_attn;
-    ri.ubatch = in->ubatch;
-    ri.vision_dp = in->vision_dp;
-    ri.graph_max = in->graph_max;
+    rt_in_of(in, tp, pp, 0, pm->concurrency, &ri);
     if (!f) {
         kv_size(in->kvd, f, in->kind == AP_RT_LLAMACPP || in->kind == AP_RT_OLLAMA, &pm->kv_num, &pm->kv_den, &pm->kv_dtype);
         return set_problem(pm, "the model's facts could not be read");
@@ -342,7 +411,7 @@ int ap_plan_model_compute_in(const ap_model_facts *f, const ap_plan_in *in, ap_p
     pm->total_per_gpu = sat_add(fixed, pm->kv_bytes);
     pm->kv_budget_bytes = signed_diff(budget, fixed);
     set_verdict(pm);
-    solve_max(pm);
+    solve_max(pm, f, in, budget, 0);
     return AP_OK;
 }
 
@@ -623,7 +692,12 @@ int ap_plan_compute(const ap_manifest *m, ap_model_facts *const *facts, ap_plan 
             fixed = sat_add(fixed, pm->activation_bytes);
         pm->kv_budget_bytes = signed_diff(p->budget_bytes, fixed);
         set_verdict(pm);   /* the verdict on its fullest GPU, the other models' use included */
-        solve_max(pm);
+        {
+            ap_plan_in in;
+            plan_in_of(m, &m->models[pm->index], runtime_of(m, &m->models[pm->index]), p,
+                       g ? g->name : m->gpu_model, &in);
+            solve_max(pm, facts ? facts[pm->index] : NULL, &in, p->budget_bytes, others);
+        }
         if (!pm->fits)
             p->fits = 0;
     }

@@ -65,6 +65,9 @@ typedef struct ap_rt_terms {
     uint64_t batch_tokens;        /* tokens of the activation profile */
     uint64_t seqs;                /* sequences of the sampler warm-up */
     uint64_t error_bytes;         /* the profile's stated error on the KV budget */
+    uint64_t ctx_drop;            /* a context from which the activation is smaller than just below it
+                                     (vLLM V0 turns chunked prefill on at 32K); 0 = none: the
+                                     terms never shrink as context or concurrency grow */
     char src_non_torch[160];
     char src_activation[160];
     char src_graphs[160];

@@ -110,6 +110,7 @@ void ap_rt_vllm(const ap_model_facts *f, const ap_rt_in *in, ap_rt_terms *t)
          * chunked prefill is on by default from 32K tokens of context, with 2048 */
         uint64_t ctx = in->context ? in->context : 4096;
         t->batch_tokens = in->max_batched_tokens ? in->max_batched_tokens : ctx >= 32768 ? 2048 : ctx > 2048 ? ctx : 2048;
+        t->ctx_drop = in->max_batched_tokens ? 0 : 32768;
         t->seqs = in->max_seqs ? in->max_seqs : 256;
     }
     if (!hidden) {
