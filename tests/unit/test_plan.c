@@ -719,6 +719,160 @@ static void test_rope_scaling(void **state)
     ap_model_facts_free(f);
 }
 
+/* The plan at ctx x conc: 1 when the whole per-GPU total is within the budget
+ * (headroom >= 0), and its verdict is not "does not fit". */
+static int within(const ap_model_facts *f, ap_plan_in in, uint64_t ctx, uint64_t conc)
+{
+    ap_plan_model pm;
+    int r;
+    memset(&pm, 0, sizeof pm);
+    in.ctx = ctx;
+    in.conc = conc;
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    assert_true(pm.planned);
+    r = pm.kv_budget_bytes >= 0 && pm.kv_bytes <= (uint64_t)pm.kv_budget_bytes;
+    if (r)
+        assert_true(pm.fits);
+    ap_plan_model_release(&pm);
+    return r;
+}
+
+/* The largest context and concurrency of the plan at in.ctx x in.conc are exact:
+ * they fit, one more does not (unless the context is the model's limit); the
+ * same answers whether the planned point fits or not. Returns the plan's answers. */
+static void check_max(const ap_model_facts *f, ap_plan_in in, uint64_t *mc, uint64_t *mq)
+{
+    ap_plan_model pm;
+    uint64_t lim;
+    memset(&pm, 0, sizeof pm);
+    assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+    lim = pm.context_limit ? pm.context_limit : pm.model_max_context;
+    /* 0: nothing fits */
+    if (pm.max_context)
+        assert_true(within(f, in, pm.max_context, pm.concurrency));
+    if (pm.max_context < lim)
+        assert_false(within(f, in, pm.max_context + 1, pm.concurrency));
+    if (pm.max_concurrency)
+        assert_true(within(f, in, pm.context, pm.max_concurrency));
+    assert_false(within(f, in, pm.context, pm.max_concurrency + 1));
+    /* the requested point is on the right side of both answers */
+    if (within(f, in, pm.context, pm.concurrency)) {
+        assert_true(pm.context <= pm.max_context);
+        assert_true(pm.concurrency <= pm.max_concurrency);
+    } else {
+        assert_true(pm.concurrency > pm.max_concurrency);
+    }
+    *mc = pm.max_context;
+    *mq = pm.max_concurrency;
+    ap_plan_model_release(&pm);
+}
+
+static void test_max_exact(void **state)
+{
+    ap_model_facts *f = facts_of(&llama8b);
+    ap_plan_in in;
+    uint64_t mc, mq, mc2, mq2;
+    (void)state;
+
+    /* llama.cpp without flash attention: the compute buffer grows with n_ctx = context x slots */
+    in = vin(AP_RT_LLAMACPP, "b6500", 24, 0.95, 1, 8192);
+    in.flash_attn = 0;
+    in.conc = 2;
+    check_max(f, in, &mc, &mq);
+    assert_true(mc >= 8192 && mc < 131072);
+    in.conc = 64;   /* does not fit: the same search says what would */
+    assert_false(within(f, in, 8192, 64));
+    check_max(f, in, &mc2, &mq2);
+    assert_int_equal(mq2, mq);
+    assert_true(mc2 < 8192);
+    /* with the KV cache alone against the budget at the planned point the answers were larger */
+    {
+        ap_plan_model pm;
+        memset(&pm, 0, sizeof pm);
+        in.conc = 2;
+        assert_int_equal(ap_plan_model_compute_in(f, &in, &pm), 0);
+        assert_true(pm.max_context < (uint64_t)pm.kv_budget_bytes / pm.kv_bytes_per_token / 2);
+        ap_plan_model_release(&pm);
+    }
+
+    /* vLLM V0: the profile batch is max_model_len tokens from 2048 to 32K */
+    in = vin(AP_RT_VLLM, "0.6.6", 80, 0.9, 1, 8192);
+    in.conc = 16;
+    check_max(f, in, &mc, &mq);
+    assert_true(mc > 8192 && mc < 32768);
+    /* from 32K vLLM V0 chunks the prefill (2048 tokens): contexts there fit although 32767 does not */
+    in = vin(AP_RT_VLLM, "0.6.6", 24.5, 0.9, 1, 30000);
+    assert_false(within(f, in, 30000, 1));
+    assert_false(within(f, in, 32767, 1));
+    assert_true(within(f, in, 32768, 1));
+    check_max(f, in, &mc, &mq);
+    assert_true(mc >= 32768 && mc < 131072);
+    assert_int_equal(mq, 0);   /* at context 30000 not even one sequence */
+
+    /* vLLM V1 */
+    in = vin(AP_RT_VLLM, "0.19.0", 80, 0.9, 1, 32768);
+    in.conc = 8;
+    check_max(f, in, &mc, &mq);
+    in.conc = 400;
+    assert_false(within(f, in, 32768, 400));
+    check_max(f, in, &mc2, &mq2);
+    assert_int_equal(mq2, mq);
+    ap_model_facts_free(f);
+
+    /* SGLang: mem_fraction_static covers weights + KV pool; the activation is outside */
+    f = facts_of(&llama70b);
+    in = vin(AP_RT_SGLANG, "0.4.9", 79.19, 0.88, 2, 32768);
+    in.conc = 4;
+    check_max(f, in, &mc, &mq);
+    in.conc = 200;
+    check_max(f, in, &mc2, &mq2);
+    assert_int_equal(mq2, mq);
+    ap_model_facts_free(f);
+}
+
+/* Models sharing a GPU: the largest context of one counts the other's use. */
+static void test_max_shared(void **state)
+{
+    ap_manifest m;
+    ap_model_facts *facts[2];
+    ap_plan *p = NULL;
+    ap_error err;
+    uint64_t mc, mq;
+    (void)state;
+    unsetenv("AIRPACK_GPU_CATALOG");
+    facts[0] = facts_of(&llama8b);
+    facts[1] = facts_of(&llama8b);
+    mk_manifest(&m, "nvidia-h100-sxm", 1, 2);
+    models[0].serve.concurrency = 16;
+    ap_error_clear(&err);
+    assert_int_equal(ap_plan_compute(&m, facts, &p, &err), AP_OK);
+    mc = p->models[0].max_context;
+    mq = p->models[0].max_concurrency;
+    assert_true(p->models[0].others_bytes > 0);
+    ap_plan_free(p);
+    /* at the answers the GPU is within its budget, one more is not */
+    models[0].serve.context = mc;
+    assert_int_equal(ap_plan_compute(&m, facts, &p, &err), AP_OK);
+    assert_true(p->gpus[0].headroom_bytes >= 0);
+    ap_plan_free(p);
+    models[0].serve.context = mc + 1;
+    assert_int_equal(ap_plan_compute(&m, facts, &p, &err), AP_OK);
+    assert_true(p->gpus[0].headroom_bytes < 0);
+    ap_plan_free(p);
+    models[0].serve.context = 8192;
+    models[0].serve.concurrency = mq;
+    assert_int_equal(ap_plan_compute(&m, facts, &p, &err), AP_OK);
+    assert_true(p->gpus[0].headroom_bytes >= 0);
+    ap_plan_free(p);
+    models[0].serve.concurrency = mq + 1;
+    assert_int_equal(ap_plan_compute(&m, facts, &p, &err), AP_OK);
+    assert_true(p->gpus[0].headroom_bytes < 0);
+    assert_int_equal(p->models[0].max_concurrency, mq);
+    ap_plan_free(p);
+    ap_model_facts_free(facts[0]);
+    ap_model_facts_free(facts[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +888,8 @@ int main(void)
         cmocka_unit_test(test_sglang_and_verdict),
         cmocka_unit_test(test_loaded_bytes),
         cmocka_unit_test(test_rope_scaling),
+        cmocka_unit_test(test_max_exact),
+        cmocka_unit_test(test_max_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
