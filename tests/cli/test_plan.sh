@@ -204,6 +204,50 @@ assert p["models"][0]["context_limit"] == 262144, p["models"][0]["context_limit"
 assert not [f for f in p["findings"] if f["rule"] == "AP-MODEL-CONTEXT"], p["findings"]
 ' || fail "rope_scaling extends the context"
 
+# the demo (llama.cpp on one L4): the largest concurrency and context are exact
+# under the whole per-GPU total, the compute buffer growing with context x slots;
+# the same answers whether the planned point fits or not
+mkdir "$T/pc"
+"$AIRPACK_GEN_DIR/mkdemo" "$T/pc/demo" >/dev/null
+# democonc CONCURRENCY [CONTEXT]: $T/pc/c.yaml
+democonc() {
+    sed -e "s/concurrency: 4\$/concurrency: $1/" -e "s/context: 2048\$/context: ${2:-2048}/" \
+        "$AIRPACK_SRC/tests/policy/compliant.yaml" > "$T/pc/c.yaml"
+}
+# headroom CONCURRENCY CONTEXT: the GPU's headroom in bytes
+headroom() {
+    democonc "$1" "$2"
+    "$AIRPACK" plan --format json "$T/pc/c.yaml" | /usr/bin/python3 -c '
+import json, sys
+print(json.load(sys.stdin)["gpus"][0]["headroom_bytes"])'
+}
+democonc 900
+run "$AIRPACK" plan "$T/pc/c.yaml"
+expect_rc 0
+expect_out "largest concurrency at context 2048: "
+run "$AIRPACK" plan --format json "$T/pc/c.yaml"
+expect_rc 0
+MQ=$(echo "$OUT" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["models"][0]["max_concurrency"])')
+# 900 fits, 1000 does not: the answer lies between
+[ "$MQ" -ge 900 ] && [ "$MQ" -lt 1000 ] || fail "demo: largest concurrency $MQ not in [900, 1000)"
+[ "$(headroom "$MQ" 2048)" -ge 0 ] || fail "demo: concurrency $MQ does not fit"
+[ "$(headroom $((MQ + 1)) 2048)" -lt 0 ] || fail "demo: concurrency $((MQ + 1)) fits"
+CHECKS=$((CHECKS + 1))
+democonc 1000
+run "$AIRPACK" plan "$T/pc/c.yaml"
+expect_rc 1
+run "$AIRPACK" plan --format json "$T/pc/c.yaml"
+expect_rc 1
+MC=$(echo "$OUT" | /usr/bin/python3 -c '
+import json, sys
+m = json.load(sys.stdin)["models"][0]
+assert m["max_concurrency"] == '"$MQ"', m["max_concurrency"]
+assert 0 < m["max_context"] < 2048, m["max_context"]
+print(m["max_context"])') || fail "demo at concurrency 1000: $OUT"
+[ "$(headroom 1000 "$MC")" -ge 0 ] || fail "demo: context $MC at 1000 does not fit"
+[ "$(headroom 1000 $((MC + 1)))" -lt 0 ] || fail "demo: context $((MC + 1)) at 1000 fits"
+CHECKS=$((CHECKS + 1))
+
 # a catalogue of one's own
 manifest lab-gpu 1 4 1
 printf 'gpus:\n  - name: lab-gpu\n    memory_gb: 200\n    usable_gib: 190\n' > "$T/gpus.yaml"
