@@ -148,7 +148,7 @@ static int run_sm(struct act *a, const char *verb, const char *unit, char *msg, 
 {
     char cmd[1024], *argv[SM_ARGS_MAX + 3], *save = NULL, *tok, out[2048];
     size_t n = 0, got = 0;
-    int pipefd[2], status = 0;
+    int pipefd[2], status = 0, exited = 0;
     posix_spawn_file_actions_t fa;
     pid_t pid;
     double deadline;
@@ -203,13 +203,22 @@ static int run_sm(struct act *a, const char *verb, const char *unit, char *msg, 
             }
         }
         if (now_s() > deadline) {
-            kill(pid, SIGKILL);
+            if (!exited)
+                kill(pid, SIGKILL);
             break;
+        }
+        /* the command exited but something it started keeps the pipe
+         * open (a service manager that forgot to redirect its child):
+         * read what is there for a second more, then stop */
+        if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+            exited = 1;
+            deadline = now_s() + 1;
         }
     }
     close(pipefd[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    if (!exited)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
     out[got] = '\0';
     while (got > 0 && (out[got - 1] == '\n' || out[got - 1] == '\r'))
         out[--got] = '\0';
