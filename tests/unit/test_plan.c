@@ -817,6 +817,23 @@ static void test_max_exact(void **state)
     assert_false(within(f, in, 32768, 400));
     check_max(f, in, &mc2, &mq2);
     assert_int_equal(mq2, mq);
+
+    /* TGI, Ollama (llama.cpp engine, flash attention off by default) */
+    in = vin(AP_RT_TGI, NULL, 48, 0.9, 1, 16384);
+    in.conc = 8;
+    check_max(f, in, &mc, &mq);
+    in = vin(AP_RT_OLLAMA, NULL, 24, 0.9, 1, 8192);
+    in.conc = 2;
+    check_max(f, in, &mc, &mq);
+    assert_true(mc < 131072);
+    ap_model_facts_free(f);
+
+    /* sliding-window layers (Mistral-7B-v0.1, window 4096): the KV cache stops growing past the window */
+    f = facts_of(&mistral);
+    in = vin(AP_RT_VLLM, "0.19.0", 24, 0.9, 1, 8192);
+    in.conc = 8;
+    check_max(f, in, &mc, &mq);
+    assert_int_equal(mc, 32768);   /* the model's maximum */
     ap_model_facts_free(f);
 
     /* SGLang: mem_fraction_static covers weights + KV pool; the activation is outside */
