@@ -135,6 +135,49 @@ static const json_t *plan_model(const json_t *lock, const char *name)
     return NULL;
 }
 
+/* A model carried from an Ollama store (ollama://, src/source/ollama.c):
+ * the bundle holds the store's own manifest (manifest.json) and every
+ * layer, each checked against its digest at check time, so its blobs are
+ * the artifacts (named by the sha256 the lock signs) and its manifest is
+ * the carried one: the model keeps its own template, parameters, system
+ * prompt and licence. 1 when the model is not such a model (or a layer
+ * was left out by include/exclude), 0 when laid out, -1 out of memory. */
+static int ollama_carried(ap_layout *l, const json_t *lock, const json_t *mm, const char *name)
+{
+    const char *kind = json_string_value(json_object_get(json_object_get(mm, "source"), "kind"));
+    const json_t *art;
+    const char *man = NULL;
+    char prefix[300], want[400], path[512];
+    size_t i, pl;
+
+    if (!kind || strcmp(kind, "ollama") != 0 || json_object_get(mm, "include") ||
+        json_object_get(mm, "exclude"))
+        return 1;
+    snprintf(prefix, sizeof prefix, "payload/models/%s/", name);
+    snprintf(want, sizeof want, "%smanifest.json", prefix);
+    pl = strlen(prefix);
+    json_array_foreach(json_object_get(lock, "artifacts"), i, art) {
+        const char *p = json_string_value(json_object_get(art, "path"));
+        if (p && !strcmp(p, want))
+            man = p;
+    }
+    if (!man)
+        return 1;
+    json_array_foreach(json_object_get(lock, "artifacts"), i, art) {
+        const char *p = json_string_value(json_object_get(art, "path"));
+        const char *h = json_string_value(json_object_get(art, "sha256"));
+        if (!p || strncmp(p, prefix, pl) != 0 || p == man || !hex64_ok(h))
+            continue;
+        snprintf(path, sizeof path, AP_LAYOUT_OLLAMA_DIR "/blobs/sha256-%s", h);
+        if (add(l, path, p, NULL, 0) != 0)
+            return -1;
+    }
+    snprintf(path, sizeof path,
+             AP_LAYOUT_OLLAMA_DIR "/manifests/registry.ollama.ai/library/%s/" AP_LAYOUT_OLLAMA_TAG,
+             name);
+    return add(l, path, man, NULL, 0) != 0 ? -1 : 0;
+}
+
 static int ollama_model(ap_layout *l, const json_t *lock, const json_t *mm)
 {
     const char *name = json_string_value(json_object_get(mm, "name"));
@@ -148,6 +191,9 @@ static int ollama_model(ap_layout *l, const json_t *lock, const json_t *mm)
     size_t i;
     int rc = -1, have_par = 0;
 
+    if ((rc = ollama_carried(l, lock, mm, name)) != 1)
+        return rc;
+    rc = -1;
     snprintf(prefix, sizeof prefix, "payload/models/%s/", name);
     json_array_foreach(json_object_get(lock, "artifacts"), i, art) {
         const char *p = json_string_value(json_object_get(art, "path"));

@@ -396,6 +396,15 @@ expect_rc 0
 [ -f w/site-all/current/src-test/payload/models/tiny/model.gguf ] ||
     [ -n "$(find w/site-all -name model.gguf -path '*tiny*' | head -1)" ] || fail "all: not installed"
 [ -z "$(find w/site-all -name 'consolidated*')" ] || fail "all: excluded files installed"
+# the installed Ollama store is the carried one: its own manifest, template, licence
+IM=$(find w/site-all -path '*/ollama/manifests/registry.ollama.ai/library/tiny/latest' | head -1)
+[ -n "$IM" ] || fail "all: no Ollama store laid out: $(find w/site-all | head -50)"
+cmp "$IM" w/ollama/manifests/registry.ollama.ai/library/tiny/1b || fail "all: the Ollama manifest is not the carried one"
+SD=$(dirname "$(dirname "$(dirname "$(dirname "$(dirname "$IM")")")")")
+for d in $(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(" ".join(x["digest"][7:] for x in [m["config"]] + m["layers"]))' "$IM"); do
+    [ -e "$SD/blobs/sha256-$d" ] || fail "all: blob $d missing from the laid-out store"
+    cmp "$SD/blobs/sha256-$d" "w/ollama/blobs/sha256-$d" || fail "all: blob $d differs"
+done
 # a tampered blob in any of the three: refused at check, naming the file
 cp w/all.yaml w/all-hf.yaml
 sed -i "s|$SNAP4/|hub3/models--acme--tiny/snapshots/$REV/|; /exclude:/d" w/all-hf.yaml
