@@ -478,6 +478,77 @@ static void check_generated(const char *prefix, const char *name, const char *re
     ap_unit_files_release(&uf);
 }
 
+/* One line for a preflight verdict (docs/preflight.md). */
+static void preflight_line(const json_t *pf, char *out, size_t n)
+{
+    const char *v = json_string_value(json_object_get(pf, "verdict"));
+    const json_t *host = json_object_get(pf, "host"), *nv = json_object_get(host, "nvml");
+    const json_t *g0 = json_array_get(json_object_get(host, "gpus"), 0);
+    const char *problem = json_string_value(json_array_get(json_object_get(pf, "problems"), 0));
+    size_t k;
+    if (!json_is_object(pf)) {
+        snprintf(out, n, "not recorded");
+        return;
+    }
+    if (json_is_true(json_object_get(pf, "skipped"))) {
+        snprintf(out, n, "skipped (--skip-preflight)");
+        return;
+    }
+    if (json_string_value(json_object_get(pf, "error"))) {
+        snprintf(out, n, "failed: %s", json_string_value(json_object_get(pf, "error")));
+        return;
+    }
+    if (v && !strcmp(v, "unknown") && json_is_false(json_object_get(nv, "available"))) {
+        snprintf(out, n, "not checked, no NVML (%s)",
+                 json_string_value(json_object_get(nv, "problem")) ? json_string_value(json_object_get(nv, "problem")) : "?");
+        return;
+    }
+    snprintf(out, n, "%s", !v ? "?" : !strcmp(v, "does-not-fit") ? "does not fit"
+                          : !strcmp(v, "fits-reduced") ? "fits only with a smaller context or concurrency" : v);
+    k = strlen(out);
+    if (g0 && k < n)
+        snprintf(out + k, n - k, " (%zu GPU(s), %s, driver %s)", json_array_size(json_object_get(host, "gpus")),
+                 json_string_value(json_object_get(g0, "name")) ? json_string_value(json_object_get(g0, "name")) : "?",
+                 json_string_value(json_object_get(host, "driver_version")) ? json_string_value(json_object_get(host, "driver_version")) : "?");
+    k = strlen(out);
+    if (problem && v && strcmp(v, "fits") != 0 && k < n)
+        snprintf(out + k, n - k, ": %s", problem);
+}
+
+/* The site's checks of a deployment as rows for the reports (evidence
+ * "site_checks": [{"check", "result"}], rendered by report.c). */
+static json_t *site_checks(const json_t *d)
+{
+    const json_t *pf = json_object_get(d, "preflight");
+    const json_t *a = json_object_get(json_object_get(d, "activation"), "last");
+    char line[1400];
+    json_t *rows = json_array();
+    if (!rows)
+        return NULL;
+    if (json_is_object(pf)) {
+        preflight_line(json_object_get(pf, "install_preflight"), line, sizeof line);
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "check", "GPU preflight at install", "result", line));
+        preflight_line(json_object_get(pf, "now"), line, sizeof line);
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "check", "GPU preflight now", "result", line));
+    }
+    if (json_is_object(a)) {
+        const char *r = json_string_value(json_object_get(a, "result"));
+        const char *rel = json_string_value(json_object_get(a, "release"));
+        const char *step = json_string_value(json_object_get(a, "step"));
+        const char *msg = json_string_value(json_object_get(a, "message"));
+        const char *to = json_string_value(json_object_get(json_object_get(a, "rollback"), "to"));
+        const char *at = json_string_value(json_object_get(a, "finished_at"));
+        if (r && !strcmp(r, "ok"))
+            snprintf(line, sizeof line, "%s serves (%s)", rel ? rel : "?", at ? at : "?");
+        else
+            snprintf(line, sizeof line, "%s %s%s (failed at %s: %s) %s", rel ? rel : "?",
+                     r && !strcmp(r, "rolled-back") ? "rolled back to " : r && !strcmp(r, "stopped") ? "stopped, no previous release" : "rollback failed, to ",
+                     r && !strcmp(r, "stopped") ? "" : (to ? to : "?"), step ? step : "?", msg ? msg : "?", at ? at : "");
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "check", "Last activation", "result", line));
+    }
+    return rows;
+}
+
 static json_t *audit_one(const char *prefix, const char *name, const char *release,
                          const ap_keyring *keys, const struct packs *ps, size_t *n_mod,
                          size_t *n_miss, size_t *n_unexp, size_t *n_sigfail, size_t *n_policy)
@@ -683,6 +754,13 @@ static json_t *audit_one(const char *prefix, const char *name, const char *relea
                                      json_string_value(json_object_get(sig, "key_id")),
                                      json_string_value(json_object_get(sig, "key_file")), 1, extra,
                                      json_object_get(d, "policy")));
+        {
+            json_t *ev = json_object_get(d, "evidence"), *sc = site_checks(d);
+            if (ev && sc)
+                json_object_set_new(ev, "site_checks", sc);
+            else
+                json_decref(sc);
+        }
     }
 out:
     if (d) {

@@ -482,6 +482,17 @@ static int write_markdown(FILE *f, const json_t *a)
         rp_md(f, rp_str(p, "status"));
         fputs(" |\n", f);
     }
+    if (json_array_size(json_object_get(a, "site_checks"))) {
+        /* audit of an installed release: GPU preflight and activation */
+        fputs("\n## At the site\n\n| Check | Result |\n| --- | --- |\n", f);
+        json_array_foreach(json_object_get(a, "site_checks"), i, p) {
+            fputs("| ", f);
+            rp_md(f, rp_str(p, "check"));
+            fputs(" | ", f);
+            rp_md(f, rp_str(p, "result"));
+            fputs(" |\n", f);
+        }
+    }
     json_decref(rules);
     return ferror(f) ? -1 : 0;
 }

@@ -530,6 +530,15 @@ int rp_write_html(FILE *f, const json_t *a)
     controls_table(f, a, rules);
     fputs("<h2>Policies and rules checked</h2>\n", f);
     rules_table(f, a, rules);
+    if (json_array_size(json_object_get(a, "site_checks"))) {
+        /* audit of an installed release: GPU preflight and activation */
+        size_t i;
+        const json_t *c;
+        fputs("<h2>At the site</h2><table>\n", f);
+        json_array_foreach(json_object_get(a, "site_checks"), i, c)
+            kv_row(f, rp_str(c, "check"), rp_str(c, "result"));
+        fputs("</table>\n", f);
+    }
     evidence(f, a);
     fputs("<p class=\"muted\">This report is self-contained: it loads nothing from the "
           "network.</p>\n</body></html>\n", f);

@@ -126,6 +126,10 @@ run "$AIRPACK" audit --installed "$P" --format sarif
 expect_rc 0
 expect_out "AP-ACTIVATE-FAILED"
 expect_out "the last activation, of 1.3.0+4, failed at models"
+run "$AIRPACK" audit --installed "$P" --format markdown
+expect_rc 0
+expect_out "## At the site"
+expect_out "| Last activation | 1.3.0+4 rolled back to 1.1.0+2 (failed at models:"
 /usr/bin/python3 -c '
 import json, sys
 l = json.load(open(sys.argv[1]))["activations"]

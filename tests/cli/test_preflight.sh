@@ -202,6 +202,10 @@ assert len(f) == 1 and f[0]["level"] == "warning", f
 ' "$OUT" || fail "audit json preflight: $OUT"
 run "$AIRPACK" audit --installed "$P" --format sarif
 expect_out "AP-PREFLIGHT-FIT"
+run "$AIRPACK" audit --installed "$P" --format html
+expect_rc 0
+expect_out "<h2>At the site</h2>"
+expect_out "<th>GPU preflight now</th><td>fits only with a smaller context or concurrency (1 GPU(s), NVIDIA GeForce RTX 4090, driver 550.54.14): model &#39;tiny-chat&#39;"
 AIRPACK_FAKE_NVML_GPUS="$T/gpu48.json" run "$AIRPACK" audit --installed "$P"
 expect_rc 0
 expect_out "GPU preflight now: fits (1 GPU(s), NVIDIA L40S, driver 550.54.14)"
