@@ -195,13 +195,6 @@ static void copy_sources(json_t *manifest, const json_t *pins)
     }
 }
 
-/* Files the manifest's include/exclude leave out are not read either. */
-static int facts_skip(const char *name, void *ctx)
-{
-    const char *why;
-    return !ap_input_filter(ctx, name, &why);
-}
-
 /* Read each model's facts from its files; facts[i] NULL when skipped. */
 static int read_facts(const ap_manifest *m, ap_model_facts **facts, json_t *manifest,
                       const json_t *pins, ap_error *err)
@@ -212,11 +205,7 @@ static int read_facts(const ap_manifest *m, ap_model_facts **facts, json_t *mani
         snprintf(subject, sizeof subject, "models[%zu]", i);
         if (pin_failed(pins, subject))
             continue;
-        const ap_mpath *mp = &m->models[i].src;
-        int rc = mp->n_include || mp->n_exclude
-                     ? ap_model_facts_load_filtered(mp->abs, m->models[i].format, facts_skip,
-                                                    (void *)mp, &facts[i], err)
-                     : ap_model_facts_load(mp->abs, m->models[i].format, &facts[i], err);
+        int rc = ap_source_facts_load(&m->models[i], &facts[i], err);
         if (rc)
             return ap_error_prefix(err, "model '%s' (%s, line %u)", m->models[i].name, m->file,
                                    m->models[i].loc.line);

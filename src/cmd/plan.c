@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "model/model.h"
 #include "plan.h"
+#include "source/source.h"
 
 const char cmd_plan_usage[] =
 "usage: airpack plan MANIFEST [--format text|json]\n"
@@ -150,7 +151,8 @@ int cmd_plan(int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < m->n_models; i++) {
-        if (ap_model_facts_load(m->models[i].src.abs, m->models[i].format, &facts[i], &err) != AP_OK) {
+        /* the files check and build read (include/exclude applied) */
+        if (ap_source_facts_load(&m->models[i], &facts[i], &err) != AP_OK) {
             ap_error_prefix(&err, "model '%s'", m->models[i].name);
             rc = cli_report(&err);
             goto out;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../model/model.h"
 #include "../util.h"
 #include "../walk.h"
 #include "source.h"
@@ -192,4 +193,19 @@ int ap_source_resolve(const char *ref, char **abs, int *is_dir, ap_error *err)
         return ap_ollama_resolve(ref, abs, err);
     }
     return AP_OK;
+}
+
+/* Files the manifest's include/exclude leave out are not read either. */
+static int facts_skip(const char *name, void *ctx)
+{
+    const char *why;
+    return !ap_input_filter(ctx, name, &why);
+}
+
+int ap_source_facts_load(const ap_mmodel *mm, struct ap_model_facts **out, ap_error *err)
+{
+    const ap_mpath *mp = &mm->src;
+    if (mp->n_include || mp->n_exclude)
+        return ap_model_facts_load_filtered(mp->abs, mm->format, facts_skip, (void *)mp, out, err);
+    return ap_model_facts_load(mp->abs, mm->format, out, err);
 }

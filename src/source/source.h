@@ -91,6 +91,12 @@ int ap_source_resolve(const char *ref, char **abs, int *is_dir, ap_error *err) A
 /* 1 when ref names a store (hf://, ollama://). */
 int ap_source_is_ref(const char *ref);
 
+/* A model's facts from its files as the manifest selects them: the path
+ * as resolved (a snapshot folder, an Ollama model's GGUF layer), without
+ * the files include/exclude leave out. */
+struct ap_model_facts;
+int ap_source_facts_load(const ap_mmodel *mm, struct ap_model_facts **out, ap_error *err) AP_WUR;
+
 /* ---- Hugging Face hub cache (hfcache.c) ---- */
 
 /* The hub cache folder: HF_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub

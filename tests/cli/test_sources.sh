@@ -186,6 +186,18 @@ echo "    sha256sums: $SNAP4.sha256" >>w/pinned.yaml
 agree pinned 0 "passed"
 run "$AIRPACK" check --format json w/pinned.yaml
 expect_out '"status": "ok"'
+# without an index, the facts read every .safetensors: the excluded copy is not read
+mkdir -p w/noidx
+"$G/mksafetensors" --preset tiny --shards 2 w/noidx >/dev/null
+rm w/noidx/model.safetensors.index.json
+cp w/noidx/model-00001-of-00002.safetensors w/noidx/consolidated.safetensors
+model_manifest noidx noidx/
+run "$AIRPACK" check w/noidx.yaml
+[ "$RC" != 0 ] || fail "noidx: the copy was not read (test cannot fail)"
+model_manifest noidxex noidx/ '    exclude: [consolidated.safetensors]'
+agree noidxex 0 "passed"
+run "$AIRPACK" plan w/noidxex.yaml
+expect_rc 0
 # a sub-folder of a snapshot, as a files[] entry
 { head_yaml; cat <<EOF
 models:
