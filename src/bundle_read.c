@@ -1768,8 +1768,11 @@ static int verify_split(const char *path, const ap_bundle_opts *opts, ap_bundle_
                           "bundle '%s': the parts index '%s' belongs to another bundle (its "
                           "lock_sha256 differs from the lock's)",
                           path, ipath);
-    } else if (rc == AP_ERR_CHECK && idx && res->fault != AP_FAULT_PART) {
-        /* name the parts that are to blame, so only those are copied again */
+    } else if (rc == AP_ERR_CHECK && idx &&
+               (res->fault != AP_FAULT_PART || strstr(err->msg, "is longer than"))) {
+        /* name the parts that are to blame, so only those are copied again
+         * (a part too long may be another part in the wrong place: part 1
+         * is shorter than the others by the signature reserve) */
         struct diag d;
         ap_error derr;
         memset(&d, 0, sizeof d);

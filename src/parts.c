@@ -355,9 +355,13 @@ int ap_parts_parse(const char *name, const void *buf, size_t len, ap_parts **out
             goto out;
         }
         if (pt->size == 0 || pt->size > p->volume_size ||
-            (i + 1 < p->n && pt->size != p->volume_size)) {
-            rc = bad(err, name, "%s: every part but the last holds exactly volume_size bytes",
-                     what);
+            (i > 0 && i + 1 < p->n && pt->size != p->volume_size) ||
+            (i == 0 && p->n > 1 && pt->size < ap_parts_first_min(p->volume_size))) {
+            rc = bad(err, name,
+                     "%s: every part but the first and the last holds exactly volume_size "
+                     "bytes, the first at least volume_size minus the signature reserve "
+                     "(%llu bytes)",
+                     what, (unsigned long long)AP_PARTS_SIG_RESERVE);
             goto out;
         }
         if (!ap_add_u64(total, pt->size, &total)) {
@@ -619,10 +623,24 @@ fail:
 
 /* ---- the part writer ---- */
 
+uint64_t ap_parts_default_reserve(uint64_t volume_size)
+{
+    if (volume_size >= 4 * AP_PARTS_SIG_RESERVE)
+        return AP_PARTS_SIG_RESERVE;
+    return (volume_size / 4) & ~(uint64_t)511;
+}
+
+uint64_t ap_parts_first_min(uint64_t volume_size)
+{
+    return volume_size > AP_PARTS_SIG_RESERVE ? volume_size - AP_PARTS_SIG_RESERVE : 1;
+}
+
 struct ap_partw {
     char *dir;                       /* the output's folder */
     char *base;                      /* the output's file name */
     uint64_t volume;                 /* bytes per part */
+    uint64_t reserve;                /* part 1 holds volume - reserve bytes */
+    uint64_t size_hint;
     int fd;                          /* the current part, or -1 */
     uint64_t in_part;                /* bytes in the current part */
     uint64_t total;
@@ -663,7 +681,8 @@ int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, 
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     w->fd = -1;
     w->volume = volume_size;
-    w->width = ap_parts_width(size_hint / volume_size + (size_hint % volume_size != 0));
+    w->size_hint = size_hint;
+    ap_partw_set_reserve(w, ap_parts_default_reserve(volume_size));
     w->dir = ap_path_dirname(output);
     w->base = strdup(slash ? slash + 1 : output);
     w->tmp = calloc(AP_PARTS_MAX, sizeof *w->tmp);
@@ -682,6 +701,28 @@ int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, 
     g_tmps = w->tmp;
     *out = w;
     return AP_OK;
+}
+
+void ap_partw_set_reserve(ap_partw *w, uint64_t reserve)
+{
+    uint64_t first, h = w->size_hint, n = 1;
+    if (w->n > 0)
+        return; /* too late: part 1 is being written */
+    if (reserve > AP_PARTS_SIG_RESERVE)
+        reserve = AP_PARTS_SIG_RESERVE;
+    if (reserve >= w->volume)
+        reserve = w->volume - 1;
+    w->reserve = reserve;
+    first = w->volume - reserve;
+    if (h > first)
+        n += (h - first) / w->volume + ((h - first) % w->volume != 0);
+    w->width = ap_parts_width(n);
+}
+
+/* Bytes part i (0-based) holds when full. */
+static uint64_t part_cap(const ap_partw *w, size_t i)
+{
+    return i == 0 ? w->volume - w->reserve : w->volume;
 }
 
 static int finish_part(ap_partw *w, ap_error *err)
@@ -751,11 +792,14 @@ int ap_partw_write(ap_partw *w, const void *buf, size_t len, ap_error *err)
     int rc;
     while (len > 0) {
         size_t room, n;
-        if (w->fd >= 0 && w->in_part == w->volume && (rc = finish_part(w, err)) != AP_OK)
+        if (w->fd >= 0 && w->in_part == part_cap(w, w->n - 1) &&
+            (rc = finish_part(w, err)) != AP_OK)
             return rc;
         if (w->fd < 0 && (rc = next_part(w, err)) != AP_OK)
             return rc;
-        room = w->volume - w->in_part < len ? (size_t)(w->volume - w->in_part) : len;
+        room = part_cap(w, w->n - 1) - w->in_part < len
+                   ? (size_t)(part_cap(w, w->n - 1) - w->in_part)
+                   : len;
         n = 0;
         while (n < room) {
             ssize_t k = write(w->fd, b + n, room - n);
@@ -811,14 +855,15 @@ static int partw_io(ap_partw *w, uint64_t off, void *buf, size_t len, int write_
 {
     uint8_t *b = buf;
     while (len > 0) {
-        size_t i = (size_t)(off / w->volume), n;
-        uint64_t in = off % w->volume;
+        uint64_t first = part_cap(w, 0);
+        size_t i = off < first ? 0 : (size_t)(1 + (off - first) / w->volume), n;
+        uint64_t in = off < first ? off : (off - first) % w->volume;
         int fd, own = 0;
         ssize_t k;
         if (i >= w->n)
             return ap_error_set(err, AP_ERR_INTERNAL, "offset %llu past the parts written",
                                 (unsigned long long)off);
-        n = w->volume - in < len ? (size_t)(w->volume - in) : len;
+        n = part_cap(w, i) - in < len ? (size_t)(part_cap(w, i) - in) : len;
         if (i == w->n - 1 && w->fd >= 0) {
             fd = w->fd;
         } else {
@@ -952,6 +997,13 @@ fail:
 int ap_parts_split(const char *path, const char *output, uint64_t volume_size, ap_parts *out,
                    ap_error *err)
 {
+    return ap_parts_split_reserve(path, output, volume_size, ap_parts_default_reserve(volume_size),
+                                  out, err);
+}
+
+int ap_parts_split_reserve(const char *path, const char *output, uint64_t volume_size,
+                           uint64_t reserve, ap_parts *out, ap_error *err)
+{
     ap_partw *w = NULL;
     uint8_t *buf = NULL;
     struct stat st;
@@ -972,6 +1024,7 @@ int ap_parts_split(const char *path, const char *output, uint64_t volume_size, a
     }
     if ((rc = ap_partw_open(output, volume_size, (uint64_t)st.st_size, &w, err)) != AP_OK)
         goto out;
+    ap_partw_set_reserve(w, reserve);
     for (;;) {
         ssize_t n = read(fd, buf, IO_BLOCK);
         if (n < 0 && errno == EINTR)
@@ -1068,6 +1121,25 @@ long ap_parts_check(const char *dir, const ap_parts *p,
             snprintf(msg, sizeof msg, "%llu bytes, the index says %llu (%s)",
                      (unsigned long long)sb.st_size, (unsigned long long)pt->size,
                      (uint64_t)sb.st_size < pt->size ? "truncated" : "too long");
+            /* the size of another part (part 1 is shorter by the signature
+             * reserve): perhaps that part, in the wrong place */
+            for (size_t j = 0; j < p->n; j++) {
+                if (j == i || p->parts[j].size != (uint64_t)sb.st_size)
+                    continue;
+                if (hash_fd(fd, buf, d, &size) == 0 && size == p->parts[j].size) {
+                    for (size_t k = 0; k < p->n; k++) {
+                        if (k != i && memcmp(d, p->parts[k].sha256, AP_SHA256_LEN) == 0) {
+                            st = AP_PART_MISPLACED;
+                            snprintf(msg, sizeof msg,
+                                     "holds the content of part %zu ('%s'): parts in the "
+                                     "wrong order",
+                                     k + 1, p->parts[k].file);
+                            break;
+                        }
+                    }
+                }
+                break;
+            }
         } else {
             (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
             if (hash_fd(fd, buf, d, &size) != 0) {

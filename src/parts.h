@@ -3,8 +3,10 @@
  * its signed parts index NAME.parts (docs/bundle-format.md, section 9).
  *
  * The parts are plain byte ranges of the single-file bundle: `cat
- * NAME.0*` gives it back exactly. Every part but the last holds exactly
- * volume_size bytes. The parts index is a small JSON document (format
+ * NAME.0*` gives it back exactly. Every part but the first and the last
+ * holds exactly volume_size bytes; the first holds volume_size minus a
+ * signature reserve (AP_PARTS_SIG_RESERVE), plus what co-signatures added
+ * since (at most volume_size). The parts index is a small JSON document (format
  * "airpack-parts/1") listing each part's file name, size and SHA-256 and
  * the SHA-256 of the bundle's lock; it is signed like the lock, in
  * minisign's format (NAME.parts.minisig), so stock `minisign -Vm
@@ -28,6 +30,7 @@
 #include "digest.h"
 #include "error.h"
 #include "sign.h"
+#include "trust/cosign.h"
 
 #define AP_PARTS_FORMAT "airpack-parts/1"
 #define AP_PARTS_SUFFIX ".parts"
@@ -36,6 +39,22 @@
 #define AP_PARTS_INDEX_MAX (1u << 20)      /* bytes in an index file */
 #define AP_PARTS_NAME_MAX 255              /* bytes in a part's file name */
 #define AP_VOLUME_MIN 512u                 /* smallest volume size, bytes */
+
+/* The signature reserve: part 1 of a split bundle is written this many
+ * bytes shorter than volume_size, so that `airpack sign` can add
+ * co-signatures to the head (part 1 grows, no other part moves) and part 1
+ * still fits the volume with the most signatures a bundle may hold. Sized
+ * from the caps: AP_BUNDLE_MAX_SIGS entries of at most AP_KEYFILE_MAX bytes
+ * each, plus 1024 bytes of tar header each (a ustar header and room for a
+ * pax extended header): 16 * (4096 + 1024) = 81920 bytes (80 KiB). For a
+ * volume smaller than 4 reserves (320 KiB, tests only) the reserve is a
+ * quarter of the volume, rounded down to 512 bytes. */
+#define AP_PARTS_SIG_RESERVE ((uint64_t)AP_BUNDLE_MAX_SIGS * (AP_KEYFILE_MAX + 1024u))
+/* The reserve build and split leave for a volume size (see above). */
+uint64_t ap_parts_default_reserve(uint64_t volume_size);
+/* The fewest bytes part 1 of a bundle of more than one part may hold:
+ * volume_size - AP_PARTS_SIG_RESERVE (at least 1). */
+uint64_t ap_parts_first_min(uint64_t volume_size);
 
 /* Parse a volume size: a number with an optional unit (B; K, M, G, T or
  * KB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: powers of 1024;
@@ -131,6 +150,10 @@ typedef struct ap_partw ap_partw;
  * allows fail). Nothing is created before the first write. */
 int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, ap_partw **out,
                   ap_error *err) AP_WUR;
+/* Set the signature reserve of part 1 (default: ap_parts_default_reserve;
+ * capped at AP_PARTS_SIG_RESERVE and below volume_size; 0: none, part 1
+ * holds volume_size bytes like the others). Call before the first write. */
+void ap_partw_set_reserve(ap_partw *w, uint64_t reserve);
 /* Append bytes; opens the next part's temporary file as needed. */
 int ap_partw_write(ap_partw *w, const void *buf, size_t len, ap_error *err) AP_WUR;
 /* Read or overwrite bytes already written, at offset off of the whole
@@ -153,6 +176,9 @@ void ap_partw_unlink_tmp_on_signal(void);
  * ap_partw_commit does. The bundle itself is left as it is. */
 int ap_parts_split(const char *path, const char *output, uint64_t volume_size, ap_parts *out,
                    ap_error *err) AP_WUR;
+/* The same with a given signature reserve (ap_partw_set_reserve). */
+int ap_parts_split_reserve(const char *path, const char *output, uint64_t volume_size,
+                           uint64_t reserve, ap_parts *out, ap_error *err) AP_WUR;
 
 /* ---- checking parts one by one ---- */
 

@@ -15,7 +15,9 @@
 #include "common.h"
 #include "lock.h"
 #include "sign.h"
+#include "parts.h"
 #include "trust/cosign.h"
+#include "trust/cosign_parts.h"
 
 const char cmd_sign_usage[] =
 "usage: airpack sign BUNDLE --secret-key F [--output OUT] [--password-file F] [--quiet]\n"
@@ -25,8 +27,13 @@ const char cmd_sign_usage[] =
     "head changes (a new entry airpack.lock.json.<KEYID>.minisig); the payload\n"
     "is copied once, or cloned where the filesystem shares extents. Without\n"
     "--output the bundle is replaced atomically. Nothing is verified: sign only\n"
-    "bundles you have verified or built. A split bundle is signed as one file\n"
-    "(join the parts, sign, split again).\n"
+    "bundles you have verified or built.\n"
+    "\n"
+    "A split bundle (BUNDLE.parts or BUNDLE.001) is signed in place: part 1 grows\n"
+    "into the signature reserve that build --volume-size and split leave, is\n"
+    "written beside itself and renamed over; the other parts are not touched;\n"
+    "the parts index is rewritten and signed with the signer's key. Refused when\n"
+    "the reserve is full or the parts have none (join, sign, split again).\n"
     "\n"
     "options:\n"
     "  -s, --secret-key F    the signer's minisign secret key\n"
@@ -34,7 +41,8 @@ const char cmd_sign_usage[] =
     "      --password-file F the secret key's password (else AIRPACK_PASSWORD, else a prompt)\n"
     "  -q, --quiet           print nothing on success\n"
     "\n"
-    "exit status: 0 signed, 1 not a bundle or already signed by this key,\n"
+    "exit status: 0 signed, 1 not a bundle, already signed by this key, or no\n"
+    "room in the signature reserve of a split bundle,\n"
     "2 bad usage or unreadable key\n";
 
 /* The options getopt_long parses; main.c and the completion generator
@@ -50,7 +58,9 @@ const struct option cmd_sign_options[] = {
 int cmd_sign(int argc, char **argv)
 {
     const char *seckey = NULL, *output = NULL, *pwfile = NULL, *bundle;
-    int c, rc = 2, quiet = 0, enc;
+    int c, rc = 2, quiet = 0, enc, split = 0;
+    ap_parts *idx = NULL;
+    char *ipath = NULL, *part1 = NULL;
     char *pw = NULL, *text = NULL;
     size_t text_len = 0;
     ap_seckey *sk = NULL;
@@ -83,14 +93,11 @@ int cmd_sign(int argc, char **argv)
         return cli_usage_error("sign", "unexpected argument '%s'", argv[optind]);
     if (!seckey)
         return cli_usage_error("sign", "missing --secret-key");
-    {
-        size_t bl = strlen(bundle);
-        if ((bl > 6 && !strcmp(bundle + bl - 6, ".parts")) || (bl > 4 && !strcmp(bundle + bl - 4, ".001"))) {
-            ap_error_set_at(&err, AP_ERR_INPUT, bundle, 0, 0,
-                            "a split bundle cannot be signed in place yet: sign the single-file "
-                            "bundle (cat NAME.0* > NAME), then split it again with 'airpack split'");
-            return cli_report(&err);
-        }
+    if (ap_parts_is_split_path(bundle)) {
+        if (output)
+            return cli_usage_error("sign", "--output does not apply to a split bundle: only "
+                                           "part 1 and the parts index are rewritten in place");
+        split = 1;
     }
     if (!output)
         output = bundle;
@@ -109,7 +116,9 @@ int cmd_sign(int argc, char **argv)
     if (rc != AP_OK)
         return cli_report(&err);
 
-    if ((rc = ap_bundle_head_read(bundle, &h, &err)) != AP_OK)
+    if (split && (rc = ap_parts_cosign_open(bundle, &idx, &ipath, &part1, &err)) != AP_OK)
+        goto fail;
+    if ((rc = ap_bundle_head_read(split ? part1 : bundle, &h, &err)) != AP_OK)
         goto fail;
     if (h.n_sigs == 0) {
         rc = ap_error_set_at(&err, AP_ERR_CHECK, bundle, 0, 0,
@@ -158,10 +167,22 @@ int cmd_sign(int argc, char **argv)
     h.n_sigs++;
     text = NULL;
     ap_bundle_head_sort(&h);
-    if ((rc = ap_bundle_head_write(bundle, output, &h, &err)) != AP_OK)
-        goto fail;
-    if (!quiet)
-        printf("signed '%s' with key %s: %zu signatures\n", output, hex, h.n_sigs);
+    if (split) {
+        uint64_t grown = 0;
+        if ((rc = ap_parts_cosign_write(ipath, idx, part1, &h, sk, &grown, &err)) != AP_OK)
+            goto fail;
+        if (!quiet)
+            printf("signed '%s' with key %s: %zu signatures; rewrote '%s' (+%llu bytes, %llu of "
+                   "%llu) and the parts index '%s' (signed by key %s)\n",
+                   bundle, hex, h.n_sigs, part1, (unsigned long long)grown,
+                   (unsigned long long)idx->parts[0].size,
+                   (unsigned long long)idx->volume_size, ipath, hex);
+    } else {
+        if ((rc = ap_bundle_head_write(bundle, output, &h, &err)) != AP_OK)
+            goto fail;
+        if (!quiet)
+            printf("signed '%s' with key %s: %zu signatures\n", output, hex, h.n_sigs);
+    }
     rc = 0;
     goto out;
 fail:
@@ -171,5 +192,8 @@ out:
     ap_lock_free(lock);
     ap_bundle_head_release(&h);
     ap_seckey_free(sk);
+    ap_parts_free(idx);
+    free(ipath);
+    free(part1);
     return rc;
 }

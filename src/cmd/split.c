@@ -4,6 +4,7 @@
  * docs/bundle-format.md section 9).
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,12 @@
 
 const char cmd_split_usage[] =
 "usage: airpack split BUNDLE --volume-size SIZE --secret-key F [--password-file F]\n"
-    "                     [--output-dir DIR] [--quiet]\n"
+    "                     [--output-dir DIR] [--reserve SIZE] [--quiet]\n"
     "\n"
     "Cut a bundle into parts BUNDLE.001, BUNDLE.002, ... of SIZE bytes each (the\n"
-    "last may be shorter) for media smaller than the bundle, and write the parts\n"
+    "last may be shorter; the first is shorter by the signature reserve, room for\n"
+    "co-signatures: docs/bundle-format.md section 9) for media smaller than the\n"
+    "bundle, and write the parts\n"
     "index BUNDLE.parts with its minisign signature BUNDLE.parts.minisig (each\n"
     "part's size and SHA-256 and the SHA-256 of the bundle's lock). `cat\n"
     "BUNDLE.0*` gives back the bundle byte for byte. Inside the site, `airpack\n"
@@ -36,6 +39,10 @@ const char cmd_split_usage[] =
     "  --secret-key F      minisign secret key that signs the parts index\n"
     "  --password-file F   the secret key's password (else AIRPACK_PASSWORD, else a prompt)\n"
     "  --output-dir DIR    where the parts go (default: the bundle's folder)\n"
+    "  --reserve SIZE      signature reserve left at the end of part 1 for\n"
+    "                      co-signatures added later with 'airpack sign' (default\n"
+    "                      and most: 80 KiB, room for 16 signatures; a quarter of\n"
+    "                      the volume below 320 KiB; 0: none, part 1 is full)\n"
     "  --quiet             no summary\n"
     "\n"
     "exit status: 0 written, 2 bad usage or input, or an I/O error\n";
@@ -45,6 +52,7 @@ const struct option cmd_split_options[] = {
     {"secret-key", required_argument, NULL, 's'},
     {"password-file", required_argument, NULL, 'w'},
     {"output-dir", required_argument, NULL, 'o'},
+    {"reserve", required_argument, NULL, 'R'},
     {"quiet", no_argument, NULL, 'q'},
     {NULL, 0, NULL, 0},
 };
@@ -54,7 +62,7 @@ int cmd_split(int argc, char **argv)
     const char *seckey = NULL, *pwfile = NULL, *outdir = NULL, *bundle;
     char *pw = NULL, *lock = NULL, *sig = NULL, *output = NULL, *dir = NULL;
     size_t lock_len = 0, sig_len = 0;
-    uint64_t volume = 0;
+    uint64_t volume = 0, reserve = UINT64_MAX;
     int c, quiet = 0, rc = 2, enc;
     ap_seckey *sk = NULL;
     ap_parts parts;
@@ -72,6 +80,18 @@ int cmd_split(int argc, char **argv)
                                        "bad --volume-size '%s': use a size such as 700M, 4GiB, "
                                        "4.7GB (at least %u bytes) or fat32, dvd, dvd-dl, bd25, bd50",
                                        optarg, AP_VOLUME_MIN);
+            break;
+        case 'R':
+            if (!strcmp(optarg, "0")) {
+                reserve = 0;
+            } else if (ap_volume_size_parse(optarg, &reserve) != 0 ||
+                       reserve > AP_PARTS_SIG_RESERVE) {
+                return cli_usage_error("split",
+                                       "bad --reserve '%s': use 0 or a size from %u bytes to "
+                                       "%llu (80KiB)",
+                                       optarg, AP_VOLUME_MIN,
+                                       (unsigned long long)AP_PARTS_SIG_RESERVE);
+            }
             break;
         case 's': seckey = optarg; break;
         case 'w': pwfile = optarg; break;
@@ -123,7 +143,9 @@ int cmd_split(int argc, char **argv)
             goto out;
         }
     }
-    if (ap_parts_split(bundle, output, volume, &parts, &err) != AP_OK ||
+    if (reserve == UINT64_MAX)
+        reserve = ap_parts_default_reserve(volume);
+    if (ap_parts_split_reserve(bundle, output, volume, reserve, &parts, &err) != AP_OK ||
         ap_parts_set_lock(&parts, lock, lock_len, &err) != AP_OK ||
         ap_parts_sign_write(dir, &parts, sk, &err) != AP_OK) {
         rc = cli_report(&err);

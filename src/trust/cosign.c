@@ -236,6 +236,17 @@ out:
     return AP_OK;
 }
 
+int ap_bundle_head_len(const ap_bundle_head *h, uint64_t *len, ap_error *err)
+{
+    uint8_t *b = NULL;
+    size_t n = 0;
+    int rc = head_bytes(h, &b, &n, err);
+    free(b);
+    if (rc == AP_OK)
+        *len = n;
+    return rc;
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
     const uint8_t *b = p;

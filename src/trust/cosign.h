@@ -69,6 +69,11 @@ void ap_bundle_head_release(ap_bundle_head *h);
  * airpack.lock.json.minisig first, then by name). */
 void ap_bundle_head_sort(ap_bundle_head *h);
 
+/* The bytes of h's head as ap_bundle_head_write writes it (the lock and
+ * signature entries with their tar headers, no end marker): the new
+ * payload_off. */
+int ap_bundle_head_len(const ap_bundle_head *h, uint64_t *len, ap_error *err) AP_WUR;
+
 /* Write a bundle to out: h's lock and signature entries (in h's order,
  * with h's names), then the bytes of the bundle in from h->payload_off on
  * (its artifacts and end marker). out may equal in: the new file is

@@ -13,14 +13,19 @@ expect_rc 0
 run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output one.airpack --quiet
 expect_rc 0
 size=$(stat -c %s one.airpack)
-vol=$(( (size + 2) / 3 + 1 ))   # three parts, the last one shorter
+# three parts, the last one shorter; part 1 is shorter by the signature
+# reserve (a quarter of a volume below 320 KiB, rounded down to 512 bytes)
+vol=$(( size * 2 / 5 ))
+reserve=$(( vol / 4 / 512 * 512 ))
 mkdir b s
 run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output b/one.airpack --volume-size "$vol"
 expect_rc 0
 expect_out "3 parts of at most $vol bytes"
 [ -f b/one.airpack.003 ] && [ ! -e b/one.airpack.004 ] && [ ! -e b/one.airpack ] ||
     fail "build --volume-size: not exactly three parts: $(ls b)"
-[ "$(stat -c %s b/one.airpack.001)" = "$vol" ] || fail "part 1 is not volume-size bytes"
+[ "$(stat -c %s b/one.airpack.001)" = "$((vol - reserve))" ] ||
+    fail "part 1 is not volume-size minus the reserve: $(stat -c %s b/one.airpack.001)"
+[ "$(stat -c %s b/one.airpack.002)" = "$vol" ] || fail "part 2 is not volume-size bytes"
 cat b/one.airpack.0* | cmp -s - one.airpack || fail "cat of the parts differs from the bundle"
 # split of the single file gives the same parts and index
 run "$AIRPACK" split one.airpack --volume-size "$vol" --secret-key k.sec --output-dir s
