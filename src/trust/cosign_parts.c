@@ -95,7 +95,8 @@ int ap_parts_cosign_write(const char *ipath, ap_parts *idx, const char *part1,
         return ap_error_set(err, AP_ERR_INTERNAL, "the new head is shorter than the old one");
     size = old - h->payload_off + head_len;
     if (size > limit) {
-        if (idx->n > 1 && old >= limit)
+        /* part 1 full with no co-signature yet: there never was a reserve */
+        if (idx->n > 1 && old >= limit && h->n_sigs <= 2)
             return ap_error_set_at(
                 err, AP_ERR_CHECK, ipath, 0, 0,
                 "the parts were written without a signature reserve (part 1 already holds "
