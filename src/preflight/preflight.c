@@ -590,7 +590,9 @@ int ap_preflight_check(const json_t *lock_doc, const ap_hostgpus *h, const ap_pr
             v = AP_PF_FITS;
             snprintf(msg, sizeof msg, "fits: context %" PRIu64 " x concurrency %" PRIu64,
                      pm->context, pm->concurrency);
-        } else if (pm->kv_budget_bytes > 0 &&
+        } else if (/* the planner's answers count every term at the point they name
+                      * (activations grow with the context too), so they hold even
+                      * when the KV budget at the planned point is negative */
                    ((pm->max_context >= AP_PREFLIGHT_MIN_CONTEXT ||
                      (pm->max_context > 0 && pm->max_context >= pm->context)) ||
                     pm->max_concurrency >= 1)) {

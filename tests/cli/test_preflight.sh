@@ -95,6 +95,25 @@ expect_out "verdict: fits only with a smaller context or concurrency"
 AIRPACK_FAKE_NVML_GPUS="$T/busy48.json" run "$AIRPACK" preflight big.tar -k k.pub --ignore-free
 expect_rc 0
 
+# --- fits only smaller when the activations alone overflow at the planned
+# point: llama.cpp's compute buffer grows with context x slots, so the KV
+# budget there is negative, yet fewer slots fit (the planner's answers count
+# every term at the point they name)
+sed -e 's/model: nvidia-l4$/model: nvidia-l40s/' -e 's/concurrency: 4/concurrency: 1800/' \
+    -e 's/^  sequence: 1/  sequence: 5/' $D >demo/act.yaml
+"$AIRPACK" build demo/act.yaml --secret-key k.key --output act.tar >/dev/null 2>&1 || fail "build act"
+run "$AIRPACK" preflight act.tar -k k.pub --format json
+expect_rc 1
+printf '%s\n' "$OUT" >act24.json
+python3 - act24.json <<'PY' || fail "preflight json (activations overflow): $(cat act24.json)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = r["models"][0]
+assert r["verdict"] == "fits-reduced" and m["verdict"] == "fits-reduced", (r["verdict"], m)
+assert 0 < m["max_concurrency"] < 1800 and m["concurrency"] == 1800, m
+PY
+CHECKS=$((CHECKS + 1))
+
 # --- target.requires: driver, cuda, compute capability
 run "$AIRPACK" preflight req.tar -k k.pub
 expect_rc 1
