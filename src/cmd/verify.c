@@ -18,7 +18,8 @@
 const char cmd_verify_usage[] =
 "usage: airpack verify BUNDLE|- (--public-key F [--public-key F]... | --trust FILE)\n"
     "                      [--format text|json]\n"
-    "       airpack verify --parts NAME.parts --public-key F... [--format text|json]\n"
+    "       airpack verify --parts NAME.parts (--public-key F... | --trust FILE)\n"
+    "                      [--format text|json]\n"
     "\n"
     "Check the signature and every hash of a bundle in one streaming pass, in\n"
     "constant memory, from a file or from standard input ('-': a pipe, a tape).\n"
@@ -29,7 +30,10 @@ const char cmd_verify_usage[] =
     "NAME.parts or its first part NAME.001: its parts are read as one stream.\n"
     "--parts checks each part of a split bundle on its own against the signed parts\n"
     "index (present, size, SHA-256) and names the parts that are bad or missing, so\n"
-    "only those are copied again; it works with only some parts present.\n"
+    "only those are copied again; it works with only some parts present. The\n"
+    "index is signed by whoever signed the bundle last (airpack sign re-signs it):\n"
+    "that key must be among the --public-key keys, or an unrevoked 'bundles' key\n"
+    "of the --trust file.\n"
     "\n"
     "options:\n"
     "  -k, --public-key F   a trusted minisign public key, or a folder of *.pub\n"
@@ -209,8 +213,29 @@ int cmd_verify(int argc, char **argv)
             rc = cli_usage_error("verify", "--parts takes the parts index, not a bundle too");
             goto out_keys;
         }
-        if (nkeys == 0 || kr.n == 0) {
-            rc = cli_usage_error("verify", "no trusted key: give --public-key");
+        if (trust_file && nkeys) {
+            rc = cli_usage_error("verify", "give either --trust or --public-key, not both");
+            goto out_keys;
+        }
+        if (trust_file) {
+            /* the index may be signed by any unrevoked key of the trust
+             * file's 'bundles' role (airpack sign re-signs it: the last
+             * signer's key), as when verifying across the parts */
+            if (ap_trust_load(trust_file, &trust, &err) != AP_OK ||
+                ap_trust_check_self(trust, &err) != AP_OK) {
+                rc = cli_report(&err);
+                goto out_keys;
+            }
+            if (!(kr.keys = calloc(trust->n_keys + 1, sizeof *kr.keys))) {
+                cli_error("out of memory");
+                rc = 2;
+                goto out_keys;
+            }
+            for (size_t i = 0; i < trust->n_keys; i++)
+                if (ap_trust_counts(&trust->keys[i], AP_TRUST_ROLE_BUNDLES))
+                    kr.keys[kr.n++] = trust->keys[i].pk;
+        } else if (nkeys == 0 || kr.n == 0) {
+            rc = cli_usage_error("verify", "no trusted key: give --public-key or --trust");
             goto out_keys;
         }
         rc = verify_parts(parts, &kr, fmt);

@@ -95,9 +95,13 @@ expect_rc 0
 run "$A" verify --parts b/one.airpack.parts -k "$K/compliance.pub"
 expect_rc 0
 expect_out "3 of 3 parts ok"
+run "$A" verify --parts b/one.airpack.parts --trust "$T/trust.json"
+expect_rc 0
+expect_out "3 of 3 parts ok"
 # the index's signer must be trusted: the build key alone no longer signs it
 run "$A" verify --parts b/one.airpack.parts -k "$K/build.pub"
 expect_rc 1
+expect_err "signature does not verify"
 run "$A" inspect b/one.airpack.parts
 expect_rc 0
 expect_out "co-signature: key id $(kid compliance)"
