@@ -31,6 +31,7 @@ const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
     "                     [--password-file F] [--compress zstd[:LEVEL]] [--quiet]\n"
     "                     [--volume-size SIZE] [--base LOCK] [--trust-file F]\n"
+    "                     [--allow-outside-paths]\n"
     "\n"
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
@@ -58,6 +59,9 @@ const char cmd_build_usage[] =
     "                      artifact trust.json: install applies it when a threshold\n"
     "                      of the installed file's root keys signed it\n"
     "  --quiet             no progress and no summary\n"
+    "  --allow-outside-paths\n"
+    "                      allow absolute paths and paths outside the manifest's\n"
+    "                      folder (as check does with the same option)\n"
     "\n"
     "Entry times come from SOURCE_DATE_EPOCH (default 2000-01-01T00:00:00Z): two\n"
     "builds of the same inputs are the same bytes.\n"
@@ -385,6 +389,7 @@ const struct option cmd_build_options[] = {
     {"base", required_argument, NULL, 'B'},
     {"trust-file", required_argument, NULL, 'R'},
     {"two-pass", no_argument, NULL, '2'},
+    {"allow-outside-paths", no_argument, NULL, 'A'},
     {NULL, 0, NULL, 0},
 };
 
@@ -414,8 +419,10 @@ int cmd_build(int argc, char **argv)
     uint64_t epoch, volume = 0;
     struct progress_state ps;
     ap_parts parts;
+    ap_manifest_opts mopts;
 
     ap_error_clear(&err);
+    memset(&mopts, 0, sizeof mopts);
     ap_bundle_plan_init(&plan);
     memset(&hc, 0, sizeof hc);
     memset(&ps, 0, sizeof ps);
@@ -429,6 +436,7 @@ int cmd_build(int argc, char **argv)
         case 'R': trust_file = optarg; break;
         case 'w': pwfile = optarg; break;
         case 'q': quiet = 1; break;
+        case 'A': mopts.allow_outside_paths = 1; break;
         case 'P': {
             const char **np = realloc(policies, (n_policies + 1) * sizeof *np);
             if (!np) {
@@ -523,7 +531,7 @@ int cmd_build(int argc, char **argv)
     }
 
     /* The manifest and its analysis: pins and policies must pass. */
-    if (ap_manifest_load(manifest, NULL, &m, &err) != AP_OK) {
+    if (ap_manifest_load(manifest, &mopts, &m, &err) != AP_OK) {
         rc = cli_report(&err);
         goto out;
     }

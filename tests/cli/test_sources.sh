@@ -56,6 +56,19 @@ mkdir -p w/plain
 "$G/mkgguf" --preset tiny w/plain/model.gguf >/dev/null
 model_manifest plain plain/
 agree plain 0 "passed"
+# a path outside the manifest's folder: both refuse it with the same message,
+# and both accept it with --allow-outside-paths (check and build take the
+# same option, so what check passes build writes)
+mkdir -p outside
+"$G/mkgguf" --preset tiny outside/model.gguf >/dev/null
+model_manifest outabs "$T/outside/model.gguf"
+agree outabs 2 "is not allowed (paths are relative to the manifest's folder; see --allow-outside-paths)"
+run "$AIRPACK" check w/outabs.yaml --allow-outside-paths
+expect_rc 0
+run "$AIRPACK" build w/outabs.yaml --secret-key k.key --output w/outabs.tar --quiet --allow-outside-paths
+expect_rc 0
+run "$AIRPACK" verify w/outabs.tar --public-key k.pub
+expect_rc 0
 mkdir -p w/linked
 "$G/mkgguf" --preset tiny w/linked/real.gguf >/dev/null
 ln -s real.gguf w/linked/model.gguf
