@@ -222,6 +222,90 @@ static void test_writer_and_check(void **state)
     assert_int_equal(ap_partw_open("/tmp/x", 100, 1, &w, &err), AP_ERR_INPUT);
 }
 
+/* The signature reserve: part 1 shorter, offsets mapped across it, and
+ * the index's rule for part 1. */
+static void test_reserve(void **state)
+{
+    char dir[] = "/tmp/airpack-parts-XXXXXX", out[300], path[400], *all = NULL, *t = NULL;
+    uint8_t buf[3000], patch[40];
+    ap_partw *w = NULL;
+    ap_parts p, *q = NULL;
+    ap_error err;
+    size_t len = 0;
+    (void)state;
+    assert_true(AP_PARTS_SIG_RESERVE == 81920);
+    assert_true(ap_parts_default_reserve(4294967295u) == 81920);   /* fat32 */
+    assert_true(ap_parts_default_reserve(4u * 81920) == 81920);
+    assert_true(ap_parts_default_reserve(200u * 1024) == 51200);   /* a quarter */
+    assert_true(ap_parts_default_reserve(1024) == 0);
+    assert_true(ap_parts_first_min(4294967295u) == 4294967295u - 81920);
+    assert_true(ap_parts_first_min(1024) == 1);
+
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)((i * 13 + 5) ^ (i >> 7));
+    memset(patch, 'P', sizeof patch);
+    assert_non_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/r.airpack", dir);
+    assert_int_equal(ap_partw_open(out, 1024, sizeof buf, &w, &err), AP_OK);
+    ap_partw_set_reserve(w, 512);
+    assert_int_equal(ap_partw_write(w, buf, sizeof buf, &err), AP_OK);
+    /* a write back across the end of part 1 and one across parts 2 and 3 */
+    assert_int_equal(ap_partw_pwrite(w, 500, patch, sizeof patch, &err), AP_OK);
+    assert_int_equal(ap_partw_pwrite(w, 1520, patch, sizeof patch, &err), AP_OK);
+    {
+        uint8_t back[sizeof patch];
+        assert_int_equal(ap_partw_pread(w, 1520, back, sizeof back, &err), AP_OK);
+        assert_memory_equal(back, patch, sizeof patch);
+    }
+    memcpy(buf + 500, patch, sizeof patch);
+    memcpy(buf + 1520, patch, sizeof patch);
+    assert_int_equal(ap_partw_commit(w, &p, &err), AP_OK);
+    assert_int_equal(p.n, 4);
+    assert_true(p.parts[0].size == 512 && p.parts[1].size == 1024 && p.parts[2].size == 1024 &&
+                p.parts[3].size == 440);
+    for (size_t i = 0; i < p.n; i++) {
+        char *b = NULL;
+        size_t l = 0;
+        uint8_t h[AP_SHA256_LEN];
+        snprintf(path, sizeof path, "%s/%s", dir, p.parts[i].file);
+        assert_int_equal(ap_read_file(path, 1 << 20, &b, &l, &err), AP_OK);
+        assert_int_equal(ap_sha256_buffer(b, l, h), AP_OK);
+        assert_memory_equal(h, p.parts[i].sha256, AP_SHA256_LEN); /* rehashed after pwrite */
+        all = realloc(all, len + l);
+        memcpy(all + len, b, l);
+        len += l;
+        free(b);
+        unlink(path);
+    }
+    assert_int_equal(len, sizeof buf);
+    assert_memory_equal(all, buf, len);
+    free(all);
+    ap_parts_release(&p);
+    rmdir(dir);
+
+    /* the index: part 1 may be short by the reserve, not more */
+    for (int k = 0; k < 2; k++) {
+        unsigned long long vol = 200000, p1 = vol - 81920 - (unsigned long long)k;
+        assert_true(asprintf(&t,
+                             "{\"format\":\"airpack-parts/1\",\"bundle\":\"b.airpack\","
+                             "\"name\":\"demo\",\"version\":\"1.0.0\",\"sequence\":3,"
+                             "\"lock_sha256\":\"" H64 "\",\"volume_size\":%llu,\"size\":%llu,"
+                             "\"parts\":[{\"file\":\"b.airpack.001\",\"size\":%llu,"
+                             "\"sha256\":\"" H64 "\"},{\"file\":\"b.airpack.002\","
+                             "\"size\":10,\"sha256\":\"" H64 "\"}]}",
+                             vol, p1 + 10, p1) > 0);
+        if (k == 0) {
+            assert_int_equal(ap_parts_parse("t.parts", t, strlen(t), &q, &err), AP_OK);
+            ap_parts_free(q);
+            q = NULL;
+        } else {
+            assert_int_equal(parse(t, &err), AP_ERR_CHECK);
+            assert_non_null(strstr(err.msg, "signature reserve"));
+        }
+        free(t);
+    }
+}
+
 static void test_paths(void **state)
 {
     char *s;
@@ -261,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_volume_size),
         cmocka_unit_test(test_index),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_writer_and_check),
         cmocka_unit_test(test_paths),
     };
