@@ -37,6 +37,17 @@ int ap_parts_cosign_open(const char *path, ap_parts **idx, char **ipath, char **
     /* not verified here: the signer vouches for the bundle it signs */
     if ((rc = ap_parts_load(ip, NULL, 1, &x, err)) != AP_OK)
         goto fail;
+    {
+        const char *base = strrchr(ip, '/') ? strrchr(ip, '/') + 1 : ip;
+        size_t bl = strlen(x->bundle);
+        if (strncmp(base, x->bundle, bl) != 0 || strcmp(base + bl, AP_PARTS_SUFFIX) != 0) {
+            rc = ap_error_set_at(err, AP_ERR_CHECK, ip, 0, 0,
+                                 "the parts index names the bundle '%s', not this file's: "
+                                 "rename it back to '%s%s' before signing",
+                                 x->bundle, x->bundle, AP_PARTS_SUFFIX);
+            goto fail;
+        }
+    }
     if (!(p1 = ap_path_join(dir, x->parts[0].file))) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto fail;
