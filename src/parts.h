@@ -75,7 +75,7 @@ typedef struct ap_parts {
     char *version;                   /* metadata.version */
     uint64_t sequence;               /* metadata.sequence */
     uint8_t lock_sha256[AP_SHA256_LEN]; /* SHA-256 of airpack.lock.json's bytes */
-    uint64_t volume_size;            /* bytes per part (the last may be shorter, the first by the signature reserve) */
+    uint64_t volume_size;            /* bytes per part (see above: first, last) */
     uint64_t size;                   /* bytes of the whole bundle (sum of parts) */
     ap_part *parts;
     size_t n;
