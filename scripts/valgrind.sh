@@ -56,8 +56,12 @@ EOF
     chmod +x "$W/$b"
 done
 
+# The same environment tests/CMakeLists.txt gives ctest (the fake NVML
+# library; no test may see this machine's GPUs).
 export AIRPACK="$W/airpack" AIRPACK_VERIFY="$W/airpack-verify" AIRPACK_GEN_DIR="$BUILD/tests" \
-    AIRPACK_SRC="$SRC" AIRPACK_BIN="$BUILD" NO_COLOR=1
+    AIRPACK_SRC="$SRC" AIRPACK_BIN="$BUILD" NO_COLOR=1 \
+    AIRPACK_FAKE_NVML="$BUILD/tests/libnvidia-ml-fake.so" \
+    AIRPACK_NVML_LIBRARY=/nonexistent/airpack-tests/libnvidia-ml.so.1
 
 # Logs of one case that report errors (ERROR SUMMARY > 0) or a crash
 # (SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV; tests send SIGINT and SIGTERM
