@@ -35,6 +35,7 @@ if [ -x scripts/valgrind.sh ]; then
 fi
 if [ -x scripts/fuzz.sh ] && [ "${AIRPACK_SKIP_FUZZ:-0}" != 1 ]; then
     echo "== fuzz smoke (${AIRPACK_FUZZ_SECONDS:-20}s per target)"
-    sh scripts/fuzz.sh "${AIRPACK_FUZZ_SECONDS:-20}"
+    # one target per core: each still runs its full time
+    FUZZ_JOBS=${FUZZ_JOBS:-$JOBS} sh scripts/fuzz.sh "${AIRPACK_FUZZ_SECONDS:-20}"
 fi
 echo "all test stages passed"
