@@ -93,25 +93,6 @@ static int fsync_path(const char *path, int dir, ap_error *err)
     return AP_OK;
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* rm -rf, never following links. */
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path);
-    /* a staging folder is 0700: make sure we can descend */
-    return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int fsync_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
@@ -311,7 +292,7 @@ static void sweep(const char *dir, const char *const *pfx)
         for (size_t i = 0; pfx[i]; i++) {
             if (strncmp(e->d_name, pfx[i], strlen(pfx[i])) == 0 &&
                 snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) {
-                remove_tree(p);
+                ap_remove_tree(p);
                 break;
             }
         }
@@ -378,7 +359,7 @@ static int cleanup_locked(const char *prefix, ap_error *err)
                     snprintf(rec, sizeof rec, "%s/%s", q, e2->d_name) >= (int)sizeof rec)
                     continue;
                 if (lstat(rel, &st) != 0 && errno == ENOENT)
-                    remove_tree(rec);
+                    ap_remove_tree(rec);
             }
             closedir(d2);
         }
@@ -1068,22 +1049,22 @@ static int commit(struct inst *in, const ap_bundle_result *vr, ap_error *err)
     if (access(rel_final, F_OK) == 0) {
         if ((rc = pathf(old, sizeof old, err, "%s/.old-%s", in->rel_parent, in->rel)))
             goto fail_receipt;
-        remove_tree(old);
+        ap_remove_tree(old);
         if (rename(rel_final, old) != 0) {
             rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot move aside", rel_final);
             goto fail_receipt;
         }
-        remove_tree(old);
+        ap_remove_tree(old);
     }
     if (access(rec_final, F_OK) == 0) {
         if ((rc = pathf(old, sizeof old, err, "%s/.old-%s", rec_parent, in->rel)))
             goto fail_receipt;
-        remove_tree(old);
+        ap_remove_tree(old);
         if (rename(rec_final, old) != 0) {
             rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot move aside", rec_final);
             goto fail_receipt;
         }
-        remove_tree(old);
+        ap_remove_tree(old);
     }
     if (rename(rec_stage, rec_final) != 0) {
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot rename", rec_stage);
@@ -1117,7 +1098,7 @@ static int commit(struct inst *in, const ap_bundle_result *vr, ap_error *err)
     checkpoint();
     return AP_OK;
 fail_receipt:
-    remove_tree(rec_stage);
+    ap_remove_tree(rec_stage);
     return rc;
 }
 
@@ -1238,7 +1219,7 @@ out:
     if (in.stage_fd >= 0)
         close(in.stage_fd);
     if (in.staging[0])
-        remove_tree(in.staging);
+        ap_remove_tree(in.staging);
     if (rc != AP_OK && in.created_parent)
         rmdir(in.rel_parent);
     free(in.lock_buf);

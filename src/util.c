@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -266,4 +267,68 @@ int ap_fsync_dir_of(const char *path, ap_error *err)
     }
     free(d);
     return rc;
+}
+
+int ap_remove_tree(const char *path)
+{
+    struct stat st;
+    char *argv[2];
+    FTS *fts;
+    FTSENT *e;
+    int rc = 0, saved = 0;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    argv[0] = (char *)path;
+    argv[1] = NULL;
+    if (!(fts = fts_open(argv, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, NULL)))
+        return -1;
+    while (rc == 0 && (e = fts_read(fts)) != NULL) {
+        switch (e->fts_info) {
+        case FTS_D:      /* a folder on the way down: make it writable to empty it */
+            if ((e->fts_statp->st_mode & 0700) != 0700)
+                (void)chmod(e->fts_accpath, (e->fts_statp->st_mode & 07777) | 0700);
+            break;
+        case FTS_DP:     /* a folder on the way up, now empty */
+            if (rmdir(e->fts_accpath) != 0 && errno != ENOENT)
+                rc = -1;
+            break;
+        case FTS_DNR:
+        case FTS_ERR:
+        case FTS_NS:
+            errno = e->fts_errno;
+            rc = -1;
+            break;
+        default:         /* files, links, anything else */
+            if (unlink(e->fts_accpath) != 0 && errno != ENOENT)
+                rc = -1;
+            break;
+        }
+        if (rc != 0)
+            saved = errno;
+    }
+    fts_close(fts);
+    if (rc != 0)
+        errno = saved;
+    return rc;
+}
+
+uint64_t ap_tree_unshared_bytes(const char *path)
+{
+    char *argv[2];
+    FTS *fts;
+    FTSENT *e;
+    uint64_t sum = 0;
+
+    argv[0] = (char *)path;
+    argv[1] = NULL;
+    if (!(fts = fts_open(argv, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, NULL)))
+        return 0;
+    while ((e = fts_read(fts)) != NULL)
+        if (e->fts_info == FTS_F && S_ISREG(e->fts_statp->st_mode) && e->fts_statp->st_nlink == 1)
+            sum += (uint64_t)e->fts_statp->st_size;
+    fts_close(fts);
+    return sum;
 }

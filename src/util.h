@@ -56,4 +56,14 @@ int ap_hex_decode(const char *hex, uint8_t *out, size_t n);
 /* fsync the folder that holds path (after a rename or create in it). */
 int ap_fsync_dir_of(const char *path, ap_error *err) AP_WUR;
 
+/* rm -rf PATH without following links: a symbolic link is removed, never
+ * its target. 0 when PATH is gone (also when it never existed), -1 with
+ * errno on the first entry that could not be removed (the rest stays). */
+int ap_remove_tree(const char *path);
+
+/* Bytes in the regular files under PATH (PATH itself when a file) that
+ * have a single link, i.e. what removing PATH frees; links not followed.
+ * 0 when PATH does not exist. */
+uint64_t ap_tree_unshared_bytes(const char *path);
+
 #endif

@@ -404,9 +404,9 @@ int cmd_build(int argc, char **argv)
     const char *trust_file = NULL;
     const char **policies = NULL;
     size_t n_policies = 0;
-    int quiet = 0, zlevel = 0, c, rc = 2, enc;
+    int quiet = 0, zlevel = 0, c, rc = 2;
     unsigned threads = 0;
-    char *pw = NULL, *lock_buf = NULL, *sig_buf = NULL;
+    char *lock_buf = NULL, *sig_buf = NULL;
     size_t lock_len = 0, sig_len = 0;
     ap_error err;
     ap_seckey *sk = NULL;
@@ -508,23 +508,9 @@ int cmd_build(int argc, char **argv)
     ap_bundle_cleanup_on_signals();
 
     /* The key first: a wrong password should not cost a full hashing pass. */
-    enc = ap_seckey_file_encrypted(seckey, &err);
-    if (enc < 0) {
-        rc = cli_report(&err);
+    if ((rc = cli_load_seckey(seckey, pwfile, &sk)) != 0)
         goto out;
-    }
-    if (enc == 1) {
-        char prompt[300];
-        snprintf(prompt, sizeof prompt, "Password for '%s'", seckey);
-        if (!(pw = cli_password(pwfile, prompt, 0)))
-            goto out;
-    }
-    if (ap_seckey_load(seckey, pw, &sk, &err) != AP_OK) {
-        rc = cli_report(&err);
-        goto out;
-    }
-    cli_password_free(pw);
-    pw = NULL;
+    rc = 2;
     if (ap_source_date_epoch(&epoch, &err) != AP_OK) {
         rc = cli_report(&err);
         goto out;
@@ -711,7 +697,6 @@ int cmd_build(int argc, char **argv)
     }
     rc = 0;
 out:
-    cli_password_free(pw);
     ap_seckey_free(sk);
     ap_lock_free(check);
     json_decref(lock);

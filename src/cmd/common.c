@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sign.h"
 #include "util.h"
 
 static void vmsg(const char *prefix, const char *fmt, va_list ap) AP_PRINTF(2, 0);
@@ -232,4 +233,29 @@ void cli_password_free(char *pw)
 {
     if (pw)
         sodium_free(pw);
+}
+
+int cli_load_seckey(const char *path, const char *pwfile, ap_seckey **out)
+{
+    ap_error err;
+    char *pw = NULL;
+    int enc, rc;
+
+    *out = NULL;
+    ap_error_clear(&err);
+    if ((enc = ap_seckey_file_encrypted(path, &err)) < 0)
+        return cli_report(&err);
+    if (enc == 1) {
+        char prompt[300];
+        snprintf(prompt, sizeof prompt, "Password for '%s'", path);
+        if (!(pw = cli_password(pwfile, prompt, 0)))
+            return 2;
+    }
+    rc = ap_seckey_load(path, pw, out, &err);
+    cli_password_free(pw);
+    if (rc != AP_OK) {
+        *out = NULL;
+        return cli_report(&err);
+    }
+    return 0;
 }

@@ -56,4 +56,11 @@ void cli_progress_end(cli_progress *p);
 char *cli_password(const char *password_file, const char *prompt, int confirm);
 void cli_password_free(char *pw);
 
+/* Load the minisign secret key at path, asking for its password (as
+ * cli_password does, from pwfile, AIRPACK_PASSWORD or the terminal) only
+ * when the key is encrypted. 0 and *out (the caller's, ap_seckey_free), or
+ * an exit code after printing the error. */
+struct ap_seckey;
+int cli_load_seckey(const char *path, const char *pwfile, struct ap_seckey **out);
+
 #endif

@@ -58,10 +58,10 @@ const struct option cmd_sign_options[] = {
 int cmd_sign(int argc, char **argv)
 {
     const char *seckey = NULL, *output = NULL, *pwfile = NULL, *bundle;
-    int c, rc = 2, quiet = 0, enc, split = 0;
+    int c, rc = 2, quiet = 0, split = 0;
     ap_parts *idx = NULL;
     char *ipath = NULL, *part1 = NULL;
-    char *pw = NULL, *text = NULL;
+    char *text = NULL;
     size_t text_len = 0;
     ap_seckey *sk = NULL;
     ap_bundle_head h;
@@ -102,19 +102,8 @@ int cmd_sign(int argc, char **argv)
     if (!output)
         output = bundle;
 
-    enc = ap_seckey_file_encrypted(seckey, &err);
-    if (enc < 0)
-        return cli_report(&err);
-    if (enc == 1) {
-        char prompt[300];
-        snprintf(prompt, sizeof prompt, "Password for '%s'", seckey);
-        if (!(pw = cli_password(pwfile, prompt, 0)))
-            return 2;
-    }
-    rc = ap_seckey_load(seckey, pw, &sk, &err);
-    cli_password_free(pw);
-    if (rc != AP_OK)
-        return cli_report(&err);
+    if ((rc = cli_load_seckey(seckey, pwfile, &sk)) != 0)
+        return rc;
 
     if (split && (rc = ap_parts_cosign_open(bundle, &idx, &ipath, &part1, &err)) != AP_OK)
         goto fail;

@@ -60,10 +60,10 @@ const struct option cmd_split_options[] = {
 int cmd_split(int argc, char **argv)
 {
     const char *seckey = NULL, *pwfile = NULL, *outdir = NULL, *bundle;
-    char *pw = NULL, *lock = NULL, *sig = NULL, *output = NULL, *dir = NULL;
+    char *lock = NULL, *sig = NULL, *output = NULL, *dir = NULL;
     size_t lock_len = 0, sig_len = 0;
     uint64_t volume = 0, reserve = UINT64_MAX;
-    int c, quiet = 0, rc = 2, enc;
+    int c, quiet = 0, rc = 2;
     ap_seckey *sk = NULL;
     ap_parts parts;
     ap_error err;
@@ -114,21 +114,9 @@ int cmd_split(int argc, char **argv)
         return cli_usage_error("split", "missing --secret-key (the parts index is signed)");
     ap_bundle_cleanup_on_signals();
 
-    enc = ap_seckey_file_encrypted(seckey, &err);
-    if (enc < 0) {
-        rc = cli_report(&err);
+    if ((rc = cli_load_seckey(seckey, pwfile, &sk)) != 0)
         goto out;
-    }
-    if (enc == 1) {
-        char prompt[300];
-        snprintf(prompt, sizeof prompt, "Password for '%s'", seckey);
-        if (!(pw = cli_password(pwfile, prompt, 0)))
-            goto out;
-    }
-    if (ap_seckey_load(seckey, pw, &sk, &err) != AP_OK) {
-        rc = cli_report(&err);
-        goto out;
-    }
+    rc = 2;
     /* the lock names the bundle in the index (read, not trusted: the
      * index only vouches for the bytes as they are split) */
     if (ap_bundle_read_head(bundle, &lock, &lock_len, &sig, &sig_len, &err) != AP_OK) {
@@ -157,7 +145,6 @@ int cmd_split(int argc, char **argv)
                parts.parts[parts.n - 1].file, output, AP_PARTS_SUFFIX);
     rc = 0;
 out:
-    cli_password_free(pw);
     ap_seckey_free(sk);
     ap_parts_release(&parts);
     free(lock);

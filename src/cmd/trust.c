@@ -290,27 +290,15 @@ int cmd_trust(int argc, char **argv)
     }
     if (!strcmp(verb, "sign")) {
         ap_seckey *sk = NULL;
-        char *pw = NULL;
-        int enc;
         uint8_t kid[AP_KEYID_LEN];
         char hex[17];
         if (!seckey) {
             rc = cli_usage_error("trust", "sign: missing --secret-key");
             goto out;
         }
-        if ((enc = ap_seckey_file_encrypted(seckey, &err)) < 0) {
-            rc = cli_report(&err);
+        if ((rc = cli_load_seckey(seckey, pwfile, &sk)) != 0)
             goto out;
-        }
-        if (enc == 1) {
-            char prompt[300];
-            snprintf(prompt, sizeof prompt, "Password for '%s'", seckey);
-            if (!(pw = cli_password(pwfile, prompt, 0)))
-                goto out;
-        }
-        rc = ap_seckey_load(seckey, pw, &sk, &err);
-        cli_password_free(pw);
-        if (rc != AP_OK || ap_trust_sign(t, sk, &err) != AP_OK || ap_trust_save(t, file, &err) != AP_OK) {
+        if (ap_trust_sign(t, sk, &err) != AP_OK || ap_trust_save(t, file, &err) != AP_OK) {
             ap_seckey_free(sk);
             rc = cli_report(&err);
             goto out;

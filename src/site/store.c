@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -227,34 +226,6 @@ static void checkpoint(void)
         raise(SIGKILL);
 }
 
-static uint64_t g_freed; /* nftw has no context pointer; prune holds the prefix lock */
-
-static int sum_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)p;
-    (void)f;
-    if (flag == FTW_F && S_ISREG(st->st_mode) && st->st_nlink == 1)
-        g_freed += (uint64_t)st->st_size;
-    return 0;
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p) != 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path);
-    return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static uint64_t release_seq(const char *rel)
 {
@@ -304,23 +275,21 @@ static int remove_release(const char *prefix, const char *name, const char *rel,
         snprintf(c, sizeof c, "%s/%s", cp, rel) >= (int)sizeof c ||
         snprintf(co, sizeof co, "%s/.old-%s", cp, rel) >= (int)sizeof co)
         return ap_error_set(err, AP_ERR_INPUT, "path too long: '%.200s...'", prefix);
-    g_freed = 0;
-    (void)nftw(r, sum_cb, 16, FTW_PHYS);
-    *freed = g_freed;
-    remove_tree(ro);
+    *freed = ap_tree_unshared_bytes(r);
+    ap_remove_tree(ro);
     checkpoint();
     if (rename(r, ro) != 0)
         return ap_error_errno(err, AP_ERR_IO, errno, "cannot move aside", r);
     fsync_dir(rp);
     checkpoint();
-    remove_tree(co);
+    ap_remove_tree(co);
     if (rename(c, co) == 0)
         fsync_dir(cp);
     checkpoint();
-    if (remove_tree(ro) != 0)
+    if (ap_remove_tree(ro) != 0)
         return ap_error_errno(err, AP_ERR_IO, errno, "cannot remove", ro);
     checkpoint();
-    remove_tree(co);
+    ap_remove_tree(co);
     return AP_OK;
 }
 
