@@ -20,8 +20,10 @@ BUILD=${1:-build/valgrind}
 case $BUILD in /*) ;; *) BUILD=$SRC/$BUILD ;; esac
 # Fast CLI tests that still reach every command's main paths: check and
 # pin, keygen, verify (good and tampered bundles), sbom of a manifest and a
-# signed bundle.
-CLI_DEFAULT="cli check keygen verify sbom"
+# signed bundle; install's systemd units and model layouts; the GPU
+# preflight through the fake NVML's dlopen path; co-signing (single file and
+# split parts, trust files, split and verify --parts).
+CLI_DEFAULT="preflight cosign_split cli check keygen verify sbom units"
 
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "valgrind.sh: valgrind not found: memcheck stage skipped"
