@@ -259,3 +259,10 @@ int cli_load_seckey(const char *path, const char *pwfile, ap_seckey **out)
     }
     return 0;
 }
+
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+    cli_progress *p = ctx;
+    p->total = total;
+    cli_progress_update(p, done);
+}

@@ -48,6 +48,9 @@ typedef struct cli_progress {
 void cli_progress_start(cli_progress *p, const char *label, uint64_t total, int quiet);
 void cli_progress_update(cli_progress *p, uint64_t done);
 void cli_progress_end(cli_progress *p);
+/* A library progress callback (done, total in bytes) over the cli_progress
+ * passed as ctx. */
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total);
 
 /* Read a secret key's password: from --password-file F when given, else
  * AIRPACK_PASSWORD, else a prompt on the terminal (no echo). confirm asks

@@ -40,13 +40,6 @@ const struct option cmd_export_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
-{
-    cli_progress *p = ctx;
-    p->total = total;
-    cli_progress_update(p, done);
-}
-
 int cmd_export(int argc, char **argv)
 {
     const char *dir = NULL, *tag = NULL;
@@ -86,7 +79,7 @@ int cmd_export(int argc, char **argv)
             return cli_usage_error("export", "'%s' is not a valid tag", tag);
     }
     cli_progress_start(&prog, "exporting", 0, quiet);
-    rc = ap_oci_export_layout(argv[optind], dir, tag ? tag : "latest", digest, &st, on_progress,
+    rc = ap_oci_export_layout(argv[optind], dir, tag ? tag : "latest", digest, &st, cli_progress_cb,
                               &prog, &err);
     if (rc == AP_OK)
         cli_progress_end(&prog);

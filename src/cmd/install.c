@@ -74,13 +74,6 @@ const char cmd_install_usage[] =
     "the GPU preflight) or, with --activate, installed but not serving (rolled back),\n"
     "2 bad usage, unreadable input, disk full or other I/O error\n";
 
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
-{
-    cli_progress *p = ctx;
-    p->total = total;
-    cli_progress_update(p, done);
-}
-
 #ifndef AIRPACK_VERIFY_ONLY
 /* oci://: check the signature and the manifests, then feed the rebuilt
  * bundle stream to the same streaming installer as a file. */
@@ -344,7 +337,7 @@ int cmd_install(int argc, char **argv)
         o.keys = &kr;
     }
     cli_progress_start(&prog, "installing", 0, quiet);
-    o.progress = on_progress;
+    o.progress = cli_progress_cb;
     o.progress_ctx = &prog;
     pc.prefix = o.prefix;
     pc.prog = &prog;

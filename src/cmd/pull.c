@@ -42,13 +42,6 @@ const struct option cmd_pull_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
-{
-    cli_progress *p = ctx;
-    p->total = total;
-    cli_progress_update(p, done);
-}
-
 int cmd_pull(int argc, char **argv)
 {
     ap_reg_opts o;
@@ -102,7 +95,7 @@ int cmd_pull(int argc, char **argv)
         goto out;
     }
     cli_progress_start(&prog, "pulling", f.lock->total_bytes, quiet);
-    f.progress = on_progress;
+    f.progress = cli_progress_cb;
     f.progress_ctx = &prog;
     rc = ap_oci_pull(&f, output, &err);
     if (rc == AP_OK)

@@ -49,13 +49,6 @@ const char cmd_verify_usage[] =
     "exit status: 0 verified, 1 refused (which artifact and why on stderr),\n"
     "2 bad usage, unreadable bundle or key\n";
 
-static void on_progress(void *ctx, uint64_t done, uint64_t total)
-{
-    cli_progress *p = ctx;
-    p->total = total;
-    cli_progress_update(p, done);
-}
-
 /* The options getopt_long parses; main.c and the completion generator
  * read the same table. */
 const struct option cmd_verify_options[] = {
@@ -268,7 +261,7 @@ int cmd_verify(int argc, char **argv)
     o.keys = trust ? NULL : &kr;
     o.threads = threads;
     cli_progress_start(&prog, "verifying", 0, quiet || fmt == CLI_FMT_JSON);
-    o.progress = on_progress;
+    o.progress = cli_progress_cb;
     o.progress_ctx = &prog;
     rc = ap_bundle_verify(bundle, &o, &res, &err);
     if (rc == AP_OK)
