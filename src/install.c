@@ -238,8 +238,7 @@ static int current_release(const char *prefix, const char *name, char out[AP_REL
     return AP_OK;
 }
 
-/* Sequence of a release name "<version>+<sequence>"; 0 when unreadable. */
-static uint64_t release_seq(const char *rel)
+uint64_t ap_release_seq(const char *rel)
 {
     const char *plus = strrchr(rel, '+');
     char *end;
@@ -378,8 +377,8 @@ static int cleanup_locked(const char *prefix, ap_error *err)
             if (current_release(prefix, e->d_name, cur, &e2) != AP_OK || !cur[0] ||
                 read_highest(prefix, e->d_name, &highest, &e2) != AP_OK)
                 continue;
-            if (release_seq(cur) > highest &&
-                (rc = update_state(prefix, e->d_name, release_seq(cur), cur, NULL, 1, err))) {
+            if (ap_release_seq(cur) > highest &&
+                (rc = update_state(prefix, e->d_name, ap_release_seq(cur), cur, NULL, 1, err))) {
                 closedir(d);
                 return rc;
             }
@@ -650,8 +649,8 @@ static int inst_begin(void *ctx, const ap_lock *lock, const void *lock_buf, size
         return rc;
     if ((rc = current_release(prefix, in->name, in->prev, err)) != AP_OK)
         return rc;
-    if (in->prev[0] && release_seq(in->prev) > highest)
-        highest = release_seq(in->prev);
+    if (in->prev[0] && ap_release_seq(in->prev) > highest)
+        highest = ap_release_seq(in->prev);
     if (in->prev[0] && strcmp(in->prev, in->rel) == 0)
         return ap_error_set(err, AP_ERR_CHECK, "release '%s' of '%s' is already installed and active",
                             in->rel, in->name);
@@ -1320,7 +1319,7 @@ static json_t *load_record(const char *prefix, const char *name, const char *rel
 
 static int cmp_rel(const void *a, const void *b)
 {
-    uint64_t x = release_seq(*(char *const *)a), y = release_seq(*(char *const *)b);
+    uint64_t x = ap_release_seq(*(char *const *)a), y = ap_release_seq(*(char *const *)b);
     return x < y ? -1 : x > y ? 1 : strcmp(*(char *const *)a, *(char *const *)b);
 }
 
@@ -1368,7 +1367,7 @@ int ap_install_list(const char *prefix, json_t **out, ap_error *err)
         for (size_t k = 0; k < n; k++) {
             json_t *rec = load_record(prefix, names[i], rels[k]);
             json_t *r = json_pack("{s:s,s:I,s:b}", "release", rels[k], "sequence",
-                                  (json_int_t)release_seq(rels[k]), "active",
+                                  (json_int_t)ap_release_seq(rels[k]), "active",
                                   strcmp(rels[k], cur) == 0);
             if (!r) {
                 json_decref(rec);
@@ -1467,12 +1466,12 @@ int ap_rollback(const char *prefix, const char *name, char *from, char *to, ap_e
         rc = ap_error_set(err, AP_ERR_CHECK, "deployment '%s' has no active release", nm);
         goto out;
     }
-    cs = release_seq(cur);
+    cs = ap_release_seq(cur);
     if ((rc = pathf(p, sizeof p, err, "%s/releases/%s", prefix, nm)) ||
         (rc = list_dir(p, &rels, err)))
         goto out;
     for (size_t i = 0; rels[i]; i++) {
-        uint64_t s = release_seq(rels[i]);
+        uint64_t s = ap_release_seq(rels[i]);
         char rec[PATH_MAX];
         if (s >= cs || (best && s <= bs))
             continue;

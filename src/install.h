@@ -108,4 +108,8 @@ int ap_install_current(const char *prefix, const char *name, char **release_dir,
 int ap_install_names(const char *prefix, char ***names, ap_error *err) AP_WUR;
 void ap_strv_free(char **v);
 
+/* The sequence of a release folder name "<version>+<sequence>"; 0 when it
+ * has none or it does not parse. */
+uint64_t ap_release_seq(const char *rel);
+
 #endif

@@ -227,17 +227,6 @@ static void checkpoint(void)
 }
 
 
-static uint64_t release_seq(const char *rel)
-{
-    const char *plus = strrchr(rel, '+');
-    char *end;
-    unsigned long long v;
-    if (!plus || !plus[1])
-        return 0;
-    errno = 0;
-    v = strtoull(plus + 1, &end, 10);
-    return errno || *end ? 0 : (uint64_t)v;
-}
 
 struct rel {
     char *name;
@@ -317,7 +306,7 @@ static int plan_deployment(const char *prefix, const char *name, unsigned keep, 
         target[k] = '\0';
         b = strrchr(target, '/');
         snprintf(cur, sizeof cur, "%s", b ? b + 1 : target);
-        cur_seq = release_seq(cur);
+        cur_seq = ap_release_seq(cur);
     }
     if (!(d = opendir(p)))
         return errno == ENOENT ? ap_error_set(err, AP_ERR_INPUT,
@@ -340,7 +329,7 @@ static int plan_deployment(const char *prefix, const char *name, unsigned keep, 
         }
         if (!(v[n].name = strdup(e->d_name)))
             goto nomem;
-        v[n].seq = release_seq(e->d_name);
+        v[n].seq = ap_release_seq(e->d_name);
         v[n].why = NULL;
         n++;
     }
