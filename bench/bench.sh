@@ -26,7 +26,8 @@
 #   --strict   exit 1 when a target is missed
 #
 # Every contender starts from the page cache (the shards are read once
-# first); each figure is the best of three runs (wall seconds), peak RSS
+# first) and from a quiet disk (its output removed and `sync` run after
+# each run); each figure is the best of three runs (wall seconds), peak RSS
 # the largest of the three (GNU time's %M).
 #
 # Adding a section: define `section_NAME BUILD_DIR MIB` (print a table,
@@ -48,6 +49,8 @@ bench_time() {
         if [ -z "$BEST" ] || awk "BEGIN{exit !($_t < $BEST)}"; then BEST=$_t; fi
         [ "$_m" -gt "$RSS" ] && RSS=$_m
         if [ -n "${BENCH_AFTER:-}" ]; then eval "$BENCH_AFTER"; fi
+        # the next run starts with no writeback of this one still under way
+        sync
     done
     return 0
 }

@@ -85,6 +85,24 @@ changed "printf X | dd of=$F bs=1 seek=0 conv=notrunc 2>/dev/null; touch -d '200
 cp orig.env "$F"
 changed "cp $F n.env && mv n.env $F" "replaced or resized"
 cp orig.env "$F"
+
+# A file that shrinks while the hashing pool has it mapped (SIGBUS): the
+# file is named, the temporary file is removed, the build dies of SIGBUS.
+rm -f out.airpack
+set +e
+AIRPACK_TEST_SHRINK_MAPPED=/server.env "$AIRPACK" build demo/demo.yaml --secret-key k.sec \
+    --output out.airpack --quiet >"$T/o" 2>"$T/e"
+rc=$?
+set -e
+[ "$rc" = 135 ] || fail "a file shrunk under its mapping: exit $rc ($(cat "$T/e"))"
+grep -q "server.env: the file shrank, or could not be read, while it was hashed (SIGBUS)" "$T/e" ||
+    fail "SIGBUS message: $(cat "$T/e")"
+[ ! -e out.airpack ] || fail "SIGBUS: a bundle was written"
+ls -A >"$T/ls"; ! grep -q "^\.out\.airpack" "$T/ls" || fail "SIGBUS: temporary file left: $(cat "$T/ls")"
+[ ! -s "$F" ] || fail "the test hook did not shrink $F"
+cp orig.env "$F"
+CHECKS=$((CHECKS + 4))
+
 run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output out.airpack --quiet
 expect_rc 0
 done_ok
