@@ -11,7 +11,10 @@
 #     build    `airpack build` of a deployment whose payload is four random
 #              shards of MIB/4 MiB, against, on the same files:
 #                plain `tar -cf`               target: build <= 1.2x tar
-#                `tar -cf` + `sync` of the tar (airpack fsyncs before the rename)
+#                  (neither waits for the disk: both leave the output to the
+#                  kernel's writeback)
+#                `tar -cf` + `sync` of the tar, against `airpack build --sync`
+#                  (both have the output on disk when they end)
 #                `openssl dgst -sha256`        (hashing alone, one stream)
 #                the by-hand ritual: sha256sum > SHA256SUMS; minisign -S;
 #                tar -cf of sums, signature and shards
@@ -28,7 +31,10 @@
 # Every contender starts from the page cache (the shards are read once
 # first) and from a quiet disk (its output removed and `sync` run after
 # each run); each figure is the best of three runs (wall seconds), peak RSS
-# the largest of the three (GNU time's %M).
+# the largest of the three (GNU time's %M). The build and its tar
+# baselines run in turns (build, tar, build --sync, tar + sync; best of
+# BENCH_ROUNDS rounds, default 5), so that a disk or a neighbour that slows
+# down for a while slows them alike.
 #
 # Adding a section: define `section_NAME BUILD_DIR MIB` (print a table,
 # count missed targets in BENCH_MISSED) and add NAME to BENCH_SECTIONS.
@@ -53,6 +59,21 @@ bench_time() {
         sync
     done
     return 0
+}
+
+# bench_once COMMAND...: one run -> wall seconds in $ONE, peak RSS KiB in
+# $ONE_RSS; then $BENCH_AFTER and sync, as bench_time.
+bench_once() {
+    /usr/bin/time -f "%e %M" -o "$BT/time" "$@" >/dev/null 2>"$BT/stderr" || {
+        echo "bench: '$*' failed: $(cat "$BT/stderr")" >&2; return 1; }
+    read -r ONE ONE_RSS <"$BT/time"
+    if [ -n "${BENCH_AFTER:-}" ]; then eval "$BENCH_AFTER"; fi
+    sync
+}
+
+# bench_min A B: the smaller of two figures (A may be empty).
+bench_min() {
+    if [ -z "$1" ] || awk "BEGIN{exit !($2 < $1)}"; then echo "$2"; else echo "$1"; fi
 }
 
 # bench_row NAME OURS BASELINE KIND LIMIT: one table line; KIND max = ratio <= LIMIT.
@@ -88,6 +109,7 @@ files:
   - { path: shards/, target: opt/shards/ }
 EOF
     cat "$_d"/shards/* "$_d/tiny.gguf" >/dev/null
+    sync   # the generated shards are on disk before anything is timed
 }
 
 section_build() { # BUILD_DIR MIB
@@ -102,13 +124,18 @@ section_build() { # BUILD_DIR MIB
     echo "build: $MIB MiB of shards in 4 files ($(nproc) cores)"
     printf '%-46s %9s %9s %8s  %s\n' "" "airpack" "baseline" "ratio" "target"
     BENCH_AFTER="rm -f '$BT/out.tar'"
-    bench_time "$A" build "$BT/d/m.yaml" --secret-key "$BT/k.key" --output "$BT/out.tar" --quiet
-    build=$BEST; rss=$RSS
-    bench_time sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards"
-    tar=$BEST
-    # airpack fsyncs the bundle before renaming it into place; tar does not.
-    bench_time sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards && sync '$BT/out.tar'"
-    tarsync=$BEST
+    build=; tar=; bsync=; tarsync=; rss=0
+    for _round in $(seq "${BENCH_ROUNDS:-5}"); do
+        bench_once "$A" build "$BT/d/m.yaml" --secret-key "$BT/k.key" --output "$BT/out.tar" --quiet
+        build=$(bench_min "$build" "$ONE"); [ "$ONE_RSS" -gt "$rss" ] && rss=$ONE_RSS
+        bench_once sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards"
+        tar=$(bench_min "$tar" "$ONE")
+        bench_once "$A" build "$BT/d/m.yaml" --secret-key "$BT/k.key" --output "$BT/out.tar" \
+            --quiet --sync
+        bsync=$(bench_min "$bsync" "$ONE")
+        bench_once sh -c "cd '$BT/d' && tar -cf '$BT/out.tar' tiny.gguf shards && sync '$BT/out.tar'"
+        tarsync=$(bench_min "$tarsync" "$ONE")
+    done
     BENCH_AFTER=
     bench_time sh -c "cd '$BT/d' && openssl dgst -sha256 tiny.gguf shards/*"
     dgst=$BEST
@@ -140,7 +167,7 @@ section_build() { # BUILD_DIR MIB
     v_ossl=$BEST
     BENCH_AFTER=
     bench_row "airpack build vs tar -cf (<= 1.2x)" "$build" "$tar" max 1.2
-    bench_row "airpack build vs tar -cf + sync" "$build" "$tarsync" info 0
+    bench_row "airpack build --sync vs tar -cf + sync" "$bsync" "$tarsync" info 0
     bench_row "airpack build --two-pass vs tar -cf" "$twopass" "$tar" info 0
     bench_row "airpack build vs openssl dgst -sha256" "$build" "$dgst" info 0
     bench_row "airpack build vs sha256sum+minisign+tar" "$build" "$hand" info 0

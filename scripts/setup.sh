@@ -19,7 +19,7 @@ BUILD_PKGS="build-essential cmake pkg-config \
     libacl1-dev liblz4-dev libmicrohttpd-dev git curl \
     liblzma-dev libbz2-dev zlib1g-dev libxml2-dev"
 TEST_PKGS="clang libclang-rt-14-dev valgrind minisign tar coreutils zstd \
-    python3 python3-jsonschema python3-yaml chromium openssl time systemd \
+    python3 python3-jsonschema python3-yaml chromium openssl time systemd strace \
     docker-registry skopeo apache2-utils"
 
 # man pages, Debian packages (scripts/package.sh) and their checks

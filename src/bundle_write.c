@@ -1,11 +1,9 @@
 /*
  * bundle_write.c - the deterministic bundle writer (see bundle_write.h and
  * docs/bundle-format.md): the plan of artifacts, pass one (parallel
- * hashing, SHA256SUMS), the lock document, the one-pass write (pax tar
- * through libarchive into a temporary file while a pool of threads hashes
- * the same files from the page cache, then the head filled in), pass two
- * of the two-pass write (re-hashing on a second thread), rename into
- * place, signal-safe cleanup, and reading a bundle's head for
+ * hashing, SHA256SUMS), the lock document, pass two (pax tar through
+ * libarchive into a temporary file, re-hashing on a second thread, rename
+ * into place), signal-safe cleanup, and reading a bundle's head for
  * `airpack inspect`.
  */
 #include "bundle_write.h"
@@ -17,7 +15,6 @@
 #include <limits.h>
 #include <locale.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +32,6 @@
 
 #define BLOCK AP_DIGEST_BLOCK           /* bytes read per block in pass one */
 #define MAX_THREADS 8
-#define MAP_WINDOW (4u << 20)          /* one pass: bytes hashed per mapping (per thread) */
 #define PAX_ALLOWANCE 2048u             /* tar header bytes per entry, pax records included */
 
 /* ---- the plan ---------------------------------------------------------- */
@@ -431,23 +427,9 @@ static ssize_t read_full(int fd, void *buf, size_t len)
     return (ssize_t)got;
 }
 
-static int same_times(int fd, const ap_bundle_item *it, const char *what, ap_error *err);
-
-/* The file this thread is hashing through a mapping, for the SIGBUS
- * message (on_fatal_signal): a file truncated while it is mapped, or an
- * I/O error under the mapping, raises SIGBUS in the reading thread. */
-static _Thread_local const char *t_mapped;
-
 struct hash_job {
     ap_bundle_plan *p;
     size_t next;                    /* next position in order (atomic) */
-    /* One pass (ap_bundle_write_one_pass): the pool hashes every file,
-     * pinned ones too (compared with the pin), in plan order, and takes
-     * only the files the writer has reached (order[i] with i < limit),
-     * so that both read a file while it is in the page cache. */
-    int one_pass;
-    size_t limit;                   /* under mu; n once the writer is done */
-    pthread_cond_t reached;         /* limit moved, or the job failed */
     size_t *order;                  /* item indices, largest first (balances the threads) */
     uint64_t done;                  /* bytes hashed (atomic) */
     int failed;                     /* set once (atomic) */
@@ -465,8 +447,6 @@ static void job_fail(struct hash_job *j, const ap_error *e)
         j->err = *e;
         __atomic_store_n(&j->failed, 1, __ATOMIC_SEQ_CST);
     }
-    if (j->one_pass)
-        pthread_cond_broadcast(&j->reached);
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -475,24 +455,12 @@ static int hash_item(struct hash_job *j, ap_bundle_item *it, uint8_t *buf, int m
                      ap_error *err)
 {
     ap_sha256 *h = NULL;
-    uint8_t got[AP_SHA256_LEN];
     uint64_t left = it->size;
-    int fd = -1, rc, mapped = j->one_pass;
-    const char *shrink = NULL;
+    int fd = -1, rc;
     ssize_t r;
 
     if ((rc = open_source(it, 1, &fd, err)))
         return rc;
-    if (j->one_pass && (rc = same_times(fd, it, "changed since it was planned", err)))
-        goto out;
-    {
-        /* Test hook (tests/cli/test_onepass.sh): AIRPACK_TEST_SHRINK_MAPPED=END
-         * truncates a file whose path ends with END once it is mapped. */
-        const char *end = getenv("AIRPACK_TEST_SHRINK_MAPPED");
-        size_t el = end ? strlen(end) : 0, sl = strlen(it->src);
-        if (mapped && el > 0 && el <= sl && strcmp(it->src + sl - el, end) == 0)
-            shrink = end;
-    }
     if (!(h = ap_sha256_new())) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
@@ -501,41 +469,6 @@ static int hash_item(struct hash_job *j, ap_bundle_item *it, uint8_t *buf, int m
         if (__atomic_load_n(&j->failed, __ATOMIC_SEQ_CST)) {
             rc = AP_ERR_INTERNAL; /* another thread failed: its error wins */
             goto out;
-        }
-        if (mapped) {
-            /* one pass: hash straight from the page cache (no copy) */
-            size_t mlen = left < MAP_WINDOW ? (size_t)left : MAP_WINDOW;
-            void *m;
-            if (mlen == 0)
-                break;
-            m = mmap(NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
-                     (off_t)(it->size - left));
-            if (m == MAP_FAILED) {
-                if (left == it->size) {
-                    mapped = 0; /* cannot be mapped (some file systems): read it */
-                    continue;
-                }
-                rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot map", it->src);
-                goto out;
-            }
-            if (shrink) {
-                /* test hook: the file shrinks under the mapping */
-                int tfd = open(it->src, O_WRONLY | O_CLOEXEC);
-                if (tfd >= 0 && ftruncate(tfd, 0) == 0)
-                    shrink = NULL;
-                if (tfd >= 0)
-                    close(tfd);
-            }
-            t_mapped = it->src;
-            rc = ap_sha256_update(h, m, mlen);
-            t_mapped = NULL;
-            munmap(m, mlen);
-            if (rc) {
-                ap_error_set(err, rc, "cannot hash '%s'", it->src);
-                goto out;
-            }
-            left -= mlen;
-            continue;
         }
         r = read_full(fd, buf, BLOCK);
         if (r < 0) {
@@ -563,23 +496,8 @@ static int hash_item(struct hash_job *j, ap_bundle_item *it, uint8_t *buf, int m
                              "file changed while building the bundle (it shrank)");
         goto out;
     }
-    if ((rc = ap_sha256_final(h, got))) {
+    if ((rc = ap_sha256_final(h, it->sha256)))
         ap_error_set(err, rc, "cannot hash '%s'", it->src);
-        goto out;
-    }
-    if (j->one_pass) {
-        /* a write while the file was read moves its mtime/ctime */
-        if ((rc = same_times(fd, it, "modified while it was read", err)))
-            goto out;
-        if (it->known) {
-            if (memcmp(got, it->sha256, AP_SHA256_LEN) != 0)
-                rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
-                                     "file changed while building the bundle (its sha-256 "
-                                     "differs from its pin)");
-            goto out;
-        }
-    }
-    memcpy(it->sha256, got, AP_SHA256_LEN);
 out:
     ap_sha256_free(h);
     if (fd >= 0)
@@ -616,79 +534,6 @@ static void hash_loop(struct hash_job *j, int main_thread)
 static void *hash_thread(void *arg)
 {
     hash_loop(arg, 0);
-    return NULL;
-}
-
-/* One pass: the plan position of the next file to hash, once the writer
- * has reached it; SIZE_MAX when none is left or the job failed. */
-static size_t pool_take(struct hash_job *j)
-{
-    size_t k = SIZE_MAX;
-    pthread_mutex_lock(&j->mu);
-    while (!j->failed) {
-        while (j->next < j->limit) {
-            const ap_bundle_item *it = &j->p->items[j->order[j->next]];
-            size_t at = j->next++;
-            if (it->src && !it->in_base) {
-                k = at;
-                goto out;
-            }
-        }
-        if (j->limit >= j->p->n)
-            break;
-        pthread_cond_wait(&j->reached, &j->mu);
-    }
-out:
-    pthread_mutex_unlock(&j->mu);
-    return k;
-}
-
-/* One pass: let the pool hash plan positions below `limit`. */
-static void pool_reach(struct hash_job *j, size_t limit)
-{
-    pthread_mutex_lock(&j->mu);
-    if (limit > j->limit) {
-        j->limit = limit;
-        pthread_cond_broadcast(&j->reached);
-    }
-    pthread_mutex_unlock(&j->mu);
-}
-
-/* One pass: stop the pool (the writer failed); its error, if any, stays. */
-static void pool_stop(struct hash_job *j)
-{
-    pthread_mutex_lock(&j->mu);
-    __atomic_store_n(&j->failed, 1, __ATOMIC_SEQ_CST);
-    pthread_cond_broadcast(&j->reached);
-    pthread_mutex_unlock(&j->mu);
-}
-
-static void pool_loop(struct hash_job *j)
-{
-    uint8_t *buf = malloc(BLOCK);
-    ap_error e;
-    ap_error_clear(&e);
-    if (!buf) {
-        ap_error_set(&e, AP_ERR_NOMEM, "out of memory");
-        job_fail(j, &e);
-        return;
-    }
-    for (;;) {
-        size_t k = pool_take(j);
-        if (k == SIZE_MAX)
-            break;
-        if (hash_item(j, &j->p->items[j->order[k]], buf, 0, &e) != AP_OK) {
-            if (e.status != AP_OK)
-                job_fail(j, &e);
-            break;
-        }
-    }
-    free(buf);
-}
-
-static void *pool_thread(void *arg)
-{
-    pool_loop(arg);
     return NULL;
 }
 
@@ -1065,20 +910,8 @@ int ap_lock_trusted_comment(const char *name, const char *version, uint64_t sequ
 static char g_tmp_path[PATH_MAX];
 static volatile sig_atomic_t g_tmp_set;
 
-static void say(const char *s)
-{
-    ssize_t n = write(STDERR_FILENO, s, strlen(s));
-    (void)n;
-}
-
 static void on_fatal_signal(int sig)
 {
-    if (sig == SIGBUS && t_mapped) {
-        say("airpack: error: ");
-        say(t_mapped);
-        say(": the file shrank, or could not be read, while it was hashed (SIGBUS); "
-            "no bundle was written\n");
-    }
     if (g_tmp_set)
         unlink(g_tmp_path);
     ap_partw_unlink_tmp_on_signal();
@@ -1088,7 +921,7 @@ static void on_fatal_signal(int sig)
 
 void ap_bundle_cleanup_on_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGBUS};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_fatal_signal;
@@ -1132,8 +965,12 @@ void ap_bundle_tmp_unregister(void)
  * per block on a busy machine). */
 #define RING 16
 #define WBLOCK (256u << 10)             /* bytes per block in pass two */
-#define OUT_BLOCK (64u << 10)           /* bytes per write(2) of the bundle: large writes
-                                           are slower (cache misses on the copy) */
+#define OUT_BLOCK 10240u                /* bytes per write(2) of the bundle: tar's record
+                                           size. Writes of 8 KiB and more let the page
+                                           cache allocate large folios, which on a VM with
+                                           free page reporting (virtio-balloon) made the
+                                           write's copy up to 3x slower from run to run
+                                           (bench/bench.sh, docs/bundle-format.md §7) */
 
 struct slot {
     uint8_t *buf;                   /* WBLOCK + 1 bytes */
@@ -1266,11 +1103,12 @@ struct sink {
     int discard;                    /* drop everything (the build failed) */
     uint64_t written;               /* bytes written */
     uint64_t flushed;               /* bytes handed to writeback */
+    int sync;                       /* opts->sync: start writeback as it goes */
     ap_partw *pw;                   /* split volumes: parts instead of fd */
     ap_error pw_err;                /* the part writer's error (err = EIO) */
 };
 
-#define WRITEBACK_STEP (32u << 20)  /* start writeback every 32 MiB (the final fsync is short) */
+#define WRITEBACK_STEP (32u << 20)  /* --sync: start writeback every 32 MiB (the final fsync is short) */
 
 static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -1292,7 +1130,7 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf, size
             off += (size_t)n;
     }
     s->written += off;
-    if (!s->err && s->written - s->flushed >= WRITEBACK_STEP) {
+    if (s->sync && !s->err && s->written - s->flushed >= WRITEBACK_STEP) {
         /* Start writing back what is done without waiting for it. */
         sync_file_range(s->fd, (off_t)s->flushed, (off_t)(s->written - s->flushed),
                         SYNC_FILE_RANGE_WRITE);
@@ -1311,8 +1149,6 @@ struct writer {
     int hasher_running;
     uint64_t done, total;
     const ap_bundle_write_opts *opts;
-    struct hash_job *pool;          /* one pass: the hashing pool (else NULL) */
-    uint8_t *buf;                   /* one pass: the writer's block */
 };
 
 static int archive_fail(struct writer *w, const char *what, const char *entry, ap_error *err)
@@ -1401,62 +1237,6 @@ static int same_times(int fd, const ap_bundle_item *it, const char *what, ap_err
     return AP_OK;
 }
 
-/* One pass: copy one source file (plan index idx) into the archive. The
- * pool hashes it from its own read; both check the file's identity, size,
- * mtime and ctime before and after, so a change between them is caught. */
-static int write_file_one_pass(struct writer *w, size_t idx, ap_error *err)
-{
-    const ap_bundle_item *it = &w->pool->p->items[idx];
-    uint64_t left = it->size;
-    int fd = -1, rc;
-    ssize_t r;
-
-    if ((rc = open_source(it, 1, &fd, err)))
-        return rc;
-    if ((rc = same_times(fd, it, "changed since it was planned", err)) ||
-        (rc = write_header(w, it->path, it->size, it->mode, err)))
-        goto out;
-    for (;;) {
-        size_t want = left < WBLOCK ? (size_t)left + 1 : WBLOCK; /* +1: notice growth */
-        if (__atomic_load_n(&w->pool->failed, __ATOMIC_SEQ_CST)) {
-            /* a hashing thread failed: its error is the build's */
-            pthread_mutex_lock(&w->pool->mu);
-            rc = w->pool->err.status ? w->pool->err.status : AP_ERR_INTERNAL;
-            if (err && w->pool->err.status)
-                *err = w->pool->err;
-            pthread_mutex_unlock(&w->pool->mu);
-            goto out;
-        }
-        r = read_full(fd, w->buf, want);
-        if (r < 0) {
-            rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot read", it->src);
-            goto out;
-        }
-        if ((uint64_t)r > left) {
-            rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
-                                 "file changed while building the bundle (it grew)");
-            goto out;
-        }
-        if (r == 0 && left > 0) {
-            rc = ap_error_set_at(err, AP_ERR_INPUT, it->src, 0, 0,
-                                 "file changed while building the bundle (it shrank)");
-            goto out;
-        }
-        left -= (uint64_t)r;
-        if (r > 0 && (rc = write_data(w, w->buf, (size_t)r, it->path, err)))
-            goto out;
-        w->done += (uint64_t)r;
-        progress2(w);
-        if (left == 0)
-            break;
-    }
-    rc = same_times(fd, it, "modified while it was read", err);
-out:
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
 /* Copy one source file (plan index idx) into the archive; the helper
  * hashes it again and compares with pass one. */
 static int write_file(struct writer *w, size_t idx, ap_error *err)
@@ -1465,9 +1245,6 @@ static int write_file(struct writer *w, size_t idx, ap_error *err)
     uint64_t left = it->size;
     int fd = -1, rc;
     ssize_t r;
-
-    if (w->pool)
-        return write_file_one_pass(w, idx, err);
 
     if ((rc = open_source(it, 1, &fd, err)))
         return rc;
@@ -1665,13 +1442,8 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
     char *dir = NULL, *tmp = NULL;
     const char *base;
     int fd = -1, rc, renamed = 0;
-    struct hash_job pool;           /* one pass: the hashing pool */
-    pthread_t pool_tid[MAX_THREADS];
-    unsigned pool_nt = 0;
-    int pool_init = 0;
 
     locale_t utf8 = (locale_t)0, old_locale = (locale_t)0;
-    memset(&pool, 0, sizeof pool);
 
     if (!opts)
         opts = &defaults;
@@ -1768,37 +1540,15 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
     }
 
 start:
+    /* The re-hashing helper and its ring of blocks. */
     w.hs.p = p;
     w.hs.one_pass = op != NULL;
-    if (op) {
-        /* One pass: the hashing pool beside the writer (see pool_take). */
-        unsigned nt = default_threads();
-        if (!(sums0 = malloc(p->sums_len ? p->sums_len : 1)) ||
-            !(w.buf = malloc(WBLOCK + 1)) ||
-            !(pool.order = malloc((p->n ? p->n : 1) * sizeof *pool.order))) {
-            rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        memcpy(sums0, p->sums, p->sums_len); /* what is reserved, to check it before filling */
-        pool.p = p;
-        pool.one_pass = 1;
-        for (size_t i = 0; i < p->n; i++)
-            pool.order[i] = i; /* plan order: the writer's */
-        ap_error_clear(&pool.err);
-        pthread_mutex_init(&pool.mu, NULL);
-        pthread_cond_init(&pool.reached, NULL);
-        pool_init = 1;
-        w.pool = &pool;
-        /* one thread hashes while the writer writes (also on one core);
-         * the writer joins the pool at the end */
-        for (unsigned t = 0; t < (nt > 1 ? nt - 1 : 1); t++) {
-            if (pthread_create(&pool_tid[pool_nt], NULL, pool_thread, &pool) != 0)
-                break; /* fewer threads: the writer hashes the rest */
-            pool_nt++;
-        }
-        goto archive;
+    if (op && !(sums0 = malloc(p->sums_len ? p->sums_len : 1))) {
+        rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
+        goto out;
     }
-    /* Two passes: the re-hashing helper and its ring of blocks. */
+    if (op)
+        memcpy(sums0, p->sums, p->sums_len); /* what is reserved, to check it before filling */
     w.hs.h = ap_sha256_new();
     if (!w.hs.h) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
@@ -1822,8 +1572,6 @@ start:
     }
     w.hasher_running = 1;
 
-archive:
-
     if (!(w.a = archive_write_new())) {
         rc = ap_error_set(err, AP_ERR_NOMEM, "out of memory");
         goto out;
@@ -1844,6 +1592,7 @@ archive:
         }
     }
     w.sink.fd = fd;
+    w.sink.sync = opts->sync;
     if (archive_write_open2(w.a, &w.sink, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
         rc = archive_fail(&w, "open", tmp, err);
         goto out;
@@ -1859,8 +1608,6 @@ archive:
             continue;
         }
         if (it->src) {
-            if (w.pool)
-                pool_reach(w.pool, i + 1);
             rc = write_file(&w, i, err);
         } else {
             rc = write_memory(&w, it->path, it->data, (size_t)it->size, err);
@@ -1869,20 +1616,7 @@ archive:
         if (rc)
             goto out;
     }
-    if (w.pool) {
-        /* the payload is written: hash what is left, then wait for the pool */
-        pool_reach(&pool, p->n);
-        pool_loop(&pool);
-        for (unsigned t = 0; t < pool_nt; t++)
-            pthread_join(pool_tid[t], NULL);
-        pool_nt = 0;
-        if (pool.failed) {
-            rc = pool.err.status ? pool.err.status : AP_ERR_INTERNAL;
-            if (err)
-                *err = pool.err;
-            goto out;
-        }
-    } else if (hasher_drain(&w.hs)) {
+    if (hasher_drain(&w.hs)) {
         rc = hash_failure(&w.hs, err);
         goto out;
     }
@@ -1909,7 +1643,11 @@ archive:
         fd = -1;
         goto out;
     }
-    if (fsync(fd) != 0) {
+    /* Without --sync the bundle is left to the kernel's writeback, as tar
+     * and cp leave their output: a crash of the machine before it reaches
+     * the disk can leave a damaged file under the name, which verify
+     * refuses (docs/bundle-format.md, section 7). */
+    if (opts->sync && fsync(fd) != 0) {
         rc = ap_error_errno(err, AP_ERR_IO, errno, "cannot write", tmp);
         goto out;
     }
@@ -1925,7 +1663,7 @@ archive:
     }
     renamed = 1;
     tmp_unregister();
-    rc = ap_fsync_dir_of(output, err);
+    rc = opts->sync ? ap_fsync_dir_of(output, err) : AP_OK;
 out:
     if (w.a) {
         if (rc != AP_OK)
@@ -1944,17 +1682,6 @@ out:
         pthread_cond_destroy(&w.hs.more);
         pthread_cond_destroy(&w.hs.room);
     }
-    if (pool_init) {
-        if (pool_nt > 0) {
-            pool_stop(&pool);
-            for (unsigned t = 0; t < pool_nt; t++)
-                pthread_join(pool_tid[t], NULL);
-        }
-        pthread_mutex_destroy(&pool.mu);
-        pthread_cond_destroy(&pool.reached);
-    }
-    free(pool.order);
-    free(w.buf);
     ap_sha256_free(w.hs.h);
     for (size_t i = 0; i < RING; i++)
         free(w.hs.slot[i].buf);

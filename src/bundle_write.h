@@ -162,6 +162,10 @@ typedef struct ap_bundle_write_opts {
                                        (parts.h) instead of one file */
     struct ap_parts *parts;         /* volume_size > 0: filled with the parts written
                                        (bundle, volume_size, size, parts; caller releases) */
+    int sync;                       /* 1: the bundle file is on disk before it gets its name
+                                       (writeback started every 32 MiB, fsync, rename, fsync
+                                       of the folder); 0: rename only, the kernel writes it
+                                       back later (as tar does). Volumes are always synced. */
 } ap_bundle_write_opts;
 
 /* 1 when output is "-" (standard output) or an existing FIFO or character
@@ -179,14 +183,11 @@ typedef int (*ap_bundle_head_fn)(void *ctx, const ap_bundle_plan *p, char **lock
  * output file. head() is called before anything is written, with the
  * placeholder hashes (its lock and signature reserve their places at the
  * front), then again once the payload is written and every file hashed
- * (once, by a pool of threads that maps each file the writer has reached;
- * the writer joins it at the end); SHA256SUMS, lock and
+ * (once, on a helper thread, while it is archived); SHA256SUMS, lock and
  * signature are then written over the reserved bytes (same lengths). The
  * bundle is the same bytes as the two-pass path writes. A file whose size,
  * mtime, ctime or inode changed since it was planned, or that changes while
- * it is read, or whose hash differs from its checked pin, fails the build.
- * A file truncated while it is mapped raises SIGBUS in the hashing thread
- * (see ap_bundle_cleanup_on_signals). */
+ * it is read, or whose hash differs from its checked pin, fails the build. */
 int ap_bundle_write_one_pass(ap_bundle_plan *p, const char *output, ap_bundle_head_fn head,
                              void *head_ctx, const ap_bundle_write_opts *opts,
                              ap_error *err) AP_WUR;
@@ -200,12 +201,10 @@ int ap_bundle_write(const ap_bundle_plan *p, const char *output, const void *loc
                     const void *sig, size_t sig_len, const ap_bundle_write_opts *opts,
                     ap_error *err) AP_WUR;
 
-/* Install handlers so SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGBUS remove
- * the temporary file of the bundle being written before the process dies
+/* Install handlers so SIGINT, SIGTERM, SIGHUP and SIGQUIT remove the
+ * temporary file of the bundle being written before the process dies
  * with that signal; SIGXFSZ is ignored so an over-size write fails with
- * an error. SIGBUS is what a one-pass build gets when an input shrinks
- * while it is mapped for hashing: the handler names that file on stderr.
- * Called once by the CLI. One bundle write at a time per process. */
+ * an error. Called once by the CLI. One bundle write at a time per process. */
 void ap_bundle_cleanup_on_signals(void);
 /* The same for a bundle file another module writes (airpack pull): the
  * temporary file to remove on those signals, and its end. */

@@ -31,7 +31,7 @@ const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
     "                     [--password-file F] [--compress zstd[:LEVEL]] [--quiet]\n"
     "                     [--volume-size SIZE] [--base LOCK] [--trust-file F]\n"
-    "                     [--allow-outside-paths]\n"
+    "                     [--allow-outside-paths] [--sync]\n"
     "\n"
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
@@ -58,6 +58,10 @@ const char cmd_build_usage[] =
     "  --trust-file F      carry a newer site trust file (docs/trust.md) as the\n"
     "                      artifact trust.json: install applies it when a threshold\n"
     "                      of the installed file's root keys signed it\n"
+    "  --sync              have the bundle on disk before it gets its name (fsync\n"
+    "                      before the rename): for output straight onto removable\n"
+    "                      media; by default, as with tar, the kernel writes it back\n"
+    "                      later (volumes are always synced)\n"
     "  --quiet             no progress and no summary\n"
     "  --allow-outside-paths\n"
     "                      allow absolute paths and paths outside the manifest's\n"
@@ -390,6 +394,7 @@ const struct option cmd_build_options[] = {
     {"trust-file", required_argument, NULL, 'R'},
     {"two-pass", no_argument, NULL, '2'},
     {"allow-outside-paths", no_argument, NULL, 'A'},
+    {"sync", no_argument, NULL, 'S'},
     {NULL, 0, NULL, 0},
 };
 
@@ -404,7 +409,7 @@ int cmd_build(int argc, char **argv)
     const char *trust_file = NULL;
     const char **policies = NULL;
     size_t n_policies = 0;
-    int quiet = 0, zlevel = 0, c, rc = 2;
+    int quiet = 0, zlevel = 0, c, rc = 2, sync = 0;
     unsigned threads = 0;
     char *lock_buf = NULL, *sig_buf = NULL;
     size_t lock_len = 0, sig_len = 0;
@@ -436,6 +441,7 @@ int cmd_build(int argc, char **argv)
         case 'R': trust_file = optarg; break;
         case 'w': pwfile = optarg; break;
         case 'q': quiet = 1; break;
+        case 'S': sync = 1; break;
         case 'A': mopts.allow_outside_paths = 1; break;
         case 'P': {
             const char **np = realloc(policies, (n_policies + 1) * sizeof *np);
@@ -635,6 +641,7 @@ int cmd_build(int argc, char **argv)
     wopts.progress_ctx = &ps;
     wopts.volume_size = volume;
     wopts.parts = &parts;
+    wopts.sync = sync;
     if (one_pass) {
         rc = ap_bundle_write_one_pass(&plan, output, make_head, &hc, &wopts, &err);
         lock_buf = hc.lock;
