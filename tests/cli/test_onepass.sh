@@ -20,11 +20,13 @@ cmp -s one.airpack again.airpack || fail "one pass is not reproducible"
 # --sync: the same bytes, fsynced before the rename (and the folder after);
 # without it the bundle is left to the kernel's writeback, as tar leaves it
 if command -v strace >/dev/null 2>&1; then
-    strace -f -e trace=fsync,fdatasync -o "$T/st-sync" "$AIRPACK" build demo/demo.yaml \
+    # LeakSanitizer cannot run under ptrace: no leak check in these two runs
+    noleak="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    ASAN_OPTIONS=$noleak strace -f -e trace=fsync,fdatasync -o "$T/st-sync" "$AIRPACK" build demo/demo.yaml \
         --secret-key k.sec --output synced.airpack --quiet --sync 2>/dev/null ||
         fail "build --sync"
     [ "$(grep -c 'fsync(' "$T/st-sync")" -ge 2 ] || fail "build --sync: no fsync: $(cat "$T/st-sync")"
-    strace -f -e trace=fsync,fdatasync -o "$T/st-plain" "$AIRPACK" build demo/demo.yaml \
+    ASAN_OPTIONS=$noleak strace -f -e trace=fsync,fdatasync -o "$T/st-plain" "$AIRPACK" build demo/demo.yaml \
         --secret-key k.sec --output plain.airpack --quiet 2>/dev/null || fail "build"
     ! grep -q 'fsync(' "$T/st-plain" || fail "build without --sync fsyncs: $(cat "$T/st-plain")"
     cmp -s synced.airpack one.airpack || fail "build --sync differs"
