@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -1521,9 +1522,13 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
         sigaddset(&block, SIGHUP);
         sigaddset(&block, SIGQUIT);
         pthread_sigmask(SIG_BLOCK, &block, &saved);
+        /* what a killed build of this output left behind (ap_tmp_sweep) */
+        (void)ap_tmp_sweep(dir, base);
         fd = mkostemps(tmp, 4, O_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
             tmp_register(tmp);
+            (void)flock(fd, LOCK_EX); /* ours while we live: not swept */
+        }
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
     }
     if (fd < 0) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -650,6 +651,8 @@ struct ap_partw {
     ap_sha256 *h;
     uint8_t *dirty;                  /* per part: overwritten after it was hashed */
     int width;                       /* digits in the part names */
+    int hold;                        /* part 1's temporary, flock'ed until the end (so
+                                        ap_tmp_sweep leaves this writer's parts), or -1 */
 };
 
 /* The writer in flight, for the signal handler (one at a time). */
@@ -680,6 +683,7 @@ int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, 
     if (!(w = calloc(1, sizeof *w)))
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     w->fd = -1;
+    w->hold = -1;
     w->volume = volume_size;
     w->size_hint = size_hint;
     ap_partw_set_reserve(w, ap_parts_default_reserve(volume_size));
@@ -697,6 +701,8 @@ int ap_partw_open(const char *output, uint64_t volume_size, uint64_t size_hint, 
         ap_partw_abort(w);
         return ap_error_set(err, AP_ERR_INPUT, "'%s' is not a usable bundle file name", output);
     }
+    /* what a killed writer of this output left behind */
+    (void)ap_tmp_sweep(w->dir, w->base);
     g_ntmps = 0;
     g_tmps = w->tmp;
     *out = w;
@@ -780,6 +786,8 @@ static int next_part(ap_partw *w, ap_error *err)
     if (fd >= 0) {
         w->tmp[w->n++] = t;
         g_ntmps = w->n;
+        if (w->n == 1 && flock(fd, LOCK_EX) == 0)
+            w->hold = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* the lock lives with this copy */
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (fd < 0) {
@@ -843,6 +851,8 @@ void ap_partw_abort(ap_partw *w)
     }
     if (w->fd >= 0)
         close(w->fd);
+    if (w->hold >= 0)
+        close(w->hold);
     if (w->tmp) {
         for (size_t i = 0; i < w->n; i++) {
             if (w->tmp[i])

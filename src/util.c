@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <fts.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -331,4 +333,84 @@ uint64_t ap_tree_unshared_bytes(const char *path)
             sum += (uint64_t)e->fts_statp->st_size;
     fts_close(fts);
     return sum;
+}
+
+/* name is ".BASE." + ("NNN." or "NNNN.")? + 6 letters or digits + ".tmp":
+ * 1 for a bundle temporary, 2 for a part, 0 for anything else. */
+static int tmp_kind(const char *name, const char *base)
+{
+    size_t bl = strlen(base), i = 0, digits = 0;
+    const char *r;
+    if (name[0] != '.' || strncmp(name + 1, base, bl) != 0 || name[1 + bl] != '.')
+        return 0;
+    r = name + bl + 2;
+    while (r[digits] >= '0' && r[digits] <= '9')
+        digits++;
+    if ((digits == 3 || digits == 4) && r[digits] == '.')
+        r += digits + 1;
+    else
+        digits = 0;
+    for (i = 0; i < 6; i++) {
+        char c = r[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    if (strcmp(r + 6, ".tmp") != 0)
+        return 0;
+    return digits ? 2 : 1;
+}
+
+/* 1 when the file is a regular file nobody holds a flock on (the file is
+ * left open in *fdp, locked, so it can be unlinked under the lock). */
+static int tmp_unheld(int dfd, const char *name, int *fdp)
+{
+    struct stat st;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    *fdp = -1;
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return 0;
+    }
+    *fdp = fd;
+    return 1;
+}
+
+static int part_one(const char *name, const char *base)
+{
+    const char *r = name + strlen(base) + 2;
+    return strncmp(r, "001.", 4) == 0 || strncmp(r, "0001.", 5) == 0;
+}
+
+size_t ap_tmp_sweep(const char *dir, const char *base)
+{
+    DIR *d;
+    struct dirent *de;
+    size_t removed = 0;
+    int parts_live = 0, pass;
+    if (!base || !*base || strchr(base, '/') || !(d = opendir(dir && *dir ? dir : ".")))
+        return 0;
+    /* pass 0: is a part writer alive (part 1 locked)? pass 1: remove */
+    for (pass = 0; pass < 2; pass++) {
+        rewinddir(d);
+        while ((de = readdir(d)) != NULL) {
+            int kind = tmp_kind(de->d_name, base), fd;
+            if (!kind || (pass == 0 && (kind != 2 || !part_one(de->d_name, base))))
+                continue;
+            if (pass == 1 && kind == 2 && parts_live)
+                continue;
+            if (!tmp_unheld(dirfd(d), de->d_name, &fd)) {
+                if (pass == 0 && fd < 0 && faccessat(dirfd(d), de->d_name, F_OK,
+                                                     AT_SYMLINK_NOFOLLOW) == 0)
+                    parts_live = 1;
+                continue;
+            }
+            if (pass == 1 && unlinkat(dirfd(d), de->d_name, 0) == 0)
+                removed++;
+            close(fd);
+        }
+    }
+    closedir(d);
+    return removed;
 }

@@ -61,6 +61,15 @@ int ap_fsync_dir_of(const char *path, ap_error *err) AP_WUR;
  * errno on the first entry that could not be removed (the rest stays). */
 int ap_remove_tree(const char *path);
 
+/* Remove what a killed writer (SIGKILL, a crash) left in dir: the hidden
+ * temporary files of output `base`, ".BASE.XXXXXX.tmp" (a bundle) and
+ * ".BASE.NNN.XXXXXX.tmp" (split volumes). A writer holds an exclusive
+ * flock on its bundle temporary, and on the temporary of part 1 for as long
+ * as it writes parts, so a file that is locked, or, for parts, any part
+ * while a part 1 is locked, belongs to a live writer and stays. Returns the
+ * number of files removed; errors only mean fewer removed. */
+size_t ap_tmp_sweep(const char *dir, const char *base);
+
 /* Bytes in the regular files under PATH (PATH itself when a file) that
  * have a single link, i.e. what removing PATH frees; links not followed.
  * 0 when PATH does not exist. */

@@ -60,6 +60,9 @@ mkdir "$T/x"
 (cd "$T/x" && tar xf "$T/s.tar")
 c_id=$(sed -n 's/.*minisign public key //p' "$T/c.pub")
 m_id=$(sed -n 's/.*minisign public key //p' "$T/m.pub")
+# stock minisign's comment drops leading zeros; entry names have all 16 digits
+while [ ${#c_id} -lt 16 ]; do c_id=0$c_id; done
+while [ ${#m_id} -lt 16 ]; do m_id=0$m_id; done
 (cd "$T/x" && minisign -Vm airpack.lock.json -p "$G/trusted.pub" >/dev/null) || fail "minisign: build signature"
 (cd "$T/x" && minisign -Vm airpack.lock.json -x "airpack.lock.json.$c_id.minisig" -p "$T/c.pub" >/dev/null) ||
     fail "minisign: airpack co-signature"

@@ -16,7 +16,13 @@ for n in build compliance ops root1; do
     "$A" keygen --public-key "$K/$n.pub" --secret-key "$K/$n.key" --no-password --quiet ||
         fail "keygen $n"
 done
-kid() { sed -n 's/.*minisign public key //p' "$K/$1.pub"; }
+# the key id of a public key file, 16 hex digits (stock minisign's comment
+# drops leading zeros; airpack names and prints ids with all 16)
+kid() {
+    _k=$(sed -n 's/.*minisign public key //p' "$K/$1.pub")
+    while [ ${#_k} -lt 16 ]; do _k=0$_k; done
+    echo "$_k"
+}
 # the site: bundles 2-of-3 (build, compliance, ops)
 "$A" trust init "$T/trust.json" --expires 2099-01-01 --bundles-threshold 2 --root-threshold 1 \
     >/dev/null || fail "trust init"

@@ -4,7 +4,8 @@
 # set and its index stay byte-identical and verify; in a fresh folder no
 # part and no index appears. SIGTERM removes the temporary parts; after
 # SIGKILL only hidden .NAME.NNN.XXXXXX.tmp files are left, which verify
-# ignores. The next build writes the complete set.
+# ignores, and which the next build of that output removes (ap_tmp_sweep),
+# never those of a writer that is still alive (it holds a flock).
 . "$AIRPACK_SRC/tests/cli/lib.sh"
 make_demo
 export SOURCE_DATE_EPOCH=1700000000
@@ -81,9 +82,54 @@ expect_rc 0
 run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output two.airpack --quiet
 expect_rc 0
 cat P/one.airpack.0* | cmp -s - two.airpack || fail "the rebuilt parts are not the new bundle"
+[ -z "$(ls -A P | grep '\.tmp$' || true)" ] || fail "the next build left the killed one's parts: $(ls -A P)"
 run "$AIRPACK" verify --parts P/one.airpack.parts -k k.pub
 expect_rc 0
 run "$AIRPACK" verify P/one.airpack.parts -k k.pub
 expect_rc 0
 expect_out "sequence 2"
+
+# The sweep spares a live writer: a locked bundle temporary stays, and any
+# part stays while a part 1 is locked; other outputs' files are not touched.
+mkdir S
+: >S/.one.airpack.AbC123.tmp          # stale bundle temporary
+: >S/.one.airpack.XyZ789.tmp          # a live writer's (locked below)
+: >S/.one.airpack.001.Pqr456.tmp      # a live part writer's part 1 (locked)
+: >S/.one.airpack.003.Stu789.tmp      # ... and its part 3
+: >S/.other.airpack.Qwe123.tmp        # another output's
+: >S/one.airpack.keep.tmp             # not hidden: not ours
+# a lock holder that dies with its process (not a child that keeps it)
+hold() {
+    /usr/bin/python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(60)' "$1" >/dev/null 2>&1 </dev/null &
+}
+hold S/.one.airpack.XyZ789.tmp
+h1=$!
+hold S/.one.airpack.001.Pqr456.tmp
+h2=$!
+n=0
+while flock -n -x S/.one.airpack.001.Pqr456.tmp true 2>/dev/null ||
+      flock -n -x S/.one.airpack.XyZ789.tmp true 2>/dev/null; do
+    sleep 0.05; n=$((n + 1)); [ "$n" -lt 200 ] || fail "the test's locks were not taken"
+done
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output S/one.airpack --quiet
+expect_rc 0
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output S/one.airpack --volume-size "$vol" --quiet
+expect_rc 0
+[ ! -e S/.one.airpack.AbC123.tmp ] || fail "a stale bundle temporary was not removed"
+for f in .one.airpack.XyZ789.tmp .one.airpack.001.Pqr456.tmp .one.airpack.003.Stu789.tmp \
+         .other.airpack.Qwe123.tmp one.airpack.keep.tmp; do
+    [ -e "S/$f" ] || fail "the sweep removed $f"
+done
+kill "$h1" "$h2" 2>/dev/null || true
+wait "$h1" "$h2" 2>/dev/null || true
+run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output S/one.airpack --volume-size "$vol" --quiet
+expect_rc 0
+for f in .one.airpack.XyZ789.tmp .one.airpack.001.Pqr456.tmp .one.airpack.003.Stu789.tmp; do
+    [ ! -e "S/$f" ] || fail "$f was not removed once its writer was gone"
+done
+[ -e S/.other.airpack.Qwe123.tmp ] && [ -e S/one.airpack.keep.tmp ] || fail "the sweep removed another output's file"
+CHECKS=$((CHECKS + 5))
 done_ok

@@ -14,7 +14,13 @@ for n in build compliance ops newops root1 root2; do
 done
 # one key made by stock minisign
 minisign -G -W -p "$K/mini.pub" -s "$K/mini.key" >/dev/null 2>&1 || fail "minisign -G"
-kid() { sed -n 's/.*minisign public key //p' "$K/$1.pub"; }
+# the key id of a public key file, 16 hex digits (stock minisign's comment
+# drops leading zeros; airpack names and prints ids with all 16)
+kid() {
+    _k=$(sed -n 's/.*minisign public key //p' "$K/$1.pub")
+    while [ ${#_k} -lt 16 ]; do _k=0$_k; done
+    echo "$_k"
+}
 
 # ---- v1: bundles 2-of-3 (build, compliance, ops), root 2-of-2 --------------
 run "$A" trust init "$T/v1.json" --expires 2099-01-01 --bundles-threshold 2 --root-threshold 2
