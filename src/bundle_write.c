@@ -965,7 +965,10 @@ void ap_bundle_tmp_unregister(void)
  * full, so the two threads do not run in lockstep (which costs a wake-up
  * per block on a busy machine). */
 #define RING 16
-#define WBLOCK (256u << 10)             /* bytes per block in pass two */
+#define WBLOCK (64u << 10)              /* bytes per block in pass two: the ring (1 MiB)
+                                           stays in the CPU caches; with 256 KiB blocks
+                                           (4 MiB) both copies went through memory and a
+                                           2 GiB build took 2.4-3.4 s instead of 1.7 s */
 #define OUT_BLOCK 10240u                /* bytes per write(2) of the bundle: tar's record
                                            size. Writes of 8 KiB and more let the page
                                            cache allocate large folios, which on a VM with
