@@ -1408,19 +1408,8 @@ int ap_bundle_write_one_pass(ap_bundle_plan *p, const char *output, ap_bundle_he
     /* the head as it will be, with placeholder hashes: its final length */
     if ((rc = head(head_ctx, p, &lock, &ll, &sig, &sl, err)) != AP_OK)
         return rc;
-    {
-        /* Test hook (tests/cli/test_onepass.sh): create the file named by
-         * AIRPACK_TEST_BUILD_STALL and wait (at most 20 s) until it is
-         * removed, so that a test can change inputs between plan and write. */
-        const char *stall = getenv("AIRPACK_TEST_BUILD_STALL");
-        if (stall && *stall) {
-            int sfd = open(stall, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (sfd >= 0)
-                close(sfd);
-            for (int i = 0; i < 2000 && access(stall, F_OK) == 0; i++)
-                usleep(10000);
-        }
-    }
+    /* test hook (tests/cli/test_onepass.sh): change inputs between plan and write */
+    ap_test_stall("AIRPACK_TEST_BUILD_STALL");
     rc = write_impl(p, output, lock, ll, sig, sl, opts, &op, err);
     free(lock);
     free(sig);

@@ -760,19 +760,8 @@ static int next_part(ap_partw *w, ap_error *err)
                             "the bundle needs more than %d parts of %llu bytes: use a larger "
                             "--volume-size",
                             AP_PARTS_MAX, (unsigned long long)w->volume);
-    if (w->n == 1) {
-        /* Test hook (tests/cli/test_parts_kill.sh): AIRPACK_TEST_PARTS_STALL=FILE
-         * creates FILE before part 2 is started and waits (at most 20 s) until
-         * it is removed, so that a test can kill the writer at that moment. */
-        const char *stall = getenv("AIRPACK_TEST_PARTS_STALL");
-        if (stall && *stall) {
-            int sfd = open(stall, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (sfd >= 0)
-                close(sfd);
-            for (int i = 0; i < 2000 && access(stall, F_OK) == 0; i++)
-                usleep(10000);
-        }
-    }
+    if (w->n == 1) /* test hook (tests/cli/test_parts_kill.sh): kill before part 2 */
+        ap_test_stall("AIRPACK_TEST_PARTS_STALL");
     if (asprintf(&t, "%s/.%s.%0*zu.XXXXXX.tmp", w->dir, w->base, w->width, w->n + 1) < 0)
         return ap_error_set(err, AP_ERR_NOMEM, "out of memory");
     /* no signal between creating the file and registering it for cleanup */

@@ -414,3 +414,16 @@ size_t ap_tmp_sweep(const char *dir, const char *base)
     closedir(d);
     return removed;
 }
+
+void ap_test_stall(const char *var)
+{
+    const char *stall = getenv(var);
+    int fd;
+    if (!stall || !*stall)
+        return;
+    fd = open(stall, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        close(fd);
+    for (int i = 0; i < 2000 && access(stall, F_OK) == 0; i++)
+        usleep(10000);
+}

@@ -70,6 +70,11 @@ int ap_remove_tree(const char *path);
  * number of files removed; errors only mean fewer removed. */
 size_t ap_tmp_sweep(const char *dir, const char *base);
 
+/* Test hook: when the environment variable `var` names a file, create it
+ * and wait (at most 20 s) until it is removed, so that a test can act at
+ * that moment (change an input, kill the process). Nothing otherwise. */
+void ap_test_stall(const char *var);
+
 /* Bytes in the regular files under PATH (PATH itself when a file) that
  * have a single link, i.e. what removing PATH frees; links not followed.
  * 0 when PATH does not exist. */
