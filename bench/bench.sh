@@ -44,31 +44,26 @@ BENCH_SECTIONS="build verify"
 BENCH_MISSED=0
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 
-# bench_time COMMAND...: best of 3 wall seconds -> $BEST, peak RSS KiB -> $RSS.
-# $BENCH_AFTER (if set) is evaluated after each run (cleanup).
-bench_time() {
-    BEST=; RSS=0
-    for _i in 1 2 3; do
-        /usr/bin/time -f "%e %M" -o "$BT/time" "$@" >/dev/null 2>"$BT/stderr" || {
-            echo "bench: '$*' failed: $(cat "$BT/stderr")" >&2; return 1; }
-        read -r _t _m <"$BT/time"
-        if [ -z "$BEST" ] || awk "BEGIN{exit !($_t < $BEST)}"; then BEST=$_t; fi
-        [ "$_m" -gt "$RSS" ] && RSS=$_m
-        if [ -n "${BENCH_AFTER:-}" ]; then eval "$BENCH_AFTER"; fi
-        # the next run starts with no writeback of this one still under way
-        sync
-    done
-    return 0
-}
-
 # bench_once COMMAND...: one run -> wall seconds in $ONE, peak RSS KiB in
-# $ONE_RSS; then $BENCH_AFTER and sync, as bench_time.
+# $ONE_RSS; then $BENCH_AFTER (if set: cleanup) and `sync`, so that the
+# next run starts with no writeback of this one still under way.
 bench_once() {
     /usr/bin/time -f "%e %M" -o "$BT/time" "$@" >/dev/null 2>"$BT/stderr" || {
         echo "bench: '$*' failed: $(cat "$BT/stderr")" >&2; return 1; }
     read -r ONE ONE_RSS <"$BT/time"
     if [ -n "${BENCH_AFTER:-}" ]; then eval "$BENCH_AFTER"; fi
     sync
+}
+
+# bench_time COMMAND...: best of 3 wall seconds -> $BEST, peak RSS KiB -> $RSS.
+bench_time() {
+    BEST=; RSS=0
+    for _i in 1 2 3; do
+        bench_once "$@" || return 1
+        BEST=$(bench_min "$BEST" "$ONE")
+        [ "$ONE_RSS" -gt "$RSS" ] && RSS=$ONE_RSS
+    done
+    return 0
 }
 
 # bench_min A B: the smaller of two figures (A may be empty).

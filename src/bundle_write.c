@@ -1505,6 +1505,9 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
                    : ap_error_set(err, AP_ERR_INPUT, "'%s' is not a file name", output);
         goto out;
     }
+    /* what a killed build of this output left behind (not with signals
+     * blocked: the folder may be large) */
+    (void)ap_tmp_sweep(dir, base);
     {
         /* No signal between creating the file and registering it for cleanup. */
         sigset_t block, saved;
@@ -1514,8 +1517,6 @@ static int write_impl(ap_bundle_plan *p, const char *output, const void *lock, s
         sigaddset(&block, SIGHUP);
         sigaddset(&block, SIGQUIT);
         pthread_sigmask(SIG_BLOCK, &block, &saved);
-        /* what a killed build of this output left behind (ap_tmp_sweep) */
-        (void)ap_tmp_sweep(dir, base);
         fd = mkostemps(tmp, 4, O_CLOEXEC);
         if (fd >= 0) {
             tmp_register(tmp);

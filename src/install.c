@@ -93,7 +93,6 @@ static int fsync_path(const char *path, int dir, ap_error *err)
     return AP_OK;
 }
 
-
 static int fsync_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
     (void)st;

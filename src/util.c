@@ -3,13 +3,13 @@
  */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <fts.h>
-#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -401,8 +401,8 @@ size_t ap_tmp_sweep(const char *dir, const char *base)
             if (pass == 1 && kind == 2 && parts_live)
                 continue;
             if (!tmp_unheld(dirfd(d), de->d_name, &fd)) {
-                if (pass == 0 && fd < 0 && faccessat(dirfd(d), de->d_name, F_OK,
-                                                     AT_SYMLINK_NOFOLLOW) == 0)
+                /* a part 1 that is locked (or not a plain file): keep every part */
+                if (pass == 0 && faccessat(dirfd(d), de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                     parts_live = 1;
                 continue;
             }

@@ -226,8 +226,6 @@ static void checkpoint(void)
         raise(SIGKILL);
 }
 
-
-
 struct rel {
     char *name;
     uint64_t seq;
