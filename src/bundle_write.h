@@ -96,10 +96,15 @@ int ap_bundle_plan_add_memory(ap_bundle_plan *p, const char *entry, const void *
  *   payload/files/<target, or the path as written>[/...] */
 int ap_bundle_plan_add_manifest(ap_bundle_plan *p, const ap_manifest *m, ap_error *err) AP_WUR;
 
-/* Delta bundles: mark every payload item (model, runtime, file) whose
- * SHA-256 some artifact of base has as in_base (after ap_bundle_plan_hash).
- * Returns the number marked; *bytes gets their size. */
+/* Delta bundles: mark every payload item (model, runtime, file) and the
+ * report whose SHA-256 some artifact of base has as in_base (after
+ * ap_bundle_plan_hash); SHA256SUMS and the SBOM always travel. Returns the
+ * number marked; *bytes gets their size. */
 size_t ap_bundle_plan_mark_base(ap_bundle_plan *p, const ap_lock *base, uint64_t *bytes);
+
+/* Bytes of the items that go into the tar (all but the in_base ones); the
+ * lock and its signature are not items. */
+uint64_t ap_bundle_plan_travel_bytes(const ap_bundle_plan *p);
 
 /* One pass (a seekable, uncompressed output): sort into bundle order and
  * refuse duplicate entries like ap_bundle_plan_hash, but hash only the

@@ -244,10 +244,11 @@ static int parse_artifact(const json_t *o, size_t i, ap_artifact *a, const char 
                                ap_role_name(a->role));
     v = json_object_get(o, "in_base");
     if (v) {
-        /* a delta bundle: only payload may come from the base, and only as true */
-        if (!json_is_true(v) || a->role < AP_ROLE_MODEL || a->role > AP_ROLE_FILE)
+        /* a delta bundle: only payload and the report may come from the
+         * base, and only as true */
+        if (!json_is_true(v) || a->role < AP_ROLE_REPORT || a->role > AP_ROLE_FILE)
             return ap_error_set_at(err, AP_ERR_CHECK, name, 0, 0, "%s.in_base: %s", where,
-                                   "only true, and only for a model, runtime or file");
+                                   "only true, and only for the report, a model, runtime or file");
         a->in_base = 1;
     }
     return AP_OK;

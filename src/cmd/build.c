@@ -29,7 +29,7 @@
 
 const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
-    "                     [--password-file F] [--compress zstd[:LEVEL]] [--quiet]\n"
+    "                     [--password-file F] [--compress zstd[:LEVEL]|none] [--quiet]\n"
     "                     [--volume-size SIZE] [--base LOCK] [--trust-file F]\n"
     "                     [--allow-outside-paths] [--sync]\n"
     "\n"
@@ -40,9 +40,10 @@ const char cmd_build_usage[] =
     "                      FIFO: streamed as it is written (two passes)\n"
     "  --policy P          also evaluate policy pack P (repeatable)\n"
     "  --password-file F   the secret key's password (else AIRPACK_PASSWORD, else a prompt)\n"
-    "  --compress zstd[:LEVEL]\n"
+    "  --compress zstd[:LEVEL] | none\n"
     "                      compress the whole bundle with zstd (level 1-19, default 3);\n"
-    "                      default: no compression (model weights barely compress)\n"
+    "                      default: no compression (model weights barely compress),\n"
+    "                      except zstd:19 for a delta (--base) carrying at most 16 MiB\n"
     "  --threads N         hashing threads (default: the number of CPUs, at most 8)\n"
     "  --two-pass          hash every input before writing (the default only for\n"
     "                      --compress and --base; otherwise the bundle is written in\n"
@@ -153,6 +154,13 @@ static int add_extras(ap_bundle_plan *plan, const json_t *analysis, ap_error *er
 }
 
 /* The manifest path a pins[] subject ("models[0]", "runtimes[1]", "files[2]") names. */
+/* A delta whose tar carries at most this many bytes of artifacts is
+ * compressed with zstd at this level unless --compress says otherwise (at
+ * level 19, 16 MiB take a few seconds). */
+#define DELTA_ZSTD_MAX ((uint64_t)16 << 20)
+#define DELTA_ZSTD_LEVEL 19
+#define DELTA_ZSTD_LEVEL_S "19"
+
 static const ap_mpath *subject_path(const ap_manifest *m, const char *subject)
 {
     size_t i;
@@ -409,7 +417,7 @@ int cmd_build(int argc, char **argv)
     const char *trust_file = NULL;
     const char **policies = NULL;
     size_t n_policies = 0;
-    int quiet = 0, zlevel = 0, c, rc = 2, sync = 0;
+    int quiet = 0, zlevel = 0, zset = 0, c, rc = 2, sync = 0;
     unsigned threads = 0;
     char *lock_buf = NULL, *sig_buf = NULL;
     size_t lock_len = 0, sig_len = 0;
@@ -455,10 +463,12 @@ int cmd_build(int argc, char **argv)
         }
         case 'z':
             if (parse_compress(optarg, &zlevel) != 0) {
-                rc = cli_usage_error("build", "bad --compress '%s': use zstd or zstd:LEVEL (1-19)",
+                rc = cli_usage_error("build",
+                                     "bad --compress '%s': use zstd, zstd:LEVEL (1-19) or none",
                                      optarg);
                 goto out;
             }
+            zset = 1;
             break;
         case 'B':
             base = optarg;
@@ -625,6 +635,10 @@ int cmd_build(int argc, char **argv)
         free(bbuf);
         free(bpath);
         n_base = ap_bundle_plan_mark_base(&plan, base_lock, &base_bytes);
+        /* A small delta is mostly the lock, SBOM and sums (JSON, which
+         * compresses about 5x): compress it unless told otherwise. */
+        if (!zset && ap_bundle_plan_travel_bytes(&plan) <= DELTA_ZSTD_MAX)
+            zlevel = DELTA_ZSTD_LEVEL;
     }
 
     /* The lock, checked by the same parser that verify uses, then signed;
@@ -681,9 +695,12 @@ int cmd_build(int argc, char **argv)
     sk = NULL;
     if (!quiet && base)
         printf("delta against '%s' (%s %s, sequence %llu): %zu artifacts, %llu bytes left out "
-               "(in_base)\n",
+               "(in_base)%s\n",
                base, base_lock->name, base_lock->version, (unsigned long long)base_lock->sequence,
-               n_base, (unsigned long long)base_bytes);
+               n_base, (unsigned long long)base_bytes,
+               !zset && zlevel ? "; compressed with zstd:" DELTA_ZSTD_LEVEL_S
+                                 " (a small delta's default; --compress none for a plain tar)"
+                               : "");
     if (!quiet && volume > 0)
         printf("%zu parts of at most %llu bytes: %s ... %s, index %s%s\n", parts.n,
                (unsigned long long)volume, parts.parts[0].file, parts.parts[parts.n - 1].file,

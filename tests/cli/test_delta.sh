@@ -30,6 +30,11 @@ run "$AIRPACK" build demo2/demo.yaml --secret-key k.sec --output delta.airpack -
 expect_rc 0
 expect_out "artifacts,"
 expect_out "left out (in_base)"
+expect_out "compressed with zstd:19 (a small delta's default"
+run "$AIRPACK" build demo2/demo.yaml --secret-key k.sec --output deltap.airpack --base base.lock \
+    --compress none
+expect_rc 0
+case "$OUT" in *"compressed with"*) fail "--compress none still compressed: $OUT" ;; esac
 run "$AIRPACK" build demo2/demo.yaml --secret-key k.sec --output full.airpack --quiet
 expect_rc 0
 run "$AIRPACK" build demo2/demo.yaml --secret-key k.sec --output deltaz.airpack --base base.lock \
@@ -42,13 +47,24 @@ expect_rc 0
 tar -tf delta.airpack >list
 grep -q '^payload/files/etc/demo-assistant/server.env$' list || fail "the changed file is not in the delta"
 [ "$(grep -c '^payload/' list)" = 1 ] || fail "the delta carries unchanged payload: $(cat list)"
+# the report is the base's, byte for byte (same findings): it stays home too
+! grep -q '^report.sarif.json$' list || fail "the delta carries an unchanged report"
+grep -q '^sbom.cdx.json$' list && grep -q '^SHA256SUMS$' list || fail "the delta lacks sums or SBOM"
 cmp -s delta.airpack delta-r.airpack || fail "a delta against the receipt folder differs"
-dsize=$(stat -c %s delta.airpack)
-zsize=$(stat -c %s deltaz.airpack)
+cmp -s delta.airpack deltaz.airpack || fail "the default delta is not the --compress zstd:19 one"
+[ "$(tar -tf deltap.airpack)" = "$(cat list)" ] || fail "plain and compressed deltas list differently"
+# a report that differs from the base's (one policy pack fewer) travels
+cp -r demo2 demo3
+sed -i 's/, nist-800-53]/]/' demo3/demo.yaml
+run "$AIRPACK" build demo3/demo.yaml --secret-key k.sec --output delta3.airpack --base base.lock --quiet
+expect_rc 0
+tar -tf delta3.airpack | grep -q '^report.sarif.json$' || fail "a changed report was left out of the delta"
+dsize=$(stat -c %s deltap.airpack)
+zsize=$(stat -c %s delta.airpack)
 fsize=$(stat -c %s full.airpack)
-echo "delta: $dsize bytes plain, $zsize with zstd; full bundle $fsize bytes"
-[ "$zsize" -lt 16384 ] || fail "a one-file delta (zstd) is $zsize bytes"
-[ "$dsize" -lt $((fsize / 4)) ] || fail "a one-file delta is $dsize of $fsize bytes"
+echo "delta: $zsize bytes (zstd:19, the default), $dsize plain; full bundle $fsize bytes"
+[ "$zsize" -lt 10240 ] || fail "a one-file delta (zstd) is $zsize bytes"
+[ "$dsize" -lt 61440 ] || fail "a one-file delta (plain) is $dsize bytes"
 # the lock lists everything, signed; unchanged payload is in_base
 tar -xf delta.airpack airpack.lock.json airpack.lock.json.minisig
 minisign -Vm airpack.lock.json -p k.pub -q || fail "the delta's lock does not verify with minisign"
@@ -59,6 +75,7 @@ a = {x["path"]: x for x in l["artifacts"]}
 assert a["payload/models/tiny-chat/tiny-chat.gguf"].get("in_base") is True, a
 assert "in_base" not in a["payload/files/etc/demo-assistant/server.env"], a
 assert "in_base" not in a["SHA256SUMS"] and "in_base" not in a["sbom.cdx.json"], a
+assert a["report.sarif.json"].get("in_base") is True, a
 assert l["totals"]["artifacts"] == len(l["artifacts"]), l["totals"]
 PY
 
@@ -123,13 +140,13 @@ expect_rc 1
 expect_err "'payload/files/etc/demo-assistant/server.env' (not in the store)"
 
 # a tar that carries the bytes of an in_base artifact is hostile
-/usr/bin/python3 - delta.airpack demo/demo/models/tiny-chat.gguf <<'PY'
+/usr/bin/python3 - deltap.airpack demo/demo/models/tiny-chat.gguf <<'PY'
 import io, sys, tarfile
 src = tarfile.open(sys.argv[1])
 out = tarfile.open("carry.airpack", "w", format=tarfile.PAX_FORMAT)
 for m in src.getmembers():
     out.addfile(m, src.extractfile(m))
-    if m.name == "report.sarif.json":
+    if m.name == "sbom.cdx.json":
         data = open(sys.argv[2], "rb").read()
         ti = tarfile.TarInfo("payload/models/tiny-chat/tiny-chat.gguf")
         ti.size = len(data); ti.mode = 0o644; ti.mtime = m.mtime

@@ -76,6 +76,16 @@ static void test_good(void **state)
     assert_non_null(l->json);
     ap_lock_free(l);
     ap_lock_free(NULL);
+    /* A delta: payload may be in_base (the report too, see test_delta.sh). */
+    {
+        json_t *g = good_lock();
+        json_object_set_new(json_array_get(json_object_get(g, "artifacts"), 2), "in_base",
+                            json_true());
+        assert_int_equal(parse_json(g, &l, &err), AP_OK);
+        assert_true(l->artifacts[2].in_base);
+        assert_false(l->artifacts[3].in_base);
+        ap_lock_free(l);
+    }
     /* A multi-line description is fine. */
     {
         json_t *g = good_lock();
@@ -140,6 +150,9 @@ static void m_overflow(json_t *l) { json_object_set_new(art(l, 2), "size", json_
 static void m_esc_text(json_t *l) { json_object_set_new(json_object_get(l, "metadata"), "owner", json_string("x\x1b[2Jy")); }
 static void m_nul_name(json_t *l) { json_object_set_new(json_object_get(l, "metadata"), "description", json_stringn("a\0b", 3)); }
 
+static void m_in_base_sbom(json_t *l) { json_object_set_new(art(l, 1), "in_base", json_true()); }
+static void m_in_base_false(json_t *l) { json_object_set_new(art(l, 2), "in_base", json_false()); }
+
 static const struct {
     const char *what;
     mutate_fn fn;
@@ -180,6 +193,8 @@ static const struct {
     {"size overflow", m_overflow, "overflow"},
     {"NUL in text", m_nul_name, "u0000"},
     {"escape sequence in text", m_esc_text, "metadata.owner"},
+    {"in_base on the SBOM", m_in_base_sbom, "in_base"},
+    {"in_base false", m_in_base_false, "in_base"},
 };
 
 static void test_hostile(void **state)
