@@ -29,9 +29,9 @@
 
 const char cmd_build_usage[] =
 "usage: airpack build MANIFEST --secret-key F --output BUNDLE [--policy P]...\n"
-    "                     [--password-file F] [--compress zstd[:LEVEL]|none] [--quiet]\n"
+    "                     [--password-file F] [--compress zstd[:LEVEL]|none]\n"
     "                     [--volume-size SIZE] [--base LOCK] [--trust-file F]\n"
-    "                     [--allow-outside-paths] [--sync]\n"
+    "                     [--allow-outside-paths] [--sync] [--quiet]\n"
     "\n"
     "Write a signed, checksummed, reproducible offline bundle.\n"
     "\n"
@@ -43,7 +43,7 @@ const char cmd_build_usage[] =
     "  --compress zstd[:LEVEL] | none\n"
     "                      compress the whole bundle with zstd (level 1-19, default 3);\n"
     "                      default: no compression (model weights barely compress),\n"
-    "                      except zstd:19 for a delta (--base) carrying at most 16 MiB\n"
+    "                      except zstd:19 for a delta (--base) of at most 16 MiB\n"
     "  --threads N         hashing threads (default: the number of CPUs, at most 8)\n"
     "  --two-pass          hash every input before writing (the default only for\n"
     "                      --compress and --base; otherwise the bundle is written in\n"
