@@ -45,6 +45,11 @@ int ap_sha256_reset(ap_sha256 *h)
     return EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) == 1 ? AP_OK : AP_ERR_INTERNAL;
 }
 
+int ap_sha256_copy(ap_sha256 *dst, const ap_sha256 *src)
+{
+    return EVP_MD_CTX_copy_ex(dst->ctx, src->ctx) == 1 ? AP_OK : AP_ERR_INTERNAL;
+}
+
 void ap_sha256_free(ap_sha256 *h)
 {
     if (!h)

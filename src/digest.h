@@ -25,6 +25,8 @@ int ap_sha256_update(ap_sha256 *h, const void *data, size_t len) AP_WUR;
 /* Finish into out[32]; the context may then be reset with ap_sha256_reset. */
 int ap_sha256_final(ap_sha256 *h, uint8_t out[AP_SHA256_LEN]) AP_WUR;
 int ap_sha256_reset(ap_sha256 *h) AP_WUR;
+/* Make dst continue where src is (src unchanged). */
+int ap_sha256_copy(ap_sha256 *dst, const ap_sha256 *src) AP_WUR;
 void ap_sha256_free(ap_sha256 *h);
 
 /* One-shot hash of a memory buffer. */

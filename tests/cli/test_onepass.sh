@@ -108,4 +108,58 @@ cp orig.env "$F"
 
 run "$AIRPACK" build demo/demo.yaml --secret-key k.sec --output out.airpack --quiet
 expect_rc 0
+
+# hashing ahead (docs/bundle-format.md §7): the main thread hashes later
+# large files while it would wait. Forced here before the first file
+# (AIRPACK_TEST_HASH_AHEAD=N blocks of 64 KiB): none, the last file in
+# part, the last whole and the one before in part, all whole. The bytes
+# must be those of the two-pass build.
+mkdir -p big/data
+for f in a:5 b:6 c:7; do head -c "${f#*:}M" /dev/urandom >"big/data/${f%:*}.bin"; done
+"$AIRPACK_GEN_DIR/mkgguf" --preset tiny big/tiny.gguf >/dev/null
+cat >big/m.yaml <<'EOF'
+apiVersion: airpack/v1
+kind: Deployment
+metadata: { name: ahead, version: "1.0.0", sequence: 1 }
+target: { gpu: { model: nvidia-l4, count: 1 } }
+models:
+  - name: tiny
+    path: tiny.gguf
+files:
+  - { path: data/, target: opt/data/ }
+EOF
+run "$AIRPACK" build big/m.yaml --secret-key k.sec --output big2.airpack --two-pass --quiet
+expect_rc 0
+for n in 0 40 150 1000; do
+    AIRPACK_TEST_HASH_AHEAD=$n run "$AIRPACK" build big/m.yaml --secret-key k.sec \
+        --output "big1-$n.airpack" --quiet
+    expect_rc 0
+    cmp -s "big1-$n.airpack" big2.airpack || fail "hashing $n blocks ahead changed the bundle"
+done
+run "$AIRPACK" verify big1-150.airpack -k k.pub
+expect_rc 0
+# a file hashed ahead, then changed before it is written: refused
+ahead_changed() { # $1: what to do to c.bin; $2: expected message
+    rm -f stall ahead.airpack
+    AIRPACK_TEST_HASH_AHEAD=1000 AIRPACK_TEST_AHEAD_STALL="$T/stall" "$AIRPACK" build big/m.yaml \
+        --secret-key k.sec --output ahead.airpack --quiet >"$T/o" 2>"$T/e" &
+    pid=$!
+    n=0
+    while [ ! -e stall ]; do
+        sleep 0.05; n=$((n + 1))
+        [ "$n" -lt 400 ] || fail "the build never finished hashing ahead"
+    done
+    eval "$1"
+    rm -f stall
+    set +e; wait "$pid"; rc=$?; set -e
+    [ "$rc" = 2 ] || fail "hashed ahead, $1: exit $rc ($(cat "$T/e"))"
+    grep -q "$2" "$T/e" || fail "hashed ahead, $1: message: $(cat "$T/e")"
+    [ ! -e ahead.airpack ] || fail "hashed ahead, $1: a bundle was written"
+}
+C=big/data/c.bin
+touch -d '2001-01-01 00:00:00' "$C"
+ahead_changed "printf X | dd of=$C bs=1 seek=100 conv=notrunc 2>/dev/null" "changed since it was planned"
+ahead_changed "printf Y | dd of=$C bs=1 seek=200 conv=notrunc 2>/dev/null; touch -d '2001-01-01 00:00:00' $C" \
+    "changed since it was planned: size, mtime or ctime differ"
 done_ok
+
