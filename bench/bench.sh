@@ -208,8 +208,8 @@ section_build() { # BUILD_DIR MIB
          "build --sync$bsync_all; tar + sync$tarsync_all"
     _mbs=$(awk "BEGIN{printf \"%.0f\", ($build > 0 ? $MIB / $build : 0)}")
     _floor=$(awk "BEGIN{printf \"%.2f\", $dgst * 1.5}")
-    echo "airpack build throughput: $_mbs MiB/s (one pass: each file read and hashed once," \
-         "on a second thread, while it is written)"
+    echo "airpack build throughput: $_mbs MiB/s (one pass: each file hashed once, on a" \
+         "second thread while it is written, or in part ahead by the writer while it would wait)"
     echo "note: --two-pass hashes everything before writing (pass one on all cores, pass two" \
          "overlapped with the write): about 1.5x one openssl stream on 2 cores," \
          "${_floor}s here; plain tar does no hashing"
