@@ -78,23 +78,31 @@ expect_out "verified 'v/one.airpack.0001'"
 
 # an input changed between plan and write: refused, nothing written
 F=demo/demo/config/server.env
-changed() { # $1: what to do to the input while the build waits; $2: expected message
+# stalled MANIFEST ACTION MESSAGE VAR=VALUE...: build MANIFEST with the test
+# hooks VAR=VALUE (one of them a *_STALL hook set to $T/stall), do ACTION
+# while the build waits there, then expect exit 2, MESSAGE, nothing written
+stalled() {
+    m=$1 act=$2 msg=$3
+    shift 3
     rm -f stall out.airpack
-    AIRPACK_TEST_BUILD_STALL="$T/stall" "$AIRPACK" build demo/demo.yaml --secret-key k.sec \
-        --output out.airpack --quiet >"$T/o" 2>"$T/e" &
+    env "$@" "$AIRPACK" build "$m" --secret-key k.sec --output out.airpack --quiet \
+        >"$T/o" 2>"$T/e" &
     pid=$!
     n=0
     while [ ! -e stall ]; do
         sleep 0.05; n=$((n + 1))
-        [ "$n" -lt 400 ] || fail "the build never reached the write"
+        [ "$n" -lt 400 ] || fail "$act: the build never reached its stall point"
     done
-    eval "$1"
+    eval "$act"
     rm -f stall
     set +e; wait "$pid"; rc=$?; set -e
-    [ "$rc" = 2 ] || fail "$1: exit $rc ($(cat "$T/e"))"
-    grep -q "$2" "$T/e" || fail "$1: message: $(cat "$T/e")"
-    [ ! -e out.airpack ] || fail "$1: a bundle was written"
-    ls -A >"$T/ls"; ! grep -q "^\.out\.airpack" "$T/ls" || fail "$1: temporary file left: $(cat "$T/ls")"
+    [ "$rc" = 2 ] || fail "$act: exit $rc ($(cat "$T/e"))"
+    grep -q "$msg" "$T/e" || fail "$act: message: $(cat "$T/e")"
+    [ ! -e out.airpack ] || fail "$act: a bundle was written"
+    ls -A >"$T/ls"; ! grep -q "^\.out\.airpack" "$T/ls" || fail "$act: temporary file left: $(cat "$T/ls")"
+}
+changed() { # $1: what to do to the input while the build waits; $2: expected message
+    stalled demo/demo.yaml "$1" "$2" AIRPACK_TEST_BUILD_STALL="$T/stall"
 }
 cp "$F" orig.env
 changed "echo 'B=2' >>$F" "file changed while building the bundle"
@@ -140,21 +148,7 @@ run "$AIRPACK" verify big1-150.airpack -k k.pub
 expect_rc 0
 # a file hashed ahead, then changed before it is written: refused
 ahead_changed() { # $1: what to do to c.bin; $2: expected message
-    rm -f stall ahead.airpack
-    AIRPACK_TEST_HASH_AHEAD=1000 AIRPACK_TEST_AHEAD_STALL="$T/stall" "$AIRPACK" build big/m.yaml \
-        --secret-key k.sec --output ahead.airpack --quiet >"$T/o" 2>"$T/e" &
-    pid=$!
-    n=0
-    while [ ! -e stall ]; do
-        sleep 0.05; n=$((n + 1))
-        [ "$n" -lt 400 ] || fail "the build never finished hashing ahead"
-    done
-    eval "$1"
-    rm -f stall
-    set +e; wait "$pid"; rc=$?; set -e
-    [ "$rc" = 2 ] || fail "hashed ahead, $1: exit $rc ($(cat "$T/e"))"
-    grep -q "$2" "$T/e" || fail "hashed ahead, $1: message: $(cat "$T/e")"
-    [ ! -e ahead.airpack ] || fail "hashed ahead, $1: a bundle was written"
+    stalled big/m.yaml "$1" "$2" AIRPACK_TEST_HASH_AHEAD=1000 AIRPACK_TEST_AHEAD_STALL="$T/stall"
 }
 C=big/data/c.bin
 touch -d '2001-01-01 00:00:00' "$C"
