@@ -1410,10 +1410,7 @@ static int write_file(struct writer *w, size_t idx, ap_error *err)
          * every candidate after it is done, so hashing ahead ends here */
         skip = w->ah.off;
         start = skip ? w->ah.h : NULL;
-        if (w->ah.fd >= 0)
-            close(w->ah.fd);
-        w->ah.fd = -1;
-        w->ah.idx = AHEAD_NONE;
+        ahead_drop(&w->ah);
         w->ah.on = 0;
     }
     if ((rc = open_source(it, 1, &fd, err)))

@@ -153,14 +153,13 @@ static int add_extras(ap_bundle_plan *plan, const json_t *analysis, ap_error *er
     return rc;
 }
 
-/* The manifest path a pins[] subject ("models[0]", "runtimes[1]", "files[2]") names. */
 /* A delta whose tar carries at most this many bytes of artifacts is
  * compressed with zstd at this level unless --compress says otherwise (at
  * level 19, 16 MiB take a few seconds). */
 #define DELTA_ZSTD_MAX ((uint64_t)16 << 20)
 #define DELTA_ZSTD_LEVEL 19
-#define DELTA_ZSTD_LEVEL_S "19"
 
+/* The manifest path a pins[] subject ("models[0]", "runtimes[1]", "files[2]") names. */
 static const ap_mpath *subject_path(const ap_manifest *m, const char *subject)
 {
     size_t i;
@@ -693,14 +692,17 @@ int cmd_build(int argc, char **argv)
     }
     ap_seckey_free(sk);
     sk = NULL;
-    if (!quiet && base)
+    if (!quiet && base) {
         printf("delta against '%s' (%s %s, sequence %llu): %zu artifacts, %llu bytes left out "
-               "(in_base)%s\n",
+               "(in_base)",
                base, base_lock->name, base_lock->version, (unsigned long long)base_lock->sequence,
-               n_base, (unsigned long long)base_bytes,
-               !zset && zlevel ? "; compressed with zstd:" DELTA_ZSTD_LEVEL_S
-                                 " (a small delta's default; --compress none for a plain tar)"
-                               : "");
+               n_base, (unsigned long long)base_bytes);
+        if (!zset && zlevel)
+            printf("; compressed with zstd:%d (a small delta's default; --compress none for a "
+                   "plain tar)",
+                   zlevel);
+        putchar('\n');
+    }
     if (!quiet && volume > 0)
         printf("%zu parts of at most %llu bytes: %s ... %s, index %s%s\n", parts.n,
                (unsigned long long)volume, parts.parts[0].file, parts.parts[parts.n - 1].file,
